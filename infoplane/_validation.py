@@ -1,0 +1,204 @@
+"""Every input check of infoplane and its message, in one place.
+
+Messages name the argument (and the layer and epoch where known), what was expected and what came, e.g.
+``activations of layer 'fc2' at epoch 3 contain NaN (12 of 4,096 values)`` or
+``The 'n_bins' parameter of BinningEstimator must be an int >= 2. Got 0 instead.``
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = [
+    "where",
+    "check_activations",
+    "check_labels",
+    "check_input_ids",
+    "check_same_length",
+    "check_int_param",
+    "check_float_param",
+    "check_choice",
+    "param_error",
+]
+
+
+def _is_torch(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def where(name: str, layer: str | None = None, epoch: int | None = None) -> str:
+    """Describe what is checked: ``"activations of layer 'fc2' at epoch 3"`` or just the argument name."""
+    text = name
+    if layer is not None:
+        text += f" of layer {layer!r}"
+    if epoch is not None:
+        text += f" at epoch {epoch}"
+    return text
+
+
+def param_error(owner: str, param: str, expected: str, got: Any) -> ValueError:
+    """The one sentence shape for a bad parameter, as in scikit-learn."""
+    return ValueError(f"The {param!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
+
+
+def check_int_param(value: Any, param: str, owner: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as int, or raise naming ``param`` of ``owner``."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or (minimum is not None and value < minimum):
+        expected = "an int" if minimum is None else f"an int >= {minimum}"
+        raise param_error(owner, param, expected, value)
+    return int(value)
+
+
+def check_float_param(
+    value: Any, param: str, owner: str, *, positive: bool = False, minimum: float | None = None
+) -> float:
+    """Return ``value`` as a finite float, or raise naming ``param`` of ``owner``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if ok and positive and value <= 0:
+        ok = False
+    if ok and minimum is not None and value < minimum:
+        ok = False
+    if not ok:
+        expected = "a finite float"
+        if positive:
+            expected += " > 0"
+        if minimum is not None:
+            expected += f" >= {minimum}"
+        raise param_error(owner, param, expected, value)
+    return float(value)
+
+
+def check_choice(value: Any, param: str, owner: str, choices: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``, else raise listing them."""
+    choices = tuple(choices)
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise param_error(owner, param, f"one of {listed}", value)
+    return value
+
+
+def check_activations(
+    t: Any,
+    *,
+    name: str = "t",
+    layer: str | None = None,
+    epoch: int | None = None,
+    allow_torch: bool = True,
+):
+    """Check a layer's activations: 2-D (N, d) with N, d >= 1, real numbers, all finite.
+
+    Returns a float numpy array, or the torch tensor itself (detached, floating) when ``allow_torch``
+    and ``t`` is a tensor, so GPU tensors stay where they are.
+    """
+    label = where(name, layer, epoch)
+    if _is_torch(t):
+        if not allow_torch:
+            t = t.detach().cpu().numpy()
+        else:
+            t = t.detach()
+            if not t.is_floating_point():
+                t = t.float()
+    if not _is_torch(t):
+        try:
+            t = np.asarray(t)
+        except Exception as exc:  # pragma: no cover - exotic inputs
+            raise TypeError(f"{label} must be array-like. Got {type(t).__name__}.") from exc
+        if t.dtype == object or not (np.issubdtype(t.dtype, np.number) or t.dtype == bool):
+            raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
+        if np.iscomplexobj(t):
+            raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
+        if not np.issubdtype(t.dtype, np.floating):
+            t = t.astype(np.float64)
+    shape = tuple(t.shape)
+    if len(shape) != 2:
+        raise ValueError(f"{label} must be 2-D (n_samples, n_units). Got shape {shape}.")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{label} must be non-empty (n_samples, n_units >= 1). Got shape {shape}.")
+    _check_finite(t, label)
+    return t
+
+
+def _check_finite(t: Any, label: str) -> None:
+    if _is_torch(t):
+        import torch
+
+        n_nan = int(torch.isnan(t).sum())
+        n_inf = int(torch.isinf(t).sum())
+        size = t.numel()
+    else:
+        n_nan = int(np.isnan(t).sum())
+        n_inf = int(np.isinf(t).sum())
+        size = t.size
+    if n_nan:
+        raise ValueError(f"{label} contain NaN ({n_nan:,} of {size:,} values)")
+    if n_inf:
+        raise ValueError(f"{label} contain Inf ({n_inf:,} of {size:,} values)")
+
+
+def check_labels(
+    y: Any,
+    n_rows: int | None = None,
+    *,
+    name: str = "y",
+    min_classes: int = 2,
+) -> np.ndarray:
+    """Check class labels: 1-D integers (or bools), length ``n_rows``, at least ``min_classes`` values.
+
+    Returns an int64 numpy array.
+    """
+    if _is_torch(y):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n_samples,). Got shape {y.shape}.")
+    if n_rows is not None and y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must have one label per row of the activations ({n_rows:,}). Got {y.shape[0]:,}."
+        )
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise TypeError(
+            f"{name} must hold integer class labels. Got dtype {y.dtype}"
+            + (" (use y.astype(int) if the values are whole numbers)." if y.dtype.kind == "f" else ".")
+        )
+    y = y.astype(np.int64, copy=False)
+    n_classes = np.unique(y).size
+    if n_classes < min_classes:
+        raise ValueError(
+            f"{name} must hold at least {min_classes} distinct classes. Got {n_classes} "
+            f"({np.unique(y).tolist()})."
+        )
+    return y
+
+
+def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | None:
+    """Turn optional input identities into int64 ids per row (None means every row is its own input).
+
+    ``x`` may be (N,) ids of any hashable-sortable dtype, or (N, k) input rows; equal rows share an id.
+    """
+    if x is None:
+        return None
+    if _is_torch(x):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim not in (1, 2) or x.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must be (n_samples,) input ids or (n_samples, n_features) inputs with "
+            f"n_samples = {n_rows:,}. Got shape {x.shape}."
+        )
+    if x.ndim == 2:
+        _, ids = np.unique(x, axis=0, return_inverse=True)
+    else:
+        _, ids = np.unique(x, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
+
+
+def check_same_length(**arrays: Any) -> int:
+    """Raise unless every named array has the same first dimension; return it."""
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{k} has {n:,}" for k, n in lengths.items())
+        raise ValueError(f"{' and '.join(lengths)} must have the same number of rows: {described}.")
+    return next(iter(lengths.values()))

@@ -1,0 +1,67 @@
+"""The shared base of every estimator: parameters, repr, and the shuffle (bias) baseline."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .._types import InputKind, MIResult, json_safe
+from .._validation import check_int_param
+
+__all__ = ["BaseEstimator"]
+
+
+class BaseEstimator:
+    """Parameters live in ``__init__`` (validated there); the work happens in ``estimate``.
+
+    Subclasses set ``name`` and ``input_kind`` and implement ``estimate`` returning an `MIResult`.
+    """
+
+    name: str = "base"
+    input_kind: InputKind = "deterministic"
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters, by name, as stored on the instance."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self" and hasattr(self, p)}
+
+    def conventions(self) -> dict[str, Any]:
+        """Everything that changes the answer, JSON-serialisable; stored with every result."""
+        return {"estimator": self.name, **json_safe(self.get_params())}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def estimate(self, t: Any, y: Any, x: Any = None, **kwargs: Any) -> MIResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def shuffle_baseline(
+        self,
+        t: Any,
+        y: Any,
+        x: Any = None,
+        *,
+        n_permutations: int = 5,
+        seed: int | None = 0,
+        **kwargs: Any,
+    ) -> MIResult:
+        """The same estimate with the labels permuted: how much of I(T;Y) is estimator bias, in bits.
+
+        With labels independent of T the true I(T;Y) is 0, so the returned ``I_TY`` (mean over
+        ``n_permutations`` random permutations) is the estimator's bias at this N and label balance.
+        ``conventions`` gain ``shuffled`` (the number of permutations) and ``I_TY_std``.
+        """
+        n_permutations = check_int_param(n_permutations, "n_permutations", "shuffle_baseline", minimum=1)
+        rng = np.random.default_rng(seed)
+        y_np = y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
+        results = [self.estimate(t, rng.permutation(y_np), x, **kwargs) for _ in range(n_permutations)]
+        values = np.array([r.I_TY for r in results])
+        conventions = {
+            **results[0].conventions,
+            "shuffled": n_permutations,
+            "I_TY_std": float(values.std(ddof=1)) if n_permutations > 1 else 0.0,
+        }
+        return replace(results[0], I_TY=float(values.mean()), conventions=conventions)

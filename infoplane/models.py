@@ -1,0 +1,214 @@
+"""Reference networks and a small training loop.
+
+`SZTNet` is the Shwartz-Ziv & Tishby (2017) 12-10-7-5-4-3-2 MLP. `train` is a seeded Adam loop that calls
+back once per epoch; nothing in infoplane needs it (the recorder attaches to any model and any loop).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._validation import check_int_param, check_float_param, check_labels, check_same_length
+
+__all__ = ["ACTIVATIONS", "SZTNet", "make_activation", "train", "accuracy"]
+
+#: Hidden activations by name.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "softsign": nn.Softsign,
+    "softplus": nn.Softplus,
+    "leaky_relu": nn.LeakyReLU,
+    "hardtanh": nn.Hardtanh,
+    "linear": nn.Identity,
+}
+
+
+def make_activation(activation: str | Callable[[], nn.Module]) -> nn.Module:
+    """A fresh activation module from a name in `ACTIVATIONS` or a zero-argument module factory."""
+    if isinstance(activation, str):
+        try:
+            return ACTIVATIONS[activation.lower()]()
+        except KeyError:
+            raise ValueError(
+                f"The 'activation' parameter must be one of {sorted(ACTIVATIONS)} or a module class. "
+                f"Got {activation!r} instead."
+            ) from None
+    if callable(activation):
+        module = activation()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"activation() must return an nn.Module. Got {type(module).__name__}.")
+        return module
+    raise TypeError(f"activation must be a name or a module class. Got {type(activation).__name__}.")
+
+
+def _truncated_normal_(linear: nn.Linear) -> None:
+    # As in the original code: weights ~ truncated normal, std 1/sqrt(fan_in), cut at two std; zero bias.
+    std = 1.0 / math.sqrt(linear.in_features)
+    nn.init.trunc_normal_(linear.weight, mean=0.0, std=std, a=-2 * std, b=2 * std)
+    nn.init.zeros_(linear.bias)
+
+
+class SZTNet(nn.Module):
+    """The SZT MLP: 12-10-7-5-4-3-2 with a chosen hidden activation and a softmax output.
+
+    Modules ``fc1``…``fc6`` are the linear maps, ``act1``…``act5`` the hidden activations and ``softmax`` the
+    output probabilities; `layer_names` lists the six representations the information plane uses
+    (``act1``…``act5``, ``softmax``). ``forward`` returns logits (for ``nn.CrossEntropyLoss``); it also runs
+    ``softmax`` so that a forward hook on it sees the output layer, as in the original.
+
+    Parameters
+    ----------
+    activation : str or module class, default "tanh"
+        Hidden activation, by name (see `ACTIVATIONS`) or a zero-argument factory such as ``nn.ReLU``.
+    widths : sequence of int, default (12, 10, 7, 5, 4, 3, 2)
+        Input width, hidden widths, number of classes.
+    seed : int or None
+        Seed for the truncated-normal initialisation (std 1/sqrt(fan_in)).
+    """
+
+    def __init__(
+        self,
+        activation: str | Callable[[], nn.Module] = "tanh",
+        widths: Sequence[int] = (12, 10, 7, 5, 4, 3, 2),
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        widths = tuple(check_int_param(w, "widths", "SZTNet", minimum=1) for w in widths)
+        if len(widths) < 2:
+            raise ValueError(f"The 'widths' parameter of SZTNet must list >= 2 widths. Got {widths!r} instead.")
+        self.widths = widths
+        self.activation_name = activation if isinstance(activation, str) else getattr(
+            activation, "__name__", repr(activation)
+        )
+        generator_state = torch.random.get_rng_state()
+        if seed is not None:
+            torch.manual_seed(seed)
+        try:
+            n = len(widths) - 1
+            for i in range(1, n + 1):
+                linear = nn.Linear(widths[i - 1], widths[i])
+                _truncated_normal_(linear)
+                self.add_module(f"fc{i}", linear)
+                if i < n:
+                    self.add_module(f"act{i}", make_activation(activation))
+        finally:
+            if seed is not None:
+                torch.random.set_rng_state(generator_state)
+        self.softmax = nn.Softmax(dim=1)
+        self._n_linear = n
+
+    @property
+    def layer_names(self) -> list[str]:
+        """The representations of the information plane: every hidden activation, then the softmax."""
+        return [f"act{i}" for i in range(1, self._n_linear)] + ["softmax"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i in range(1, self._n_linear):
+            h = getattr(self, f"act{i}")(getattr(self, f"fc{i}")(h))
+        logits = getattr(self, f"fc{self._n_linear}")(h)
+        self.softmax(logits)  # computed for hooks only: the loss takes logits
+        return logits
+
+
+def accuracy(model: nn.Module, X, y, *, batch_size: int = 4096) -> float:
+    """Classification accuracy of ``model`` (logits out) on ``(X, y)``, in eval mode, without gradients."""
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            correct = sum(
+                int((_logits(model(X[i : i + batch_size])).argmax(1) == y[i : i + batch_size]).sum())
+                for i in range(0, len(X), batch_size)
+            )
+    finally:
+        model.train(was_training)
+    return correct / max(len(X), 1)
+
+
+def _logits(output):
+    """The logits of a model output: the tensor itself, or the first element of a tuple/list."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def train(
+    model: nn.Module,
+    X_train,
+    y_train,
+    *,
+    epochs: int,
+    batch_size: int = 256,
+    lr: float = 4e-4,
+    seed: int = 0,
+    X_test=None,
+    y_test=None,
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    callback: Callable[[int, nn.Module], None] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``model`` with Adam on minibatches, seeded, calling ``callback(epoch, model)`` once per epoch.
+
+    ``callback(0, model)`` runs before the first update (the untrained network, as SZT record epoch 0), then
+    ``callback(e, model)`` after each epoch ``e = 1..epochs``: pass ``recorder.step`` to record.
+
+    Parameters
+    ----------
+    loss_fn : callable, optional
+        ``loss_fn(model, xb, yb) -> scalar``. Default: cross-entropy on ``model(xb)`` logits.
+
+    Returns
+    -------
+    DataFrame with one row per epoch: ``epoch, train_loss, train_accuracy`` (and ``test_accuracy``).
+    """
+    epochs = check_int_param(epochs, "epochs", "train", minimum=0)
+    batch_size = check_int_param(batch_size, "batch_size", "train", minimum=1)
+    lr = check_float_param(lr, "lr", "train", positive=True)
+    n = check_same_length(X_train=X_train, y_train=y_train)
+    y_np = np.asarray(y_train.detach().cpu() if hasattr(y_train, "detach") else y_train)
+    if np.issubdtype(y_np.dtype, np.integer):
+        y_np = check_labels(y_np, n, name="y_train")
+    X = torch.as_tensor(np.asarray(X_train), dtype=torch.float32)
+    y = torch.as_tensor(y_np)
+    if loss_fn is None:
+        cross_entropy = nn.CrossEntropyLoss()
+
+        def loss_fn(m, xb, yb):
+            return cross_entropy(_logits(m(xb)), yb)
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    rows = []
+    if callback is not None:
+        callback(0, model)
+    for epoch in tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model, X[idx], y[idx])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        row = {"epoch": epoch, "train_loss": total / n}
+        if not torch.is_floating_point(y):
+            row["train_accuracy"] = accuracy(model, X, y)
+            if X_test is not None:
+                row["test_accuracy"] = accuracy(model, X_test, y_test)
+        rows.append(row)
+        if callback is not None:
+            callback(epoch, model)
+    return pd.DataFrame(rows)
