@@ -7,7 +7,8 @@ Messages name the argument (and the layer and epoch where known), what was expec
 from __future__ import annotations
 
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int_param, check_float_param, check_labels, check_same_length
+from ._validation import check_float_param, check_int_param, check_labels, check_same_length
 
 __all__ = ["ACTIVATIONS", "SZTNet", "make_activation", "train", "accuracy"]
 
