@@ -1,0 +1,312 @@
+"""Binning (plug-in) estimator of I(T;X) and I(T;Y), in bits.
+
+Discretise each unit, treat each distinct row of bin codes as one symbol T̂, and count
+(Shwartz-Ziv & Tishby 2017; Saxe et al. 2018; Chelombiev et al. 2019). See ../shared/THEORY.md.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .._types import MIResult, json_safe
+from .._validation import (
+    check_activations,
+    check_choice,
+    check_float_param,
+    check_input_ids,
+    check_int_param,
+    check_labels,
+    param_error,
+)
+from . import _kernels as K
+from ._base import BaseEstimator
+
+__all__ = ["BinningEstimator"]
+
+_OWNER = "BinningEstimator"
+
+
+def _is_torch(t: Any) -> bool:
+    return type(t).__module__.startswith("torch") and hasattr(t, "detach")
+
+
+class BinningEstimator(BaseEstimator):
+    """Plug-in binning estimate of I(T;X) and I(T;Y) in bits for one layer's activations.
+
+    Exactly one of ``edges``, ``bin_width`` and ``n_bins`` chooses the scheme:
+
+    - ``edges`` (sorted, >= 2 values): SZT's ``np.digitize(t, edges)``; ``np.linspace(-1, 1, 30)`` reproduces
+      Shwartz-Ziv & Tishby (2017) for activations inside ``[edges[0], edges[-1]]`` (the last edge value
+      itself is its own symbol, as in the original). Outside the range values join the end bins
+      (``out_of_range="clip"``) or raise (``"raise"``); they never wrap to the top bin as the original code
+      does for values below −1.
+    - ``bin_width`` (> 0): code = floor(t / bin_width), bins anchored at 0 over the whole real line
+      (Saxe et al. 2018: 0.07 for the SZT net, 0.5 for MNIST). No range, so nothing is out of range.
+    - ``n_bins`` (>= 2) with ``strategy="uniform"`` (default): equal-width bins on ``range=(lo, hi)``, or,
+      with ``range=None``, on [min, max] of this call's activations (all units pooled) — a range per
+      layer and epoch. For one range fixed across epochs call `fit` on the layer's activations from every
+      epoch: it returns a new estimator whose ``range`` is their global [min, max] (conventions then say
+      ``range_source="fit"``).
+    - ``n_bins`` with ``strategy="adaptive"``: equal-mass bins per call (per layer and epoch), edges at
+      the quantiles of all of the layer's values pooled over units (Chelombiev et al. 2019). Tied
+      quantiles (e.g. saturated units) merge, so fewer bins may result; the edges used are recorded.
+
+    Information, for rows equally likely (the empirical distribution of the N probe rows):
+    I(T;X) = H(T̂) when every row is a distinct input (``x=None``), else H(T̂) − H(T̂|X);
+    I(T;Y) = H(T̂) − Σ_y p(y) H(T̂|Y=y). Both are plug-in *estimates* (biased upward at small N per
+    occupied bin; see `shuffle_baseline`).
+
+    Parameters
+    ----------
+    edges : array-like of float, optional
+        Strictly increasing bin edges.
+    bin_width : float, optional
+        Fixed bin width (> 0), in activation units.
+    n_bins : int, optional
+        Number of equal-width or equal-mass bins (>= 2).
+    range : (float, float), optional
+        ``(lo, hi)`` with lo < hi for ``n_bins`` uniform bins; None takes it from each call's data.
+    strategy : {"uniform", "adaptive"}
+        Only with ``n_bins``.
+    out_of_range : {"clip", "raise"}
+        Values outside a fixed range (``edges`` or a given ``range``): end bins, or an error.
+
+    Notes
+    -----
+    Rows of codes become one symbol each by packing them into one int64 key (mixed radix) when it fits,
+    a byte view otherwise; CUDA tensors are binned and counted on the GPU with ``torch.unique``.
+    """
+
+    name = "binning"
+    input_kind = "deterministic"
+
+    def __init__(
+        self,
+        edges: Any = None,
+        *,
+        bin_width: float | None = None,
+        n_bins: int | None = None,
+        range: tuple[float, float] | None = None,
+        strategy: str = "uniform",
+        out_of_range: str = "clip",
+    ) -> None:
+        given = [k for k, v in (("edges", edges), ("bin_width", bin_width), ("n_bins", n_bins)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "BinningEstimator needs exactly one of 'edges', 'bin_width' or 'n_bins' to choose the binning "
+                f"scheme. Got {'none' if not given else ' and '.join(repr(g) for g in given)}."
+            )
+        self.strategy = check_choice(strategy, "strategy", _OWNER, ("uniform", "adaptive"))
+        self.out_of_range = check_choice(out_of_range, "out_of_range", _OWNER, ("clip", "raise"))
+        self.edges = None
+        self.bin_width = None
+        self.n_bins = None
+        self.range = None
+        self._range_source = None
+        if strategy == "adaptive" and n_bins is None:
+            raise param_error(_OWNER, "strategy", "'uniform' unless 'n_bins' is given ('adaptive' needs n_bins)",
+                              strategy)
+        if range is not None and n_bins is None:
+            raise param_error(_OWNER, "range", "None unless 'n_bins' is given (edges and bin_width fix it)", range)
+        if edges is not None:
+            self.edges = _check_edges(edges)
+        elif bin_width is not None:
+            self.bin_width = check_float_param(bin_width, "bin_width", _OWNER, positive=True)
+        else:
+            self.n_bins = check_int_param(n_bins, "n_bins", _OWNER, minimum=2)
+            if range is not None:
+                if strategy == "adaptive":
+                    raise param_error(_OWNER, "range", "None with strategy='adaptive' (edges come from the data)",
+                                      range)
+                self.range = _check_range(range)
+                self._range_source = "given"
+            else:
+                self._range_source = "per_call" if strategy == "uniform" else None
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def scheme(self) -> str:
+        """Which scheme the parameters chose: "edges", "width", "uniform" or "adaptive"."""
+        if self.edges is not None:
+            return "edges"
+        if self.bin_width is not None:
+            return "width"
+        return self.strategy
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters that are in effect (enough to rebuild an equal estimator)."""
+        params: dict[str, Any] = {"edges": self.edges, "bin_width": self.bin_width, "n_bins": self.n_bins,
+                                  "range": self.range}
+        if self.n_bins is not None:
+            params["strategy"] = self.strategy
+        if self.bin_width is None:
+            params["out_of_range"] = self.out_of_range
+        return {k: v for k, v in params.items() if v is not None}
+
+    def __repr__(self) -> str:
+        params = dict(self.get_params())
+        if self.edges is not None:
+            e = self.edges
+            params["edges"] = f"<{e.size} edges {e[0]:g}..{e[-1]:g}>"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+    def conventions(self) -> dict[str, Any]:
+        """The scheme and everything it depends on, JSON-serialisable (per-call values added by estimate)."""
+        conv: dict[str, Any] = {"estimator": self.name, "scheme": self.scheme}
+        if self.edges is not None:
+            conv.update(edges=self.edges, range=[self.edges[0], self.edges[-1]], out_of_range=self.out_of_range)
+        elif self.bin_width is not None:
+            conv.update(bin_width=self.bin_width, range=None, out_of_range=None)
+        else:
+            conv.update(n_bins=self.n_bins, strategy=self.strategy)
+            if self.strategy == "uniform":
+                conv.update(range=self.range, range_source=self._range_source,
+                            out_of_range=self.out_of_range if self.range is not None else None)
+        return json_safe(conv)
+
+    def fit(self, activations: Iterable[Any]) -> BinningEstimator:
+        """A new estimator whose ``range`` is the global [min, max] over ``activations``.
+
+        Pass one layer's activations from every recorded epoch to bin all epochs on the same fixed range
+        (as a fixed-range study needs), instead of a range per layer and epoch. Only for
+        ``n_bins`` with ``strategy="uniform"``. Does not modify ``self``.
+        """
+        if self.scheme != "uniform":
+            raise ValueError(
+                f"fit sets a global range for n_bins uniform bins; this estimator's scheme is {self.scheme!r}."
+            )
+        arrays = list(activations) if not _is_array_like(activations) else [activations]
+        if not arrays:
+            raise ValueError("activations must hold at least one (n_samples, n_units) array. Got none.")
+        lo, hi = np.inf, -np.inf
+        for i, a in enumerate(arrays):  # loop over epochs, not samples
+            a = check_activations(a, name=f"activations[{i}]")
+            lo = min(lo, float(a.min()))
+            hi = max(hi, float(a.max()))
+        if hi <= lo:
+            hi = lo + 1.0  # a constant layer: any non-empty range puts it in one bin
+        new = BinningEstimator(n_bins=self.n_bins, range=(lo, hi), out_of_range=self.out_of_range)
+        new._range_source = "fit"
+        return new
+
+    # ------------------------------------------------------------------------------------------
+    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+                 epoch: int | None = None) -> MIResult:
+        """I(T;X) and I(T;Y) in bits for activations ``t`` (N, d), labels ``y`` (N,), optional input ids ``x``.
+
+        ``x``: (N,) ids or (N, k) input rows, equal ids/rows meaning a repeated input; None means every row is
+        a distinct input. ``layer``/``epoch`` only name the data in error messages.
+        """
+        t = check_activations(t, name="t", layer=layer, epoch=epoch)
+        n = int(t.shape[0])
+        y_np = check_labels(y, n)
+        x_ids = check_input_ids(x, n)
+        conv = self.conventions()
+        if _is_torch(t):  # stays on its device: CUDA tensors are binned and counted on the GPU
+            codes, extra = self._codes_torch(t, layer, epoch)
+            t_ids_dev, _ = K.row_ids_torch(codes)
+            t_ids = t_ids_dev.cpu().numpy()
+        else:
+            codes, extra = self._codes(t, layer, epoch)
+            t_ids, _ = K.row_ids(codes)
+        conv.update(extra)
+        _, y_ids = np.unique(y_np, return_inverse=True)
+        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids.reshape(-1), x_ids)
+        conv.update(n_samples=n, n_units=int(t.shape[1]), n_symbols=int(t_ids.max()) + 1,
+                    inputs="distinct" if x_ids is None else "given", units="bits")
+        return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
+                        n_samples=n, conventions=json_safe(conv))
+
+    def _codes(self, t: np.ndarray, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+        label = _where_t(layer, epoch)
+        scheme = self.scheme
+        if scheme == "edges":
+            return K.digitize_edges(t, self.edges, self.out_of_range, name=label), {}
+        if scheme == "width":
+            return K.digitize_width(t, self.bin_width), {}
+        if scheme == "uniform":
+            if self.range is None:
+                lo, hi = float(t.min()), float(t.max())
+                return K.digitize_uniform(t, self.n_bins, lo, hi), {"range": [lo, hi]}
+            lo, hi = self.range
+            return K.digitize_uniform(t, self.n_bins, lo, hi, self.out_of_range, name=label), {}
+        edges = K.adaptive_edges(t, self.n_bins)
+        return K.adaptive_codes(t, edges), {"edges": edges, "n_bins_effective": int(max(edges.size - 1, 1)),
+                                            "range": [float(edges[0]), float(edges[-1])]}
+
+    def _codes_torch(self, t: Any, layer: str | None, epoch: int | None) -> tuple[Any, dict[str, Any]]:
+        """The same codes as `_codes`, computed in float64 on the tensor's device."""
+        import torch
+
+        t64 = t.to(torch.float64)
+        label = _where_t(layer, epoch)
+        scheme = self.scheme
+        extra: dict[str, Any] = {}
+
+        def _raise_if_out(lo: float, hi: float) -> None:
+            if self.out_of_range == "raise" and bool(((t64 < lo) | (t64 > hi)).any()):
+                raise K._out_of_range_error(t64.cpu().numpy(), lo, hi, label)
+
+        if scheme == "edges":
+            edges = torch.as_tensor(self.edges, dtype=torch.float64, device=t.device)
+            _raise_if_out(float(self.edges[0]), float(self.edges[-1]))
+            clipped = t64.clamp(float(self.edges[0]), float(self.edges[-1]))
+            # np.digitize(x, e) == searchsorted(e, x, side="right") == bucketize(x, e, right=True)
+            return torch.bucketize(clipped, edges, right=True), extra
+        if scheme == "width":
+            return torch.floor(t64 / self.bin_width).to(torch.int64), extra
+        if scheme == "uniform":
+            if self.range is None:
+                lo, hi = float(t64.min()), float(t64.max())
+                extra["range"] = [lo, hi]
+            else:
+                lo, hi = self.range
+                _raise_if_out(lo, hi)
+            if hi <= lo:
+                return torch.zeros_like(t64, dtype=torch.int64), extra
+            codes = torch.floor((t64 - lo) * (self.n_bins / (hi - lo)))
+            return codes.clamp(0, self.n_bins - 1).to(torch.int64), extra
+        flat = t64.reshape(-1)
+        order_stats = torch.as_tensor(K.adaptive_edge_ranks(flat.numel(), self.n_bins), device=t.device)
+        edges = torch.unique(torch.sort(flat).values[order_stats])
+        extra.update(edges=edges.cpu().numpy(), n_bins_effective=int(max(edges.numel() - 1, 1)),
+                     range=[float(edges[0]), float(edges[-1])])
+        return torch.searchsorted(edges[1:-1].contiguous(), t64.contiguous(), right=True), extra
+
+
+def _where_t(layer: str | None, epoch: int | None) -> str:
+    from .._validation import where
+
+    return where("t", layer, epoch)
+
+
+def _is_array_like(a: Any) -> bool:
+    return isinstance(a, np.ndarray) or (hasattr(a, "detach") and hasattr(a, "shape"))
+
+
+def _check_edges(edges: Any) -> np.ndarray:
+    e = np.asarray(edges.detach().cpu().numpy() if hasattr(edges, "detach") else edges)
+    if e.dtype == object or not np.issubdtype(e.dtype, np.number):
+        raise param_error(_OWNER, "edges", "a 1-D array of numbers", edges)
+    e = e.astype(np.float64)
+    if e.ndim != 1 or e.size < 2:
+        raise param_error(_OWNER, "edges", "a 1-D array of at least 2 values", f"shape {e.shape}")
+    if not np.all(np.isfinite(e)):
+        raise param_error(_OWNER, "edges", "finite values", f"{int((~np.isfinite(e)).sum())} non-finite edges")
+    if np.any(np.diff(e) <= 0):
+        bad = int(np.argmax(np.diff(e) <= 0))
+        raise param_error(_OWNER, "edges", "strictly increasing",
+                          f"edges[{bad}] = {e[bad]:g} >= edges[{bad + 1}] = {e[bad + 1]:g}")
+    return e
+
+
+def _check_range(range_: Any) -> tuple[float, float]:
+    ok = isinstance(range_, (tuple, list, np.ndarray)) and len(range_) == 2 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in range_
+    )
+    if not ok or not range_[0] < range_[1]:
+        raise param_error(_OWNER, "range", "a pair (lo, hi) of finite floats with lo < hi, or None", range_)
+    return float(range_[0]), float(range_[1])
