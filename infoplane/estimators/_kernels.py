@@ -95,29 +95,31 @@ def digitize_uniform(
 
 
 def adaptive_edge_ranks(m: int, n_bins: int) -> np.ndarray:
-    """Ranks (0-based, in the sorted values) of the ``n_bins + 1`` equal-mass edges among ``m`` values.
+    """Ranks (0-based, in the sorted values) of the ``n_bins − 1`` interior equal-mass edges among ``m`` values.
 
-    ``floor(k (m − 1) / n_bins)`` for k = 0…n_bins, in integer arithmetic so every backend (numpy, torch
-    on any device) picks exactly the same order statistics.
+    ``floor(k m / n_bins)`` for k = 1…n_bins − 1. With bins ``[edge_k, edge_{k+1})`` each holds exactly
+    m / n_bins values when that divides and there are no ties. Integer arithmetic, so every backend (numpy,
+    torch on any device) picks the same order statistics.
     """
-    return (np.arange(n_bins + 1, dtype=np.int64) * (m - 1)) // n_bins
+    return (np.arange(1, n_bins, dtype=np.int64) * m) // n_bins
 
 
 def adaptive_edges(t: np.ndarray, n_bins: int) -> np.ndarray:
-    """Equal-mass edges over all of a layer's activation values (Chelombiev et al. 2019).
+    """Interior equal-mass edges over all of a layer's activation values (Chelombiev et al. 2019).
 
-    The edges are order statistics of the pooled values at ranks `adaptive_edge_ranks` (no interpolation,
-    so they are data values and reproducible bit for bit); repeated edges (many identical, e.g. saturated,
-    values) collapse, so fewer than ``n_bins`` bins may result. Codes come from `adaptive_codes`.
+    Order statistics of the pooled values at ranks `adaptive_edge_ranks` (no interpolation, so they are data
+    values and reproducible bit for bit). Repeated edges (many identical, e.g. saturated, values) collapse,
+    so fewer than ``n_bins`` bins may result; a tied value still gets its own bin when it carries at least
+    1/n_bins of the mass. Codes come from `adaptive_codes`.
     """
     flat = np.asarray(t, dtype=np.float64).ravel()
     ranks = adaptive_edge_ranks(flat.size, n_bins)
     return np.unique(np.partition(flat, ranks)[ranks])
 
 
-def adaptive_codes(t: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Codes of ``t`` against adaptive ``edges`` (interior edges only, so the extremes are included)."""
-    return np.searchsorted(edges[1:-1], np.asarray(t, dtype=np.float64), side="right").astype(np.int64)
+def adaptive_codes(t: np.ndarray, interior_edges: np.ndarray) -> np.ndarray:
+    """Codes of ``t`` against interior edges: bin k is ``[edge_{k-1}, edge_k)``, the end bins open."""
+    return np.searchsorted(interior_edges, np.asarray(t, dtype=np.float64), side="right").astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -233,9 +233,8 @@ class BinningEstimator(BaseEstimator):
                 return K.digitize_uniform(t, self.n_bins, lo, hi), {"range": [lo, hi]}
             lo, hi = self.range
             return K.digitize_uniform(t, self.n_bins, lo, hi, self.out_of_range, name=label), {}
-        edges = K.adaptive_edges(t, self.n_bins)
-        return K.adaptive_codes(t, edges), {"edges": edges, "n_bins_effective": int(max(edges.size - 1, 1)),
-                                            "range": [float(edges[0]), float(edges[-1])]}
+        interior = K.adaptive_edges(t, self.n_bins)
+        return K.adaptive_codes(t, interior), _adaptive_record(interior, float(t.min()), float(t.max()))
 
     def _codes_torch(self, t: Any, layer: str | None, epoch: int | None) -> tuple[Any, dict[str, Any]]:
         """The same codes as `_codes`, computed in float64 on the tensor's device."""
@@ -270,11 +269,19 @@ class BinningEstimator(BaseEstimator):
             codes = torch.floor((t64 - lo) * (self.n_bins / (hi - lo)))
             return codes.clamp(0, self.n_bins - 1).to(torch.int64), extra
         flat = t64.reshape(-1)
-        order_stats = torch.as_tensor(K.adaptive_edge_ranks(flat.numel(), self.n_bins), device=t.device)
-        edges = torch.unique(torch.sort(flat).values[order_stats])
-        extra.update(edges=edges.cpu().numpy(), n_bins_effective=int(max(edges.numel() - 1, 1)),
-                     range=[float(edges[0]), float(edges[-1])])
-        return torch.searchsorted(edges[1:-1].contiguous(), t64.contiguous(), right=True), extra
+        ranks = torch.as_tensor(K.adaptive_edge_ranks(flat.numel(), self.n_bins), device=t.device)
+        interior = torch.unique(torch.sort(flat).values[ranks])
+        extra.update(_adaptive_record(interior.cpu().numpy(), float(flat.min()), float(flat.max())))
+        return torch.searchsorted(interior.contiguous(), t64.contiguous(), right=True), extra
+
+
+def _adaptive_record(interior: np.ndarray, lo: float, hi: float) -> dict[str, Any]:
+    """Conventions of one adaptive binning: the interior edges, the range, and how many bins can be occupied.
+
+    Bin k is [edge_{k-1}, edge_k); an interior edge equal to the minimum leaves the bottom bin empty.
+    """
+    n_eff = interior.size + 1 - int(interior.size > 0 and interior[0] <= lo)
+    return {"edges": interior, "n_bins_effective": int(n_eff), "range": [lo, hi]}
 
 
 def _where_t(layer: str | None, epoch: int | None) -> str:

@@ -1,0 +1,236 @@
+"""BinningEstimator: closed forms, exact tiny cases, the SZT convention, schemes, errors, shuffle baseline.
+
+Discrete plug-in values are exact up to float64 round-off of a few logs: compared with abs=1e-12.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from infoplane.estimators import BinningEstimator
+
+SZT_EDGES = np.linspace(-1, 1, 30)
+
+
+def _szt_layer(n_inputs: int = 512, width: int = 5, scale: float = 1.5, seed: int = 0):
+    """tanh of a random projection of n_inputs distinct 12-bit inputs, with SZT-like labels."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(4096, size=n_inputs, replace=False)
+    x = ((rows[:, None] >> np.arange(11, -1, -1)) & 1).astype(np.float64)
+    t = np.tanh(scale * (x - 0.5) @ rng.normal(size=(12, width)) / np.sqrt(12))
+    y = (x.sum(1) + rng.normal(scale=0.5, size=n_inputs) > 6).astype(int)
+    return t, y
+
+
+def _original_szt(t: np.ndarray, y: np.ndarray, bins: np.ndarray) -> tuple[float, float]:
+    """The original IDNNs algorithm written out: symbol = bins[digitize - 1], per-input/per-label loops."""
+    bins = bins.astype(np.float32)
+    digitized = bins[np.digitize(t.reshape(-1), bins) - 1].reshape(len(t), -1)
+
+    def h_rows(rows):
+        v = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
+        _, counts = np.unique(v, return_counts=True)
+        p = counts / counts.sum()
+        return -np.sum(p * np.log2(p))
+
+    h_t = h_rows(digitized)
+    h_t_x = sum(h_rows(digitized[i : i + 1]) / len(t) for i in range(len(t)))  # each input once
+    h_t_y = sum(np.mean(y == c) * h_rows(digitized[y == c]) for c in np.unique(y))
+    return h_t - h_t_x, h_t - h_t_y
+
+
+@pytest.mark.parametrize("edges", [SZT_EDGES, SZT_EDGES.astype(np.float32)], ids=["float64", "float32"])
+@pytest.mark.parametrize("scale", [0.5, 3.0, 20.0])  # 20: saturated, many values at exactly ±1 in float32
+def test_szt_edges_reproduce_original(edges, scale):
+    t, y = _szt_layer(scale=scale)
+    t = t.astype(np.float32)  # the original network ran in float32
+    ref_xt, ref_ty = _original_szt(t, y, edges)
+    r = BinningEstimator(edges=edges.astype(np.float32)).estimate(t, y)
+    assert (r.I_XT, r.I_TY) == pytest.approx((ref_xt, ref_ty), abs=1e-12)
+
+
+def test_szt_below_range_does_not_wrap():
+    t = np.array([[-1.5], [1.0], [0.0], [0.5]])
+    y = np.array([0, 1, 0, 1])
+    # The original maps -1.5 to the top symbol, merging rows 0 and 1: H(T) = 1.5 bits instead of 2.
+    assert _original_szt(t, y, SZT_EDGES)[0] == pytest.approx(1.5)
+    assert BinningEstimator(edges=SZT_EDGES).estimate(t, y).I_XT == pytest.approx(2.0, abs=1e-12)
+    with pytest.raises(ValueError, match=r"t has 1 of 4 values outside the binning range \[-1, 1\]"):
+        BinningEstimator(edges=SZT_EDGES, out_of_range="raise").estimate(t, y)
+
+
+ALL_SCHEMES = [
+    BinningEstimator(edges=SZT_EDGES),
+    BinningEstimator(bin_width=0.07),
+    BinningEstimator(n_bins=30, range=(-1, 1)),
+    BinningEstimator(n_bins=30),
+    BinningEstimator(n_bins=30, strategy="adaptive"),
+]
+
+
+@pytest.mark.parametrize("est", ALL_SCHEMES, ids=repr)
+def test_one_hot_labels_give_H_Y(est):
+    y = np.repeat(np.arange(4), [10, 20, 30, 40])
+    t = np.eye(4)[y] * 0.9
+    p = np.array([10, 20, 30, 40]) / 100
+    h_y = -(p * np.log2(p)).sum()
+    r = est.estimate(t, y)
+    assert r.I_TY == pytest.approx(h_y, abs=1e-12)
+    assert r.I_XT == pytest.approx(h_y, abs=1e-12)  # T is a function of Y here, so I(T;X) = H(T) = H(Y)
+
+
+@pytest.mark.parametrize("est", ALL_SCHEMES, ids=repr)
+def test_distinct_rows_give_log2_n_and_constant_gives_zero(est):
+    n = 25
+    t = np.linspace(-0.95, 0.95, n)[:, None]  # spacing 0.079 > every bin width above
+    if est.scheme == "uniform" and est.range is None:
+        t = np.linspace(-0.95, 0.95, 30)[:n, None]  # 30 bins over the data range: one value per bin
+    y = np.arange(n) % 2
+    r = est.estimate(t, y)
+    assert r.I_XT == pytest.approx(math.log2(n), abs=1e-12)
+    h_y = -(13 / 25) * math.log2(13 / 25) - (12 / 25) * math.log2(12 / 25)
+    assert r.I_TY == pytest.approx(h_y, abs=1e-12)  # every symbol has one label: H(T|Y) = H(T) - H(Y)
+    const = est.estimate(np.full((n, 3), 0.3), y)
+    assert (const.I_XT, const.I_TY) == (0.0, 0.0)
+
+
+def test_hand_computed_tiny_case_and_repeated_inputs():
+    # Width 1: rows (0.2, 0.4, 1.5, 2.5) -> symbols a a b c. H(T) = 1.5, I(T;Y) = 1.5 - 1 = 0.5 bit.
+    t = np.array([[0.2], [0.4], [1.5], [2.5]])
+    y = np.array([0, 1, 0, 1])
+    est = BinningEstimator(bin_width=1.0)
+    r = est.estimate(t, y)
+    assert (r.I_XT, r.I_TY) == pytest.approx((1.5, 0.5), abs=1e-12)
+    # Rows 0,1 are one input, rows 2,3 another: X=0 -> {a, a}, X=1 -> {b, c}, so H(T|X) = 0.5·0 + 0.5·1.
+    r = est.estimate(t, y, x=np.array([7, 7, 9, 9]))
+    assert r.I_XT == pytest.approx(1.5 - 0.5, abs=1e-12)
+    assert r.conventions["inputs"] == "given"
+    # x as (N, k) input rows works the same way.
+    r2 = est.estimate(t, y, x=np.array([[1, 0], [1, 0], [0, 1], [0, 1]]))
+    assert r2.I_XT == r.I_XT
+
+
+def test_width_is_floor_anchored_at_zero():
+    t = np.array([[-0.01], [0.01], [0.069], [0.071]])
+    r = BinningEstimator(bin_width=0.07).estimate(t, np.array([0, 0, 1, 1]))
+    assert r.I_XT == pytest.approx(1.5, abs=1e-12)  # bins -1, 0, 0, 1
+    assert r.conventions["bin_width"] == 0.07 and r.conventions["scheme"] == "width"
+
+
+def test_data_range_per_call_is_scale_invariant_fixed_range_is_not():
+    t, y = _szt_layer(scale=3.0)
+    per_call = BinningEstimator(n_bins=10)
+    a, b = per_call.estimate(t, y), per_call.estimate(0.2 * t + 3.0, y)
+    assert (a.I_XT, a.I_TY) == pytest.approx((b.I_XT, b.I_TY), abs=1e-12)
+    assert b.conventions["range_source"] == "per_call"
+    assert b.conventions["range"] == pytest.approx([0.2 * t.min() + 3, 0.2 * t.max() + 3])
+    fixed = BinningEstimator(n_bins=10, range=(-1, 1))
+    assert fixed.estimate(0.2 * t, y).I_XT < fixed.estimate(t, y).I_XT
+
+
+def test_fit_gives_one_range_across_epochs():
+    epochs = [_szt_layer(scale=s)[0] * s for s in (0.5, 1.0, 4.0)]
+    y = _szt_layer()[1]
+    base = BinningEstimator(n_bins=12, out_of_range="raise")
+    fitted = base.fit(epochs)
+    lo, hi = min(e.min() for e in epochs), max(e.max() for e in epochs)
+    assert fitted.range == (lo, hi) and base.range is None  # fit does not mutate
+    conv = fitted.estimate(epochs[0], y).conventions
+    assert conv["range_source"] == "fit" and conv["range"] == pytest.approx([lo, hi])
+    # Small early-epoch activations occupy few of the global bins: lower I(T;X) than under their own range.
+    assert fitted.estimate(epochs[0], y).I_XT < base.estimate(epochs[0], y).I_XT
+    with pytest.raises(ValueError, match="fit sets a global range"):
+        BinningEstimator(bin_width=0.1).fit(epochs)
+    with pytest.raises(ValueError, match=r"activations\[1\] contain NaN"):
+        base.fit([epochs[0], np.full((3, 2), np.nan)])
+
+
+def test_adaptive_bins_are_equal_mass_per_call():
+    rng = np.random.default_rng(1)
+    t = rng.standard_cauchy(size=(4000, 1))
+    y = rng.integers(0, 2, 4000)
+    r = BinningEstimator(n_bins=8, strategy="adaptive").estimate(t, y)
+    assert r.I_XT == pytest.approx(3.0, abs=1e-12)  # 8 bins of exactly 500 rows
+    assert r.conventions["n_bins_effective"] == 8 and len(r.conventions["edges"]) == 7  # interior edges
+    # One-hot codes pool to 75% zeros and 25% 0.9: two bins, the tied top value keeping its own.
+    onehot = BinningEstimator(n_bins=30, strategy="adaptive").estimate(np.eye(4)[np.arange(40) % 4] * 0.9,
+                                                                       np.arange(40) % 4)
+    assert onehot.conventions["n_bins_effective"] == 2 and onehot.I_XT == pytest.approx(2.0, abs=1e-12)
+
+
+def test_many_units_use_the_byte_view_and_agree_with_unique_rows():
+    rng = np.random.default_rng(2)
+    t = rng.normal(size=(500, 40)) * 50
+    t[250:] = t[:250]  # every row twice
+    y = rng.integers(0, 2, 500)
+    r = BinningEstimator(bin_width=0.01).estimate(t, y)
+    assert r.I_XT == pytest.approx(math.log2(250), abs=1e-12)
+    codes = np.floor(t / 0.01)
+    assert r.conventions["n_symbols"] == np.unique(codes, axis=0).shape[0] == 250
+
+
+@pytest.mark.parametrize("est", ALL_SCHEMES + [BinningEstimator(n_bins=7, range=(-0.5, 0.5))], ids=repr)
+def test_torch_cpu_path_matches_numpy(est):
+    # torch input takes the torch code path (the one CUDA tensors use), here on CPU.
+    t, y = _szt_layer(scale=8.0, width=4)
+    t = np.concatenate([t, 1.3 * t[:50]]).astype(np.float32)  # some values outside [-1, 1]
+    y = np.concatenate([y, y[:50]])
+    a, b = est.estimate(t, y), est.estimate(torch.from_numpy(t), torch.from_numpy(y))
+    assert (a.I_XT, a.I_TY) == (b.I_XT, b.I_TY)
+    assert a.conventions == b.conventions
+
+
+def test_torch_out_of_range_raises_too():
+    t = torch.tensor([[0.0], [2.0]])
+    with pytest.raises(ValueError, match=r"t has 1 of 2 values outside the binning range \[-1, 1\]"):
+        BinningEstimator(n_bins=4, range=(-1, 1), out_of_range="raise").estimate(t, [0, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({}, "exactly one of 'edges', 'bin_width' or 'n_bins'.*Got none"),
+        ({"n_bins": 10, "bin_width": 0.1}, "exactly one of.*Got 'bin_width' and 'n_bins'"),
+        ({"edges": SZT_EDGES, "n_bins": 10}, "exactly one of.*Got 'edges' and 'n_bins'"),
+        ({"n_bins": 1}, r"'n_bins' parameter of BinningEstimator must be an int >= 2. Got 1"),
+        ({"n_bins": 2.5}, r"'n_bins' parameter of BinningEstimator must be an int >= 2. Got 2.5"),
+        ({"bin_width": 0.0}, r"'bin_width' parameter of BinningEstimator must be a finite float > 0. Got 0.0"),
+        ({"bin_width": -1}, r"'bin_width' parameter .* > 0. Got -1"),
+        ({"edges": [0.0, 1.0, 0.5]}, r"'edges' parameter .* strictly increasing. Got 'edges\[1\] = 1"),
+        ({"edges": [0.0]}, r"'edges' parameter .* at least 2 values"),
+        ({"edges": [0.0, np.inf]}, r"'edges' parameter .* finite"),
+        ({"n_bins": 5, "range": (1, 0)}, r"'range' parameter .* lo < hi"),
+        ({"bin_width": 0.1, "range": (0, 1)}, r"'range' parameter .* None unless 'n_bins'"),
+        ({"n_bins": 5, "strategy": "adaptive", "range": (0, 1)}, r"'range' parameter .* strategy='adaptive'"),
+        ({"edges": SZT_EDGES, "strategy": "adaptive"}, r"'strategy' parameter .* needs n_bins"),
+        ({"n_bins": 5, "strategy": "quantile"}, r"'strategy' parameter .* one of 'uniform', 'adaptive'"),
+        ({"n_bins": 5, "out_of_range": "wrap"}, r"'out_of_range' parameter .* one of 'clip', 'raise'"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BinningEstimator(**kwargs)
+
+
+def test_shuffle_baseline_bias():
+    rng = np.random.default_rng(3)
+    # Many distinct rows (N = 200 rows, fine bins): each row its own symbol, so I(T;Y) = H(Y) whatever y is;
+    # the shuffle baseline equals it, exposing the whole estimate as bias.
+    t = rng.normal(size=(200, 3))
+    y = rng.integers(0, 2, 200)
+    est = BinningEstimator(bin_width=0.01)
+    real, shuffled = est.estimate(t, y), est.shuffle_baseline(t, y, n_permutations=4, seed=0)
+    assert shuffled.I_TY > 0.9 and real.I_TY - shuffled.I_TY == pytest.approx(0.0, abs=1e-9)
+    assert shuffled.conventions["shuffled"] == 4
+    # N >> bins: 4 bins, 20,000 rows, y = sign of t. Real I(T;Y) = 1 bit, baseline ~ 0 (bias ~ 3/(2N ln2)).
+    t = rng.normal(size=(20_000, 1))
+    y = (t[:, 0] > 0).astype(int)
+    p1 = y.mean()
+    est = BinningEstimator(n_bins=4, range=(-4, 4))  # bin edges at -2, 0, 2: y is a function of the bin
+    real, shuffled = est.estimate(t, y), est.shuffle_baseline(t, y, n_permutations=5, seed=1)
+    assert real.I_TY == pytest.approx(-p1 * math.log2(p1) - (1 - p1) * math.log2(1 - p1), abs=1e-12)
+    assert 0 <= shuffled.I_TY < 1e-3
+    assert shuffled.I_XT == real.I_XT  # permuting labels leaves I(T;X) alone

@@ -1,0 +1,141 @@
+"""The pure kernels of infoplane.estimators: codes, row ids, discrete information, KDE log-sums.
+
+Exact integer/discrete results are compared with == or 1e-12 (round-off of a handful of float64 ops);
+KDE sums against a dense float64 reference with 1e-10 (same math, different summation order).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from infoplane.estimators import _kernels as K
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two labellings group the rows identically (ids may be numbered differently)."""
+    pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+    return pairs.shape[0] == np.unique(a).size == np.unique(b).size
+
+
+def test_row_ids_packed_matches_unique_rows():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(-3, 4, size=(2000, 5))
+    ids, n = K.row_ids(codes)
+    _, ref = np.unique(codes, axis=0, return_inverse=True)
+    assert n == np.unique(codes, axis=0).shape[0]
+    # Packed keys preserve lexicographic row order here, so even the numbering agrees.
+    np.testing.assert_array_equal(ids, ref.reshape(-1))
+
+
+def test_row_ids_falls_back_to_bytes_when_key_overflows():
+    rng = np.random.default_rng(1)
+    # 40 columns with 1,000 values each: 1000**40 >> 2**63, so the mixed-radix key cannot be used.
+    codes = rng.integers(0, 1000, size=(300, 40))
+    codes[100:150] = codes[:50]  # 50 repeated rows
+    assert K._mixed_radix_strides(codes.min(0), codes.max(0)) is None
+    ids, n = K.row_ids(codes)
+    assert n == 250
+    _, ref = np.unique(codes, axis=0, return_inverse=True)
+    assert _same_partition(ids, ref.reshape(-1))
+
+
+@pytest.mark.parametrize("shape,high", [((1000, 4), 5), ((200, 40), 1000)])
+def test_row_ids_torch_same_partition_as_numpy(shape, high):
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, high, size=shape)
+    codes[: shape[0] // 4] = codes[shape[0] // 4 : shape[0] // 2]
+    ids, n = K.row_ids(codes)
+    ids_t, n_t = K.row_ids_torch(torch.as_tensor(codes))
+    assert n == n_t
+    assert _same_partition(ids, ids_t.numpy())
+
+
+def test_entropy_of_ids_exact():
+    assert K.entropy_of_ids_bits(np.array([0, 0, 1, 2])) == pytest.approx(1.5, abs=1e-12)
+    assert K.entropy_of_ids_bits(np.zeros(7, dtype=np.int64)) == 0.0
+    # Joint entropy of two independent fair bits laid out exhaustively: 2 bits.
+    a, b = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    assert K.entropy_of_ids_bits(a, b) == pytest.approx(2.0, abs=1e-12)
+
+
+def test_discrete_information_hand_computed():
+    # T = {a, a, b, c}: H(T) = 1.5 bits. Y = (0, 1, 0, 1): T|Y=0 = {a, b}, T|Y=1 = {a, c}, 1 bit each.
+    t_ids, y_ids = np.array([0, 0, 1, 2]), np.array([0, 1, 0, 1])
+    i_xt, i_ty, h_t = K.discrete_information_bits(t_ids, y_ids)
+    assert (i_xt, i_ty, h_t) == pytest.approx((1.5, 0.5, 1.5), abs=1e-12)
+    # Inputs 0 and 1 repeated as rows (0,1) and (2,3): H(T|X) = 1/2·H{a,a} + 1/2·H{b,c} = 0.5 bit.
+    i_xt, _, _ = K.discrete_information_bits(t_ids, y_ids, np.array([0, 0, 1, 1]))
+    assert i_xt == pytest.approx(1.0, abs=1e-12)
+
+
+def test_digitize_edges_never_wraps():
+    edges = np.linspace(-1, 1, 30)
+    t = np.array([[-1.5], [-1.0], [0.0], [1.0], [1.5]])
+    codes = K.digitize_edges(t, edges).ravel()
+    # Below the range joins the bottom bin (code 1), above the top symbol (code 30, as t == 1 itself).
+    assert codes.tolist() == [1, 1, 15, 30, 30]
+    with pytest.raises(ValueError, match=r"t has 2 of 5 values outside the binning range \[-1, 1\]"):
+        K.digitize_edges(t, edges, "raise")
+
+
+def test_digitize_width_and_uniform():
+    t = np.array([-0.071, -0.01, 0.0, 0.069, 0.07])
+    assert K.digitize_width(t, 0.07).tolist() == [-2, -1, 0, 0, 1]
+    # 4 bins on [0, 1], last bin closed: 1.0 is in bin 3, values outside clip to the end bins.
+    u = K.digitize_uniform(np.array([-0.5, 0.0, 0.24, 0.25, 0.99, 1.0, 3.0]), 4, 0.0, 1.0)
+    assert u.tolist() == [0, 0, 0, 1, 3, 3, 3]
+
+
+def test_adaptive_edges_equal_mass():
+    rng = np.random.default_rng(3)
+    t = rng.normal(size=(1000, 1)) ** 3  # heavy-tailed: equal-width bins would be very unequal
+    edges = K.adaptive_edges(t, 4)
+    counts = np.bincount(K.adaptive_codes(t, edges).ravel())
+    assert counts.tolist() == [250, 250, 250, 250]
+    # Ties collapse edges: a layer with 3 distinct values cannot have more than 3 bins.
+    ties = np.repeat([[-1.0], [0.0], [1.0]], 10, axis=0)
+    assert K.adaptive_edges(ties, 30).tolist() == [-1.0, 0.0, 1.0]
+
+
+def _dense_log_sums(h, scale, y=None):
+    d2 = ((h[:, None, :] - h[None, :, :]) ** 2).sum(-1)
+    a = logsumexp(-d2 / scale, axis=1)
+    if y is None:
+        return a, None
+    masked = np.where(y[:, None] == y[None, :], -d2 / scale, -np.inf)
+    return a, logsumexp(masked, axis=1)
+
+
+@pytest.mark.parametrize("memory_mb", [256.0, 0.01])
+def test_kde_log_sums_match_dense(memory_mb):
+    rng = np.random.default_rng(4)
+    h = rng.normal(size=(300, 3)) * 0.1 + 50.0  # far from the origin: centring must keep accuracy
+    y = rng.integers(0, 3, 300)
+    sums = K.kde_log_sums(h, 2e-3, y, np.arange(300), memory_mb=memory_mb)
+    a, c = _dense_log_sums(h, 2e-3, y)
+    np.testing.assert_allclose(sums["all"].numpy(), a, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sums["class"].numpy(), c, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sums["input"].numpy(), 0.0, atol=1e-12)  # only j = i shares the input
+
+
+def test_kde_chunk_rows_bounded():
+    # At N = 60,000 and the default 256 MiB the chunk is far below N: no N x N matrix is ever made.
+    rows = K.kde_chunk_rows(60_000, 256.0)
+    assert 1 <= rows < 200
+    assert K.kde_chunk_rows(10, 256.0) == 10
+
+
+def test_kde_information_bits_vs_nats():
+    rng = np.random.default_rng(5)
+    h, y = rng.normal(size=(200, 2)), rng.integers(0, 2, 200)
+    out = K.kde_information_bits(h, y, 0.1, "upper")
+    a, c = _dense_log_sums(h, 0.2, y)
+    i_xt_nats = math.log(200) - a.mean()
+    assert out["I_XT"] == pytest.approx(i_xt_nats / math.log(2), abs=1e-10)
+    p = np.bincount(y) / 200
+    i_ty_nats = -(p * np.log(p)).sum() - (a - c).mean()
+    assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-10)
