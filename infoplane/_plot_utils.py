@@ -1,0 +1,186 @@
+"""Private helpers of :mod:`infoplane.plotting`: table checks, selection, averaging over runs, epoch norms.
+
+Everything here works on tidy pandas tables (see the results-table contract) and computes the statistics
+*before* anything is drawn, as seaborn does, so the drawing code only draws.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colors as mcolors
+from matplotlib import ticker as mticker
+
+from ._validation import check_choice
+
+__all__ = [
+    "check_table",
+    "select_estimator",
+    "select_layers",
+    "layer_order",
+    "plane_table",
+    "epoch_norm",
+    "epoch_formatter",
+    "set_epoch_xscale",
+]
+
+PLANE_COLUMNS = ("epoch", "layer", "I_XT", "I_TY")
+STD_COLUMNS = {"I_XT": "I_XT_std", "I_TY": "I_TY_std"}
+
+
+def _listed(values: Iterable[Any]) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def check_table(df: Any, required: Sequence[str], *, name: str = "df", numeric: Sequence[str] = ()) -> None:
+    """Raise unless ``df`` is a non-empty DataFrame holding ``required`` columns, ``numeric`` ones numbers."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame (a tidy results table). Got {type(df).__name__}.")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{name} is missing required column(s) {_listed(missing)}; it has columns {_listed(df.columns)}."
+        )
+    if len(df) == 0:
+        raise ValueError(f"{name} is empty (0 rows); nothing to plot.")
+    for column in numeric:
+        if column in df.columns and not pd.api.types.is_numeric_dtype(df[column]):
+            raise TypeError(f"column {column!r} of {name} must hold numbers. Got dtype {df[column].dtype}.")
+
+
+def select_estimator(
+    df: pd.DataFrame, estimator: str | None, *, name: str = "df", allow_several: bool = False
+) -> pd.DataFrame:
+    """Keep the rows of one estimator; ``estimator=None`` is allowed only if the table holds one.
+
+    A table without an ``estimator`` column is treated as holding a single, unnamed estimator.
+    """
+    if "estimator" not in df.columns:
+        if estimator is not None:
+            raise ValueError(
+                f"estimator={estimator!r} was given but {name} has no 'estimator' column; "
+                f"it has columns {_listed(df.columns)}."
+            )
+        return df
+    present = list(pd.unique(df["estimator"]))
+    if estimator is None:
+        if len(present) > 1 and not allow_several:
+            raise ValueError(
+                f"{name} holds {len(present)} estimators ({_listed(present)}); pass estimator= to choose one, "
+                "or draw them side by side with plot_information_plane_grid(df, col='estimator')."
+            )
+        return df
+    if estimator not in present:
+        raise ValueError(f"estimator {estimator!r} is not in {name}; it holds {_listed(present)}.")
+    return df[df["estimator"] == estimator]
+
+
+def layer_order(df: pd.DataFrame) -> list[str]:
+    """Layers in network order: ``df.attrs['layers']`` where given, then any others by first appearance."""
+    present = list(pd.unique(df["layer"]))
+    declared = [layer for layer in df.attrs.get("layers", []) or [] if layer in set(present)]
+    return declared + [layer for layer in present if layer not in set(declared)]
+
+
+def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name: str = "df") -> list[str]:
+    """Return the layers to draw, in order; unknown names raise listing the table's layers."""
+    available = layer_order(df)
+    if layers is None:
+        return available
+    if isinstance(layers, str):
+        layers = [layers]
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layers must name at least one layer. Got an empty sequence.")
+    unknown = [layer for layer in layers if layer not in set(available)]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {_listed(unknown)}; {name} holds layers {_listed(available)}.")
+    return layers
+
+
+def plane_table(
+    df: pd.DataFrame, layers: Sequence[str], quantities: Sequence[str] = ("I_XT", "I_TY"), *, name: str = "df"
+) -> pd.DataFrame:
+    """One row per (layer, epoch): the mean over runs and, where known, the spread (``*_std``, ``n_runs``).
+
+    A table with a ``run`` column holding several runs is averaged here; the standard deviation across runs
+    uses ddof=1 (one run gives NaN: no spread to draw). A summarized table (already carrying ``I_XT_std`` /
+    ``I_TY_std``) is used as it is. Several rows for one (layer, epoch) that are not distinct runs are
+    ambiguous and raise.
+    """
+    sub = df[df["layer"].isin(layers)]
+    keys = ["layer", "epoch"]
+    has_runs = "run" in sub.columns and sub["run"].nunique() > 1
+    has_std = all(STD_COLUMNS[q] in sub.columns for q in quantities)
+    dup_keys = keys + (["run"] if "run" in sub.columns else [])
+    dup = sub.duplicated(dup_keys, keep=False)
+    if dup.any():
+        example = sub.loc[dup, dup_keys].iloc[0].to_dict()
+        raise ValueError(
+            f"{name} has several rows for one {tuple(dup_keys)} (e.g. {example}); filter it to one "
+            "estimator and configuration, or give each repetition its own 'run' label."
+        )
+    if has_runs and not has_std:
+        grouped = sub.groupby(keys, sort=False)
+        out = grouped[list(quantities)].mean()
+        std = grouped[list(quantities)].std(ddof=1)
+        for q in quantities:
+            out[STD_COLUMNS[q]] = std[q]
+        out["n_runs"] = grouped.size()
+        out = out.reset_index()
+    else:
+        cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
+        out = sub[cols + (["n_runs"] if "n_runs" in sub.columns else [])].copy()
+    out["epoch"] = out["epoch"].astype(np.int64) if pd.api.types.is_integer_dtype(out["epoch"]) else out["epoch"]
+    order = {layer: i for i, layer in enumerate(layers)}
+    out["_order"] = out["layer"].map(order)
+    out = out.sort_values(["_order", "epoch"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    return out
+
+
+def epoch_norm(epochs: Any, scale: str = "linear", *, owner: str = "plot") -> mcolors.Normalize:
+    """Colour normalisation whose limits are the epoch range (vmin = first epoch, vmax = last epoch).
+
+    ``scale="log"`` uses LogNorm when every epoch is > 0 and otherwise SymLogNorm with linthresh = 1 epoch
+    (linear on [0, 1], logarithmic above, the linear part one decade wide), so epoch 0 gets the first colour
+    and 1, 10, 100, ... are evenly spaced. A single epoch widens the range by half an epoch either side,
+    because a colour bar cannot span zero width.
+    """
+    check_choice(scale, "epoch_scale", owner, ("linear", "log"))
+    epochs = np.asarray(epochs, dtype=np.float64)
+    vmin, vmax = float(np.nanmin(epochs)), float(np.nanmax(epochs))
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+        if scale == "log":
+            vmin = max(vmin, 0.0)
+    if scale == "linear":
+        return mcolors.Normalize(vmin=vmin, vmax=vmax)
+    if vmin < 0:
+        raise ValueError(f"epoch_scale='log' needs epochs >= 0. Got a first epoch of {vmin:g}.")
+    if vmin > 0:
+        return mcolors.LogNorm(vmin=vmin, vmax=vmax)
+    return mcolors.SymLogNorm(linthresh=1.0, linscale=1.0, vmin=vmin, vmax=vmax, base=10)
+
+
+def epoch_formatter() -> mticker.Formatter:
+    """Plain numbers (0, 1, 10, 1000) rather than powers of ten: epochs are counts."""
+    return mticker.FuncFormatter(lambda value, _pos: f"{value:g}")
+
+
+def set_epoch_xscale(ax: Any, epochs: Any, scale: str, *, owner: str) -> None:
+    """Put the x (epoch) axis on a linear or log scale; log copes with epoch 0 through symlog (linthresh 1)."""
+    check_choice(scale, "epoch_scale", owner, ("linear", "log"))
+    if scale == "linear":
+        return
+    first = float(np.nanmin(np.asarray(epochs, dtype=np.float64)))
+    if first < 0:
+        raise ValueError(f"epoch_scale='log' needs epochs >= 0. Got a first epoch of {first:g}.")
+    if first > 0:
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=1.0, linscale=1.0)
+        ax.set_xlim(left=0.0)  # symlog margins would otherwise open an empty negative-epoch decade
+    ax.xaxis.set_major_formatter(epoch_formatter())
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())

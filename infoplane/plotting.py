@@ -1,0 +1,761 @@
+"""Figures of the information plane, drawn from tidy results tables.
+
+Plotting knows no estimator, recorder or store: every function takes a tidy :class:`pandas.DataFrame`
+(one row per run, epoch, layer and estimator, with ``I_XT`` and ``I_TY`` in bits; see the results-table
+contract) and draws on a Matplotlib Axes. As in seaborn, each function takes ``ax=None`` (then draws on
+``plt.gca()``) and returns the Axes; the grid takes ``fig=None`` and returns the Figure; the animation
+returns a :class:`matplotlib.animation.FuncAnimation`. Nothing here calls ``plt.show()`` or saves files.
+
+The information plane (Shwartz-Ziv & Tishby 2017, arXiv 1703.00810; Saxe et al. 2018) places each layer T
+at each recorded epoch at (I(T;X), I(T;Y)); points are coloured by epoch with viridis (purple at the first
+epoch, yellow at the last) and joined in epoch order, one thin line per layer. Since T is a function of X,
+I(T;X) <= H(X) and I(T;Y) <= H(Y) (data processing), drawn as reference lines when ``H_X`` / ``H_Y`` are given.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import colors as mcolors
+from matplotlib.animation import FuncAnimation
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import _plot_utils as pu
+from ._validation import check_choice
+
+__all__ = [
+    "plot_information_plane",
+    "plot_information_plane_grid",
+    "plot_mi_vs_epoch",
+    "plot_vib_tradeoff",
+    "plot_rate_gap",
+    "animate_information_plane",
+]
+
+XLABEL = "I(T;X) [bits]"
+YLABEL = "I(T;Y) [bits]"
+QUANTITY_LABELS = {"I_XT": XLABEL, "I_TY": YLABEL}
+# gids let callers (and the tests) find each kind of artist without relying on draw order.
+GID_TRAJECTORY = "trajectory"
+GID_POINTS = "epoch-points"
+GID_SPREAD = "spread"
+GID_H_X = "H_X"
+GID_H_Y = "H_Y"
+REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}
+LAYER_LABEL_CHOICES = ("annotate", "legend", "both", None)
+
+
+def _ax_or_gca(ax: Axes | None) -> Axes:
+    if ax is None:
+        return plt.gca()
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None. Got {type(ax).__name__}.")
+    return ax
+
+
+def _optional_bits(value: Any, param: str, owner: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"The {param!r} parameter of {owner} must be None or a finite number of bits >= 0. "
+                         f"Got {value!r} instead.")
+    return float(value)
+
+
+def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool, gid: str,
+                    text: bool = True) -> None:
+    """A dashed line at an entropy that bounds a mutual information, named at the line's end.
+
+    Drawn after the data: the view is widened so the line sits inside the axes, not on the frame.
+    """
+    if value is None:
+        return
+    label = f"{name} = {value:.4g} bits"
+    if vertical:
+        line = ax.axvline(value, label=label, **REFERENCE_STYLE)
+        lo, hi = ax.get_xlim()
+        if value >= hi - 0.02 * (hi - lo):
+            ax.set_xlim(lo, value + 0.04 * (value - lo))
+        if text:  # bottom right of the plane is empty: layers gain I(T;Y) as they gain I(T;X)
+            ax.annotate(name, xy=(value, 0.0), xycoords=ax.get_xaxis_transform(), xytext=(-3, 3),
+                        textcoords="offset points", ha="right", va="bottom", fontsize="small", color="0.35")
+    else:
+        line = ax.axhline(value, label=label, **REFERENCE_STYLE)
+        lo, hi = ax.get_ylim()
+        if value >= hi - 0.02 * (hi - lo):
+            ax.set_ylim(lo, value + 0.04 * (value - lo))
+        if text:
+            ax.annotate(name, xy=(0.0, value), xycoords=ax.get_yaxis_transform(), xytext=(3, -3),
+                        textcoords="offset points", ha="left", va="top", fontsize="small", color="0.35")
+    line.set_gid(gid)
+
+
+def _draw_references(ax: Axes, H_X: float | None, H_Y: float | None) -> None:
+    """I(T;X) <= H(X) bounds the x axis of the plane and I(T;Y) <= H(Y) its y axis."""
+    _reference_line(ax, H_X, "H(X)", vertical=True, gid=GID_H_X)
+    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
+
+
+def _marker_for(marker: str | Sequence[str], i: int) -> str:
+    if isinstance(marker, str):
+        return marker
+    return list(marker)[i % len(marker)]
+
+
+def _draw_plane(
+    ax: Axes,
+    table: pd.DataFrame,
+    layers: Sequence[str],
+    norm: mcolors.Normalize,
+    cmap: Any,
+    *,
+    spread: bool,
+    layer_labels: str | None,
+    marker: str | Sequence[str],
+    s: float,
+    line_kws: dict | None,
+    scatter_kws: dict | None,
+) -> dict[str, tuple[Line2D, Any, Any]]:
+    """Draw one panel: per-layer joining lines, epoch-coloured points, optional spread; return the artists."""
+    artists: dict[str, tuple[Line2D, Any, Any]] = {}
+    cmap = plt.get_cmap(cmap) if not isinstance(cmap, mcolors.Colormap) else cmap
+    line_style = {"color": "0.45", "linewidth": 0.8, "alpha": 0.9, "zorder": 1.5} | (line_kws or {})
+    scatter_style = {"s": s, "edgecolors": "none", "zorder": 2.5} | (scatter_kws or {})
+    x_all = table["I_XT"].to_numpy(dtype=np.float64)
+    x_left_from = np.nanmax(x_all) - 0.1 * (np.nanmax(x_all) - min(np.nanmin(x_all), 0.0))
+    for i, layer in enumerate(layers):
+        sub = table[table["layer"] == layer]
+        if sub.empty:
+            continue
+        x = sub["I_XT"].to_numpy(dtype=np.float64)
+        y = sub["I_TY"].to_numpy(dtype=np.float64)
+        epochs = sub["epoch"].to_numpy()
+        (line,) = ax.plot(x, y, label=layer, gid=GID_TRAJECTORY, **line_style)
+        points = ax.scatter(x, y, c=epochs, cmap=cmap, norm=norm, marker=_marker_for(marker, i),
+                            label=f"_{layer} points", gid=GID_POINTS, **scatter_style)
+        if spread and "I_XT_std" in sub.columns and "I_TY_std" in sub.columns:
+            xerr = np.nan_to_num(sub["I_XT_std"].to_numpy(dtype=np.float64))
+            yerr = np.nan_to_num(sub["I_TY_std"].to_numpy(dtype=np.float64))
+            if np.any(xerr > 0) or np.any(yerr > 0):
+                bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", elinewidth=0.7, capsize=0,
+                                   alpha=0.55, zorder=2.0, label=f"_{layer} spread")
+                for collection in bars.lines[2]:
+                    collection.set_color(cmap(norm(epochs)))
+                    collection.set_gid(GID_SPREAD)
+        annotation = None
+        if layer_labels in ("annotate", "both"):
+            # a label right of a point at the right edge would spill out of the axes: put it on the left
+            left = x[-1] > x_left_from
+            annotation = ax.annotate(layer, xy=(x[-1], y[-1]), xytext=(-5 if left else 5, 3),
+                                     textcoords="offset points", fontsize="small", color="0.15",
+                                     ha="right" if left else "left", va="bottom", zorder=3)
+        artists[layer] = (line, points, annotation)
+    if layer_labels in ("legend", "both"):
+        handles = [Line2D([], [], color="0.45", linewidth=0.8, marker=_marker_for(marker, i),
+                          markerfacecolor="0.3", markeredgecolor="none", label=layer)
+                   for i, layer in enumerate(layers) if layer in artists]
+        ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
+    return artists
+
+
+def _add_epoch_colorbar(fig: Figure, mappable: Any, ax: Any, norm: mcolors.Normalize, **kwargs: Any):
+    cbar = fig.colorbar(mappable, ax=ax, label="epoch", **kwargs)
+    if isinstance(norm, (mcolors.LogNorm, mcolors.SymLogNorm)):
+        cbar.ax.yaxis.set_major_formatter(pu.epoch_formatter())
+        cbar.ax.yaxis.set_minor_formatter(plt.NullFormatter())
+    return cbar
+
+
+def _prepare_plane(
+    df: pd.DataFrame, estimator: str | None, layers: Sequence[str] | str | None, *, owner: str,
+    allow_several: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
+    pu.check_table(df, pu.PLANE_COLUMNS, numeric=("epoch", "I_XT", "I_TY"))
+    sub = pu.select_estimator(df, estimator, allow_several=allow_several)
+    chosen = pu.select_layers(sub, layers)
+    return sub, chosen
+
+
+def _auto_title(df: pd.DataFrame) -> str:
+    if "estimator" in df.columns and df["estimator"].nunique() == 1:
+        return str(df["estimator"].iloc[0])
+    return ""
+
+
+def plot_information_plane(
+    df: pd.DataFrame,
+    *,
+    estimator: str | None = None,
+    layers: Sequence[str] | str | None = None,
+    epoch_scale: str = "linear",
+    H_X: float | None = None,
+    H_Y: float | None = None,
+    spread: bool = True,
+    layer_labels: str | None = "annotate",
+    cmap: str | mcolors.Colormap = "viridis",
+    colorbar: bool = True,
+    marker: str | Sequence[str] = "o",
+    s: float = 22.0,
+    title: str | None = None,
+    line_kws: dict | None = None,
+    scatter_kws: dict | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw per-layer trajectories in the information plane, points coloured by epoch.
+
+    Each layer T is a thin line through its points (I(T;X), I(T;Y)) in epoch order; the points are coloured
+    by epoch with ``cmap`` (viridis: purple at the first epoch, yellow at the last) and a colour bar labelled
+    "epoch" whose limits are the table's epoch range (vmin = first epoch, vmax = last epoch).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy results table with columns ``epoch``, ``layer``, ``I_XT``, ``I_TY`` (bits), and usually
+        ``run``, ``estimator``. If it holds several runs they are averaged per (layer, epoch) and the
+        standard deviation across runs (ddof=1) is the spread; a summarized table (``I_XT_std``,
+        ``I_TY_std`` columns, from ``summarize_runs``) is drawn as it is.
+    estimator : str, optional
+        Which estimator's rows to draw. Required when the table holds more than one.
+    layers : sequence of str, optional
+        Layers to draw, in this order. Default: ``df.attrs["layers"]`` order, then order of appearance.
+    epoch_scale : {"linear", "log"}
+        Colour scale of epochs. ``"log"`` uses LogNorm when all epochs are > 0 and SymLogNorm with
+        linthresh = 1 epoch otherwise, so epoch 0 is drawn (linear on [0, 1], logarithmic above).
+    H_X, H_Y : float, optional
+        Entropies H(X) and H(Y) in bits (e.g. 12 and 0.9992 for the SZT task); drawn as dashed lines,
+        the upper limits of I(T;X) and I(T;Y).
+    spread : bool
+        Draw ± one standard deviation across runs as error bars (coloured by epoch) when known.
+    layer_labels : {"annotate", "legend", "both", None}
+        Name each layer at its last point, in a legend, both, or not at all.
+    cmap : str or Colormap
+        Epoch colormap (default viridis).
+    colorbar : bool
+        Add the "epoch" colour bar.
+    marker : str or sequence of str
+        Point marker, or one per layer (cycled), e.g. ``("o", "s", "^", "D", "v", "P")``.
+    s : float
+        Marker area in points².
+    title : str, optional
+        Axes title; default the estimator's label when the drawn rows hold a single one ("" for none).
+    line_kws, scatter_kws : dict, optional
+        Extra keyword arguments for the joining lines (``Axes.plot``) and the points (``Axes.scatter``).
+    ax : Axes, optional
+        Axes to draw on; default ``plt.gca()``.
+
+    Returns
+    -------
+    Axes
+        The Axes drawn on. Joining lines carry ``gid="trajectory"`` and the layer as label; point
+        collections ``gid="epoch-points"``; reference lines ``gid="H_X"`` / ``"H_Y"``.
+
+    References
+    ----------
+    Shwartz-Ziv & Tishby (2017), Opening the black box of deep neural networks via information,
+    arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
+    """
+    ax, _, _ = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X, H_Y=H_Y,
+                      spread=spread, layer_labels=layer_labels, cmap=cmap, colorbar=colorbar, marker=marker,
+                      s=s, title=title, line_kws=line_kws, scatter_kws=scatter_kws, ax=ax,
+                      owner="plot_information_plane")
+    return ax
+
+
+def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels, cmap, colorbar, marker, s,
+           title, line_kws, scatter_kws, ax, owner):
+    """plot_information_plane's body; also returns the artists and the drawn table for the animation."""
+    check_choice(layer_labels, "layer_labels", owner, LAYER_LABEL_CHOICES)
+    H_X = _optional_bits(H_X, "H_X", owner)
+    H_Y = _optional_bits(H_Y, "H_Y", owner)
+    ax = _ax_or_gca(ax)
+    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner)
+    table = pu.plane_table(sub, chosen)
+    norm = pu.epoch_norm(table["epoch"], epoch_scale, owner=owner)
+    artists = _draw_plane(ax, table, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
+                          marker=marker, s=s, line_kws=line_kws, scatter_kws=scatter_kws)
+    _draw_references(ax, H_X, H_Y)
+    ax.set_xlabel(XLABEL)
+    ax.set_ylabel(YLABEL)
+    ax.set_title(_auto_title(sub) if title is None else title)
+    if colorbar:
+        first_points = next(iter(artists.values()))[1]
+        _add_epoch_colorbar(ax.figure, first_points, ax, norm)
+    return ax, artists, table
+
+
+def plot_information_plane_grid(
+    df: pd.DataFrame,
+    row: str | None = None,
+    col: str | None = None,
+    *,
+    row_order: Sequence[Any] | None = None,
+    col_order: Sequence[Any] | None = None,
+    estimator: str | None = None,
+    layers: Sequence[str] | str | None = None,
+    epoch_scale: str = "linear",
+    H_X: float | None = None,
+    H_Y: float | None = None,
+    spread: bool = True,
+    layer_labels: str | None = "annotate",
+    cmap: str | mcolors.Colormap = "viridis",
+    marker: str | Sequence[str] = "o",
+    s: float = 16.0,
+    sharex: bool = True,
+    sharey: bool = True,
+    panel_size: tuple[float, float] = (3.4, 2.9),
+    fig: Figure | None = None,
+) -> Figure:
+    """Small multiples of the information plane: one panel per value of ``row`` × ``col``.
+
+    Any column can split the panels, e.g. ``col="estimator", row="run"`` to compare estimators across
+    seeds, or ``col="activation"`` for tanh against ReLU. All panels share one epoch colour scale and one
+    colour bar (limits = the epoch range of the whole drawn table), so colours mean the same epoch
+    everywhere. Each panel is drawn as by :func:`plot_information_plane` (several runs inside one panel are
+    averaged) and titled ``"<row> = <value> | <col> = <value>"``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy results table (columns ``epoch``, ``layer``, ``I_XT``, ``I_TY`` in bits, plus ``row``/``col``).
+    row, col : str, optional
+        Columns whose values make the rows and columns of the grid (at least one of them).
+    row_order, col_order : sequence, optional
+        Values to show and their order; default order of appearance.
+    estimator : str, optional
+        Required when the table holds several estimators, unless ``"estimator"`` is ``row`` or ``col``.
+    fig : Figure, optional
+        Figure to draw in (it should be empty); default a new ``plt.figure`` with constrained layout sized
+        ``panel_size`` (inches) per panel.
+    Other parameters are as in :func:`plot_information_plane`.
+
+    Returns
+    -------
+    Figure
+        The figure. ``fig.axes[:n_rows * n_cols]`` are the panels in row-major order; the last Axes is the
+        shared colour bar.
+    """
+    owner = "plot_information_plane_grid"
+    if row is None and col is None:
+        raise ValueError("plot_information_plane_grid needs row= and/or col= naming a column of df.")
+    check_choice(layer_labels, "layer_labels", owner, LAYER_LABEL_CHOICES)
+    H_X = _optional_bits(H_X, "H_X", owner)
+    H_Y = _optional_bits(H_Y, "H_Y", owner)
+    facets = [c for c in (row, col) if c is not None]
+    pu.check_table(df, list(pu.PLANE_COLUMNS) + [c for c in facets if c not in pu.PLANE_COLUMNS],
+                   numeric=("epoch", "I_XT", "I_TY"))
+    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, allow_several="estimator" in facets)
+
+    def levels(column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
+        if column is None:
+            return [None]
+        present = list(pd.unique(sub[column]))
+        if order is None:
+            return present
+        unknown = [v for v in order if v not in set(present)]
+        if unknown:
+            raise ValueError(f"{param} holds value(s) {pu._listed(unknown)} not in column {column!r}; "
+                             f"it holds {pu._listed(present)}.")
+        return list(order)
+
+    rows = levels(row, row_order, "row_order")
+    cols = levels(col, col_order, "col_order")
+    if fig is None:
+        fig = plt.figure(figsize=(panel_size[0] * len(cols) + 0.9, panel_size[1] * len(rows)),
+                         layout="constrained")
+    elif not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure or None. Got {type(fig).__name__}.")
+    axes = fig.subplots(len(rows), len(cols), sharex=sharex, sharey=sharey, squeeze=False)
+    mask_all = np.ones(len(sub), dtype=bool)
+    if row is not None:
+        mask_all &= sub[row].isin(rows).to_numpy()
+    if col is not None:
+        mask_all &= sub[col].isin(cols).to_numpy()
+    norm = pu.epoch_norm(sub.loc[mask_all, "epoch"], epoch_scale, owner=owner)
+    mappable = None
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            mask = np.ones(len(sub), dtype=bool)
+            parts = []
+            if row is not None:
+                mask &= (sub[row] == r).to_numpy()
+                parts.append(f"{row} = {r}")
+            if col is not None:
+                mask &= (sub[col] == c).to_numpy()
+                parts.append(f"{col} = {c}")
+            ax.set_title(" | ".join(parts), fontsize="medium")
+            panel = sub[mask]
+            if panel.empty:
+                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
+                continue
+            panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
+            table = pu.plane_table(panel, panel_layers)
+            artists = _draw_plane(ax, table, panel_layers, norm, cmap, spread=spread,
+                                  layer_labels=layer_labels, marker=marker, s=s, line_kws=None,
+                                  scatter_kws=None)
+            _draw_references(ax, H_X, H_Y)
+            if mappable is None and artists:
+                mappable = next(iter(artists.values()))[1]
+            if i == len(rows) - 1:
+                ax.set_xlabel(XLABEL)
+            if j == 0:
+                ax.set_ylabel(YLABEL)
+    if mappable is None:  # pragma: no cover - the table is non-empty, so some panel has points
+        mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    _add_epoch_colorbar(fig, mappable, axes.ravel().tolist(), norm, shrink=0.6 if len(rows) > 1 else 1.0,
+                        aspect=30 if len(rows) > 1 else 20)
+    return fig
+
+
+def plot_mi_vs_epoch(
+    df: pd.DataFrame,
+    quantity: str = "I_XT",
+    *,
+    estimator: str | None = None,
+    layers: Sequence[str] | str | None = None,
+    epoch_scale: str = "linear",
+    H_X: float | None = None,
+    H_Y: float | None = None,
+    spread: bool = True,
+    palette: Sequence[Any] | str | None = None,
+    legend: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw one mutual information (``I_XT`` or ``I_TY``, bits) against epoch, one line per layer.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy results table (``epoch``, ``layer``, ``I_XT``, ``I_TY`` in bits); several runs are averaged
+        and their ± one standard deviation drawn as a band (``spread=True``).
+    quantity : {"I_XT", "I_TY"}
+        I(T;X) or I(T;Y).
+    estimator, layers : as in :func:`plot_information_plane`.
+    epoch_scale : {"linear", "log"}
+        Scale of the epoch axis; ``"log"`` is symlog (linear on [0, 1] epochs) when epoch 0 is present.
+    H_X, H_Y : float, optional
+        Reference line at H(X) (for ``I_XT``) or H(Y) (for ``I_TY``), bits; the other one is ignored.
+    palette : sequence of colours or colormap name, optional
+        Layer colours, shallow to deep; default Matplotlib's colour cycle (C0, C1, ...).
+    legend : bool
+        Add a legend naming the layers.
+    ax : Axes, optional
+        Axes to draw on; default ``plt.gca()``.
+
+    Returns
+    -------
+    Axes
+        The Axes; each layer's line carries ``gid="trajectory"`` and the layer as label.
+    """
+    owner = "plot_mi_vs_epoch"
+    check_choice(quantity, "quantity", owner, ("I_XT", "I_TY"))
+    H_X = _optional_bits(H_X, "H_X", owner)
+    H_Y = _optional_bits(H_Y, "H_Y", owner)
+    ax = _ax_or_gca(ax)
+    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner)
+    table = pu.plane_table(sub, chosen)
+    if palette is None:
+        colours = [f"C{i % 10}" for i in range(len(chosen))]
+    elif isinstance(palette, str):
+        colours = list(plt.get_cmap(palette)(np.linspace(0.0, 0.9, max(len(chosen), 2))))
+    else:
+        colours = list(palette)
+        if not colours:
+            raise ValueError("palette must hold at least one colour. Got an empty sequence.")
+    std_col = pu.STD_COLUMNS[quantity]
+    for i, layer in enumerate(chosen):
+        part = table[table["layer"] == layer]
+        epochs = part["epoch"].to_numpy()
+        values = part[quantity].to_numpy(dtype=np.float64)
+        colour = colours[i % len(colours)]
+        ax.plot(epochs, values, color=colour, linewidth=1.4, marker="o", markersize=2.5, label=layer,
+                gid=GID_TRAJECTORY)
+        if spread and std_col in part.columns:
+            std = np.nan_to_num(part[std_col].to_numpy(dtype=np.float64))
+            if np.any(std > 0):
+                band = ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.2,
+                                       linewidth=0, label=f"_{layer} spread")
+                band.set_gid(GID_SPREAD)
+    if quantity == "I_XT":
+        _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X)
+    else:
+        _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
+    pu.set_epoch_xscale(ax, table["epoch"], epoch_scale, owner=owner)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(QUANTITY_LABELS[quantity])
+    ax.set_title(_auto_title(sub) if title is None else title)
+    if legend:
+        handles = [line for line in ax.lines if line.get_gid() == GID_TRAJECTORY]
+        ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------------
+# VIB β sweep
+# ---------------------------------------------------------------------------------------------------------
+SWEEP_LABELS = {
+    "rate_bits": "rate R ≥ I(Z;X) [bits]",
+    "ba_bits": "I_BA ≤ I(Z;Y) [bits]",
+}
+
+
+def _sweep_table(df: pd.DataFrame, columns: Sequence[str], epoch: int | None, *, owner: str) -> pd.DataFrame:
+    """One row per β at the chosen epoch (default: each β's last epoch), averaged over repeated rows."""
+    pu.check_table(df, ["beta", "epoch", *columns], numeric=("beta", "epoch", *columns))
+    if (df["beta"] < 0).any():
+        raise ValueError(f"{owner} needs beta >= 0. Got a smallest beta of {df['beta'].min():g}.")
+    if epoch is None:
+        rows = df[df["epoch"] == df.groupby("beta")["epoch"].transform("max")]
+    else:
+        rows = df[df["epoch"] == epoch]
+        missing = sorted(set(df["beta"]) - set(rows["beta"]))
+        if rows.empty or missing:
+            raise ValueError(f"epoch {epoch!r} is missing for beta(s) {pu._listed(missing)}; the table holds "
+                             f"epochs {pu._listed(sorted(pd.unique(df['epoch'])))}.")
+    grouped = rows.groupby("beta", sort=True)[list(columns)]
+    out = grouped.mean()
+    std = grouped.std(ddof=1)
+    for c in columns:
+        out[f"{c}_std"] = std[c]
+    out["n_runs"] = grouped.size()
+    return out.reset_index()
+
+
+def _beta_norm(betas: np.ndarray) -> mcolors.Normalize:
+    """Log colour scale of β; β = 0 (no compression pressure) is kept with a symlog scale."""
+    positive = betas[betas > 0]
+    vmin, vmax = float(betas.min()), float(betas.max())
+    if vmin == vmax:
+        return mcolors.LogNorm(vmin=vmin / 2, vmax=vmax * 2) if vmin > 0 else mcolors.Normalize(-1, 1)
+    if vmin > 0:
+        return mcolors.LogNorm(vmin=vmin, vmax=vmax)
+    return mcolors.SymLogNorm(linthresh=float(positive.min()), vmin=vmin, vmax=vmax, base=10)
+
+
+def _set_beta_xscale(ax: Axes, betas: np.ndarray) -> None:
+    if (betas > 0).all():
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=float(betas[betas > 0].min()) if (betas > 0).any() else 1.0)
+
+
+def plot_vib_tradeoff(
+    df: pd.DataFrame,
+    *,
+    epoch: int | None = None,
+    H_Y: float | None = None,
+    annotate: bool = False,
+    spread: bool = True,
+    cmap: str | mcolors.Colormap = "plasma",
+    colorbar: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the VIB trade-off across β: the rate R against the Barber–Agakov bound I_BA.
+
+    Each β of the sweep is one point (R, I_BA) at its final epoch, coloured by β on a log scale (colour bar
+    "β"), joined in β order. R = E_x KL[p(z|x) ‖ N(0, I)] ≥ I(Z;X) and I_BA = H(Y) + E log q(y|z) ≤ I(Z;Y)
+    (Alemi et al. 2017), so the curve is an outer/inner estimate of the information-bottleneck frontier.
+
+    Parameters
+    ----------
+    df : DataFrame
+        β-sweep table with columns ``beta``, ``epoch``, ``rate_bits``, ``ba_bits`` (bits); other columns
+        (``mixture_*_bits``, ``test_accuracy``) are ignored. Several rows per (β, epoch), e.g. seeds, are
+        averaged and their ± one standard deviation drawn as error bars.
+    epoch : int, optional
+        Epoch to draw; default each β's last epoch.
+    H_Y : float, optional
+        H(Y) in bits, the ceiling of I(Z;Y), drawn as a dashed line.
+    annotate : bool
+        Write each β next to its point.
+    cmap : str or Colormap
+        Colormap of β (log scale; symlog if β = 0 is present).
+    ax : Axes, optional
+        Axes to draw on; default ``plt.gca()``.
+
+    Returns
+    -------
+    Axes
+        The Axes; the joining line has ``gid="trajectory"``, the points ``gid="beta-points"``.
+
+    References
+    ----------
+    Alemi, Fischer, Dillon & Murphy (2017), Deep variational information bottleneck, ICLR.
+    """
+    owner = "plot_vib_tradeoff"
+    H_Y = _optional_bits(H_Y, "H_Y", owner)
+    ax = _ax_or_gca(ax)
+    table = _sweep_table(df, ["rate_bits", "ba_bits"], epoch, owner=owner)
+    betas = table["beta"].to_numpy(dtype=np.float64)
+    x = table["rate_bits"].to_numpy(dtype=np.float64)
+    y = table["ba_bits"].to_numpy(dtype=np.float64)
+    norm = _beta_norm(betas)
+    cmap = plt.get_cmap(cmap) if not isinstance(cmap, mcolors.Colormap) else cmap
+    ax.plot(x, y, color="0.45", linewidth=0.8, zorder=1.5, label="β sweep", gid=GID_TRAJECTORY)
+    points = ax.scatter(x, y, c=betas, cmap=cmap, norm=norm, s=36, edgecolors="0.2", linewidths=0.4,
+                        zorder=2.5, gid="beta-points")
+    if spread and table["n_runs"].max() > 1:
+        bars = ax.errorbar(x, y, xerr=np.nan_to_num(table["rate_bits_std"].to_numpy()),
+                           yerr=np.nan_to_num(table["ba_bits_std"].to_numpy()), fmt="none", elinewidth=0.7,
+                           alpha=0.6, zorder=2.0)
+        for collection in bars.lines[2]:
+            collection.set_color(cmap(norm(betas)))
+            collection.set_gid(GID_SPREAD)
+    if annotate:
+        for xi, yi, b in zip(x, y, betas):
+            ax.annotate(f"β={b:.3g}", xy=(xi, yi), xytext=(5, -4), textcoords="offset points",
+                        fontsize="x-small", color="0.2", va="top")
+    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
+    ax.set_xlabel(SWEEP_LABELS["rate_bits"])
+    ax.set_ylabel(SWEEP_LABELS["ba_bits"])
+    ax.set_title(("VIB trade-off" + (" (final epoch)" if epoch is None else f" (epoch {epoch})"))
+                 if title is None else title)
+    if colorbar:
+        ax.figure.colorbar(points, ax=ax, label="β")
+    return ax
+
+
+def plot_rate_gap(
+    df: pd.DataFrame,
+    *,
+    epoch: int | None = None,
+    H_X: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the rate R against the mixture bounds on I(Z;X) across β: the gap KL[p(z) ‖ N(0, I)].
+
+    x is β (log scale); the rate R (an upper bound) is a line, the mixture estimates of I(Z;X) from the
+    aggregate p(z) = (1/N) Σ_j p(z|x_j) are a band from the lower (all-j, InfoNCE-like) to the upper
+    (leave-one-out) bound. The vertical distance from the band to R is the gap R − I(Z;X) = KL[p(z) ‖ q(z)].
+
+    Parameters
+    ----------
+    df : DataFrame
+        β-sweep table with columns ``beta``, ``epoch``, ``rate_bits``, ``mixture_lower_bits``,
+        ``mixture_upper_bits`` (bits). Several rows per (β, epoch) are averaged.
+    epoch : int, optional
+        Epoch to draw; default each β's last epoch.
+    H_X : float, optional
+        H(X) in bits (log2 N for N distinct probe inputs, also the ceiling of the lower mixture bound);
+        drawn as a dashed line.
+    ax : Axes, optional
+        Axes to draw on; default ``plt.gca()``.
+
+    Returns
+    -------
+    Axes
+        The Axes; lines labelled ``"rate R"``, ``"mixture lower bound"``, ``"mixture upper bound"``
+        (gids ``"rate"``, ``"mixture_lower"``, ``"mixture_upper"``), band gid ``"mixture_band"``.
+
+    References
+    ----------
+    Alemi et al. (2017), Deep variational information bottleneck, ICLR. Poole et al. (2019), On variational
+    bounds of mutual information, ICML.
+    """
+    owner = "plot_rate_gap"
+    H_X = _optional_bits(H_X, "H_X", owner)
+    ax = _ax_or_gca(ax)
+    columns = ["rate_bits", "mixture_lower_bits", "mixture_upper_bits"]
+    table = _sweep_table(df, columns, epoch, owner=owner)
+    betas = table["beta"].to_numpy(dtype=np.float64)
+    rate = table["rate_bits"].to_numpy(dtype=np.float64)
+    lower = table["mixture_lower_bits"].to_numpy(dtype=np.float64)
+    upper = table["mixture_upper_bits"].to_numpy(dtype=np.float64)
+    band = ax.fill_between(betas, lower, upper, color="C0", alpha=0.25, linewidth=0, label="_band")
+    band.set_gid("mixture_band")
+    ax.plot(betas, lower, color="C0", linewidth=1.0, linestyle="-", marker="v", markersize=3.5,
+            label="mixture lower bound", gid="mixture_lower")
+    ax.plot(betas, upper, color="C0", linewidth=1.0, linestyle="-", marker="^", markersize=3.5,
+            label="mixture upper bound", gid="mixture_upper")
+    ax.plot(betas, rate, color="C3", linewidth=1.6, marker="o", markersize=4, label="rate R", gid="rate")
+    _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X, text=False)  # named in the legend
+    _set_beta_xscale(ax, betas)
+    ax.set_xlabel("β")
+    ax.set_ylabel("I(Z;X) [bits]")
+    ax.set_title(("rate vs mixture I(Z;X)" + (" (final epoch)" if epoch is None else f" (epoch {epoch})"))
+                 if title is None else title)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Animation
+# ---------------------------------------------------------------------------------------------------------
+def animate_information_plane(
+    df: pd.DataFrame,
+    *,
+    estimator: str | None = None,
+    layers: Sequence[str] | str | None = None,
+    epoch_scale: str = "linear",
+    H_X: float | None = None,
+    H_Y: float | None = None,
+    layer_labels: str | None = "annotate",
+    cmap: str | mcolors.Colormap = "viridis",
+    marker: str | Sequence[str] = "o",
+    s: float = 22.0,
+    interval: float = 150.0,
+    repeat: bool = True,
+    ax: Axes | None = None,
+) -> FuncAnimation:
+    """Animate the information plane over training: frame k shows every point up to the k-th epoch.
+
+    The axes limits and the colour bar (limits = the epoch range) are fixed from the whole table, so frames
+    are comparable; the title gives the epoch. Several runs are averaged (no spread is drawn). Save with
+    Pillow as a GIF: ``anim.save("plane.gif", writer="pillow", fps=10)``.
+
+    Parameters
+    ----------
+    df, estimator, layers, epoch_scale, H_X, H_Y, layer_labels, cmap, marker, s
+        As in :func:`plot_information_plane`.
+    interval : float
+        Delay between frames in milliseconds (when shown; ``save`` takes ``fps``).
+    repeat : bool
+        Loop when shown.
+    ax : Axes, optional
+        Axes to draw on; default ``plt.gca()``.
+
+    Returns
+    -------
+    FuncAnimation
+        One frame per distinct epoch, in increasing order. Keep a reference to it until saved or shown.
+    """
+    ax, artists, table = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X,
+                                H_Y=H_Y, spread=False, layer_labels=layer_labels, cmap=cmap, colorbar=True,
+                                marker=marker, s=s, title=None, line_kws=None, scatter_kws=None, ax=ax,
+                                owner="animate_information_plane")
+    frames = np.sort(pd.unique(table["epoch"]))
+    data = []
+    for layer, (line, collection, text) in artists.items():
+        part = table[table["layer"] == layer]
+        data.append((line, collection, text, part["epoch"].to_numpy(),
+                     part["I_XT"].to_numpy(dtype=np.float64), part["I_TY"].to_numpy(dtype=np.float64)))
+    ax.relim(visible_only=True)
+    ax.set_autoscale_on(False)  # freeze the full-table limits so frames share one view
+    base_title = ax.get_title()
+
+    def update(k: int):
+        epoch = frames[k]
+        changed = []
+        for line, collection, text, epochs, x, y in data:
+            keep = epochs <= epoch
+            line.set_data(x[keep], y[keep])
+            collection.set_offsets(np.column_stack([x[keep], y[keep]]))
+            collection.set_array(epochs[keep])
+            changed += [line, collection]
+            if text is not None:
+                text.set_visible(bool(keep.any()))
+                if keep.any():
+                    text.xy = (x[keep][-1], y[keep][-1])
+                changed.append(text)
+        ax.set_title(f"{base_title}, epoch {epoch:g}" if base_title else f"epoch {epoch:g}")
+        return changed
+
+    return FuncAnimation(ax.figure, update, frames=len(frames), interval=interval, repeat=repeat, blit=False)
