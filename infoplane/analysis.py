@@ -47,6 +47,8 @@ _KEYS = ["run", "epoch", "layer", "estimator"]
 _SIDECAR_FORMAT = "infoplane.results"
 _SIDECAR_VERSION = 1
 _PARQUET_KEY = b"infoplane"
+# pandas 3 reads floats back exactly by default (and deprecates the option); pandas 2 needs to be asked.
+_READ_CSV_KW: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -174,16 +176,18 @@ def _resolve_estimators(estimators: Any) -> dict[str, Any]:
         raise ValueError("estimators must hold at least one estimator. Got an empty list.")
     resolved = [(obj if isinstance(obj, str) else None, one(obj, f"estimators[{i}]")) for i, obj in enumerate(items)]
     labels = [preset if preset is not None else _auto_label(est) for preset, est in resolved]
-    # Same auto-label for different configurations: add the conventions that tell them apart.
+    # An auto-label shared with another estimator: append the conventions that tell them apart (the ones
+    # this estimator sets). Preset names stay as they are.
     for label in set(labels):
         idx = [i for i, lab in enumerate(labels) if lab == label]
         if len(idx) < 2:
             continue
-        convs = [json_safe(resolved[i][1].conventions()) for i in idx]
-        keys = sorted({k for c in convs for k in c if len({json.dumps(c.get(k)) for c in convs}) > 1})
-        for i, conv in zip(idx, convs):
-            if keys:
-                labels[i] = f"{label}({', '.join(f'{k}={_short(conv.get(k))}' for k in keys)})"
+        convs = {i: json_safe(resolved[i][1].conventions()) for i in idx}
+        differ = {k for c in convs.values() for k in c if len({json.dumps(c.get(k)) for c in convs.values()}) > 1}
+        for i in idx:
+            keys = sorted(k for k in differ if convs[i].get(k) is not None)
+            if resolved[i][0] is None and keys:
+                labels[i] = f"{label}({', '.join(f'{k}={_short(convs[i][k])}' for k in keys)})"
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):
         if label in seen:
@@ -804,9 +808,9 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
             warnings.warn(
                 f"{str(path)!r} has no conventions sidecar ({side.name}); loading without attrs.", stacklevel=2
             )
-            return pd.read_csv(path, float_precision="round_trip")
+            return pd.read_csv(path, **_READ_CSV_KW)
         str_cols = [c for c, t in meta["dtypes"].items() if t in ("str", "object", "string")]
-        df = pd.read_csv(path, float_precision="round_trip", dtype={c: str for c in str_cols},
+        df = pd.read_csv(path, **_READ_CSV_KW, dtype={c: str for c in str_cols},
                          keep_default_na=False, na_values={c: [""] for c in meta["columns"] if c not in str_cols})
     else:
         import pyarrow.parquet as pq
