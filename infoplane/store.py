@@ -241,15 +241,24 @@ class BaseStore:
                     "shape": [int(s) for s in first.shape],
                     "key": f"l{i:03d}",
                 }
-        self._write_arrays(epoch, arrays)
-        self._epochs = sorted([*self._epochs, epoch])
-        self._commit()
+        previous = self._epochs
+        try:
+            self._write_arrays(epoch, arrays)
+            self._epochs = sorted([*previous, epoch])
+            self._commit()
+        except BaseException:
+            self._epochs = previous  # not committed: the next writer deletes its arrays
+            if new_layers:
+                self._layer_info = {}
+            raise
 
     @staticmethod
     def _as_float32(value: Any, layer: str, epoch: int) -> np.ndarray:
         t = check_activations(value, name="activations", layer=layer, epoch=epoch, allow_torch=False)
         if t.dtype != np.float32:  # float64 beyond float32's range would become Inf: check again
-            t = check_activations(t.astype(np.float32), name="activations", layer=layer, epoch=epoch)
+            with np.errstate(over="ignore"):
+                t = t.astype(np.float32)
+            t = check_activations(t, name="activations", layer=layer, epoch=epoch)
         return t
 
     def _normalise(self, layer: str, epoch: int, value: Any) -> dict[str | None, np.ndarray]:
