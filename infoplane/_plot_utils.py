@@ -16,6 +16,7 @@ from matplotlib import ticker as mticker
 from ._validation import check_choice
 
 __all__ = [
+    "listed",
     "check_table",
     "select_estimator",
     "select_layers",
@@ -30,7 +31,7 @@ PLANE_COLUMNS = ("epoch", "layer", "I_XT", "I_TY")
 STD_COLUMNS = {"I_XT": "I_XT_std", "I_TY": "I_TY_std"}
 
 
-def _listed(values: Iterable[Any]) -> str:
+def listed(values: Iterable[Any]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
@@ -41,7 +42,7 @@ def check_table(df: Any, required: Sequence[str], *, name: str = "df", numeric: 
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(
-            f"{name} is missing required column(s) {_listed(missing)}; it has columns {_listed(df.columns)}."
+            f"{name} is missing required column(s) {listed(missing)}; it has columns {listed(df.columns)}."
         )
     if len(df) == 0:
         raise ValueError(f"{name} is empty (0 rows); nothing to plot.")
@@ -61,19 +62,19 @@ def select_estimator(
         if estimator is not None:
             raise ValueError(
                 f"estimator={estimator!r} was given but {name} has no 'estimator' column; "
-                f"it has columns {_listed(df.columns)}."
+                f"it has columns {listed(df.columns)}."
             )
         return df
     present = list(pd.unique(df["estimator"]))
     if estimator is None:
         if len(present) > 1 and not allow_several:
             raise ValueError(
-                f"{name} holds {len(present)} estimators ({_listed(present)}); pass estimator= to choose one, "
+                f"{name} holds {len(present)} estimators ({listed(present)}); pass estimator= to choose one, "
                 "or draw them side by side with plot_information_plane_grid(df, col='estimator')."
             )
         return df
     if estimator not in present:
-        raise ValueError(f"estimator {estimator!r} is not in {name}; it holds {_listed(present)}.")
+        raise ValueError(f"estimator {estimator!r} is not in {name}; it holds {listed(present)}.")
     return df[df["estimator"] == estimator]
 
 
@@ -96,7 +97,7 @@ def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name:
         raise ValueError("layers must name at least one layer. Got an empty sequence.")
     unknown = [layer for layer in layers if layer not in set(available)]
     if unknown:
-        raise ValueError(f"unknown layer(s) {_listed(unknown)}; {name} holds layers {_listed(available)}.")
+        raise ValueError(f"unknown layer(s) {listed(unknown)}; {name} holds layers {listed(available)}.")
     return layers
 
 
@@ -133,7 +134,6 @@ def plane_table(
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         out = sub[cols + (["n_runs"] if "n_runs" in sub.columns else [])].copy()
-    out["epoch"] = out["epoch"].astype(np.int64) if pd.api.types.is_integer_dtype(out["epoch"]) else out["epoch"]
     order = {layer: i for i, layer in enumerate(layers)}
     out["_order"] = out["layer"].map(order)
     out = out.sort_values(["_order", "epoch"], kind="stable").drop(columns="_order").reset_index(drop=True)

@@ -19,9 +19,12 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib import colors as mcolors
+from matplotlib import ticker as mticker
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -58,6 +61,14 @@ def _ax_or_gca(ax: Axes | None) -> Axes:
     return ax
 
 
+def _colormap(cmap: str | mcolors.Colormap) -> mcolors.Colormap:
+    if isinstance(cmap, mcolors.Colormap):
+        return cmap
+    if cmap not in colormaps:
+        raise ValueError(f"cmap must be a Matplotlib Colormap or a registered colormap name. Got {cmap!r}.")
+    return colormaps[cmap]
+
+
 def _optional_bits(value: Any, param: str, owner: str) -> float | None:
     if value is None:
         return None
@@ -68,7 +79,7 @@ def _optional_bits(value: Any, param: str, owner: str) -> float | None:
 
 
 def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool, gid: str,
-                    text: bool = True) -> None:
+                    text: bool = True, text_at_end: bool = False) -> None:
     """A dashed line at an entropy that bounds a mutual information, named at the line's end.
 
     Drawn after the data: the view is widened so the line sits inside the axes, not on the frame.
@@ -90,8 +101,9 @@ def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool,
         if value >= hi - 0.02 * (hi - lo):
             ax.set_ylim(lo, value + 0.04 * (value - lo))
         if text:
-            ax.annotate(name, xy=(0.0, value), xycoords=ax.get_yaxis_transform(), xytext=(3, -3),
-                        textcoords="offset points", ha="left", va="top", fontsize="small", color="0.35")
+            ax.annotate(name, xy=(1.0 if text_at_end else 0.0, value), xycoords=ax.get_yaxis_transform(),
+                        xytext=(-3 if text_at_end else 3, -3), textcoords="offset points",
+                        ha="right" if text_at_end else "left", va="top", fontsize="small", color="0.35")
     line.set_gid(gid)
 
 
@@ -123,7 +135,7 @@ def _draw_plane(
 ) -> dict[str, tuple[Line2D, Any, Any]]:
     """Draw one panel: per-layer joining lines, epoch-coloured points, optional spread; return the artists."""
     artists: dict[str, tuple[Line2D, Any, Any]] = {}
-    cmap = plt.get_cmap(cmap) if not isinstance(cmap, mcolors.Colormap) else cmap
+    cmap = _colormap(cmap)
     line_style = {"color": "0.45", "linewidth": 0.8, "alpha": 0.9, "zorder": 1.5} | (line_kws or {})
     scatter_style = {"s": s, "edgecolors": "none", "zorder": 2.5} | (scatter_kws or {})
     x_all = table["I_XT"].to_numpy(dtype=np.float64)
@@ -167,7 +179,7 @@ def _add_epoch_colorbar(fig: Figure, mappable: Any, ax: Any, norm: mcolors.Norma
     cbar = fig.colorbar(mappable, ax=ax, label="epoch", **kwargs)
     if isinstance(norm, (mcolors.LogNorm, mcolors.SymLogNorm)):
         cbar.ax.yaxis.set_major_formatter(pu.epoch_formatter())
-        cbar.ax.yaxis.set_minor_formatter(plt.NullFormatter())
+        cbar.ax.yaxis.set_minor_formatter(mticker.NullFormatter())
     return cbar
 
 
@@ -358,8 +370,8 @@ def plot_information_plane_grid(
             return present
         unknown = [v for v in order if v not in set(present)]
         if unknown:
-            raise ValueError(f"{param} holds value(s) {pu._listed(unknown)} not in column {column!r}; "
-                             f"it holds {pu._listed(present)}.")
+            raise ValueError(f"{param} holds value(s) {pu.listed(unknown)} not in column {column!r}; "
+                             f"it holds {pu.listed(present)}.")
         return list(order)
 
     rows = levels(row, row_order, "row_order")
@@ -406,7 +418,7 @@ def plot_information_plane_grid(
             if j == 0:
                 ax.set_ylabel(YLABEL)
     if mappable is None:  # pragma: no cover - the table is non-empty, so some panel has points
-        mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        mappable = ScalarMappable(norm=norm, cmap=cmap)
     _add_epoch_colorbar(fig, mappable, axes.ravel().tolist(), norm, shrink=0.6 if len(rows) > 1 else 1.0,
                         aspect=30 if len(rows) > 1 else 20)
     return fig
@@ -463,7 +475,7 @@ def plot_mi_vs_epoch(
     if palette is None:
         colours = [f"C{i % 10}" for i in range(len(chosen))]
     elif isinstance(palette, str):
-        colours = list(plt.get_cmap(palette)(np.linspace(0.0, 0.9, max(len(chosen), 2))))
+        colours = list(_colormap(palette)(np.linspace(0.0, 0.9, max(len(chosen), 2))))
     else:
         colours = list(palette)
         if not colours:
@@ -482,10 +494,11 @@ def plot_mi_vs_epoch(
                 band = ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.2,
                                        linewidth=0, label=f"_{layer} spread")
                 band.set_gid(GID_SPREAD)
+    # named at the right end: the legend usually takes the free top-left corner of a rising curve
     if quantity == "I_XT":
-        _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X)
+        _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X, text_at_end=True)
     else:
-        _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
+        _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y, text_at_end=True)
     pu.set_epoch_xscale(ax, table["epoch"], epoch_scale, owner=owner)
     ax.set_xlabel("epoch")
     ax.set_ylabel(QUANTITY_LABELS[quantity])
@@ -516,8 +529,8 @@ def _sweep_table(df: pd.DataFrame, columns: Sequence[str], epoch: int | None, *,
         rows = df[df["epoch"] == epoch]
         missing = sorted(set(df["beta"]) - set(rows["beta"]))
         if rows.empty or missing:
-            raise ValueError(f"epoch {epoch!r} is missing for beta(s) {pu._listed(missing)}; the table holds "
-                             f"epochs {pu._listed(sorted(pd.unique(df['epoch'])))}.")
+            raise ValueError(f"epoch {epoch!r} is missing for beta(s) {pu.listed(missing)}; the table holds "
+                             f"epochs {pu.listed(sorted(pd.unique(df['epoch'])))}.")
     grouped = rows.groupby("beta", sort=True)[list(columns)]
     out = grouped.mean()
     std = grouped.std(ddof=1)
@@ -597,7 +610,7 @@ def plot_vib_tradeoff(
     x = table["rate_bits"].to_numpy(dtype=np.float64)
     y = table["ba_bits"].to_numpy(dtype=np.float64)
     norm = _beta_norm(betas)
-    cmap = plt.get_cmap(cmap) if not isinstance(cmap, mcolors.Colormap) else cmap
+    cmap = _colormap(cmap)
     ax.plot(x, y, color="0.45", linewidth=0.8, zorder=1.5, label="β sweep", gid=GID_TRAJECTORY)
     points = ax.scatter(x, y, c=betas, cmap=cmap, norm=norm, s=36, edgecolors="0.2", linewidths=0.4,
                         zorder=2.5, gid="beta-points")
@@ -609,9 +622,12 @@ def plot_vib_tradeoff(
             collection.set_color(cmap(norm(betas)))
             collection.set_gid(GID_SPREAD)
     if annotate:
-        for xi, yi, b in zip(x, y, betas):
-            ax.annotate(f"β={b:.3g}", xy=(xi, yi), xytext=(5, -4), textcoords="offset points",
-                        fontsize="x-small", color="0.2", va="top")
+        for i, (xi, yi, b) in enumerate(zip(x, y, betas)):
+            # alternate below-right / above-left: neighbouring β often crowd on the plateaus of the curve
+            below = i % 2 == 0
+            ax.annotate(f"β={b:.3g}", xy=(xi, yi), xytext=(5, -4) if below else (-5, 4),
+                        textcoords="offset points", fontsize="x-small", color="0.2",
+                        ha="left" if below else "right", va="top" if below else "bottom")
     _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
     ax.set_xlabel(SWEEP_LABELS["rate_bits"])
     ax.set_ylabel(SWEEP_LABELS["ba_bits"])
@@ -737,8 +753,9 @@ def animate_information_plane(
         part = table[table["layer"] == layer]
         data.append((line, collection, text, part["epoch"].to_numpy(),
                      part["I_XT"].to_numpy(dtype=np.float64), part["I_TY"].to_numpy(dtype=np.float64)))
-    ax.relim(visible_only=True)
-    ax.set_autoscale_on(False)  # freeze the full-table limits so frames share one view
+    # freeze the full table's view (get_*lim resolves the lazy autoscale first) so frames share one view
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
     base_title = ax.get_title()
 
     def update(k: int):

@@ -360,7 +360,7 @@ def test_rate_gap_lines_and_band():
 def test_animation_frames_show_points_up_to_each_epoch_and_save_as_gif(tmp_path):
     df = make_table()
     fig, ax = plt.subplots(figsize=(3, 2.5), dpi=50)  # small: the GIF is written in well under a second
-    anim = plotting.animate_information_plane(df, ax=ax, H_X=12.0)
+    anim = plotting.animate_information_plane(df, ax=ax)
     assert isinstance(anim, FuncAnimation)
     anim._func(2)  # frame 2 = epoch 2: the points of epochs 0, 1, 2
     line = trajectories(ax)[0]
@@ -368,6 +368,9 @@ def test_animation_frames_show_points_up_to_each_epoch_and_save_as_gif(tmp_path)
     assert len(points(ax)[0].get_offsets()) == 3
     assert points(ax)[0].norm.vmax == 10  # the colour bar keeps the whole epoch range
     assert ax.get_title().endswith("epoch 2")
+    # the view stays fixed on the whole table, not on the points shown so far
+    assert ax.get_xlim()[0] <= df["I_XT"].min() and ax.get_xlim()[1] >= df["I_XT"].max()
+    assert ax.get_ylim()[0] <= df["I_TY"].min() and ax.get_ylim()[1] >= df["I_TY"].max()
     path = tmp_path / "plane.gif"
     anim.save(path, writer="pillow", fps=5)
     with Image.open(path) as gif:
