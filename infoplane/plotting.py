@@ -107,10 +107,10 @@ def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool,
     line.set_gid(gid)
 
 
-def _draw_references(ax: Axes, H_X: float | None, H_Y: float | None) -> None:
+def _draw_references(ax: Axes, H_X: float | None, H_Y: float | None, *, text: bool = True) -> None:
     """I(T;X) <= H(X) bounds the x axis of the plane and I(T;Y) <= H(Y) its y axis."""
-    _reference_line(ax, H_X, "H(X)", vertical=True, gid=GID_H_X)
-    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
+    _reference_line(ax, H_X, "H(X)", vertical=True, gid=GID_H_X, text=text)
+    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y, text=text)
 
 
 def _marker_for(marker: str | Sequence[str], i: int) -> str:
@@ -132,6 +132,9 @@ def _draw_plane(
     s: float,
     line_kws: dict | None,
     scatter_kws: dict | None,
+    H_X: float | None = None,
+    H_Y: float | None = None,
+    legend_kws: dict | None = None,
 ) -> dict[str, tuple[Line2D, Any, Any]]:
     """Draw one panel: per-layer joining lines, epoch-coloured points, optional spread; return the artists."""
     artists: dict[str, tuple[Line2D, Any, Any]] = {}
@@ -167,11 +170,17 @@ def _draw_plane(
                                      textcoords="offset points", fontsize="small", color="0.15",
                                      ha="right" if left else "left", va="bottom", zorder=3)
         artists[layer] = (line, points, annotation)
-    if layer_labels in ("legend", "both"):
+    legend = layer_labels in ("legend", "both")
+    # with a legend the entropy lines are named in it, not by text that the legend could cover
+    _draw_references(ax, H_X, H_Y, text=not legend)
+    if legend:
         handles = [Line2D([], [], color="0.45", linewidth=0.8, marker=_marker_for(marker, i),
                           markerfacecolor="0.3", markeredgecolor="none", label=layer)
                    for i, layer in enumerate(layers) if layer in artists]
-        ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
+        handles += [line for line in ax.lines if line.get_gid() in (GID_H_X, GID_H_Y)]
+        style = {"title": "layer", "loc": "best", "fontsize": "small", "title_fontsize": "small",
+                 "framealpha": 0.85, "edgecolor": "none"} | (legend_kws or {})
+        ax.legend(handles=handles, **style)
     return artists
 
 
@@ -216,6 +225,7 @@ def plot_information_plane(
     title: str | None = None,
     line_kws: dict | None = None,
     scatter_kws: dict | None = None,
+    legend_kws: dict | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Draw per-layer trajectories in the information plane, points coloured by epoch.
@@ -257,6 +267,9 @@ def plot_information_plane(
         Axes title; default the estimator's label when the drawn rows hold a single one ("" for none).
     line_kws, scatter_kws : dict, optional
         Extra keyword arguments for the joining lines (``Axes.plot``) and the points (``Axes.scatter``).
+    legend_kws : dict, optional
+        Extra keyword arguments for ``Axes.legend`` (with ``layer_labels="legend"``), e.g.
+        ``{"loc": "upper left", "bbox_to_anchor": (1.25, 1)}`` to put it outside a crowded plane.
     ax : Axes, optional
         Axes to draw on; default ``plt.gca()``.
 
@@ -273,13 +286,13 @@ def plot_information_plane(
     """
     ax, _, _ = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X, H_Y=H_Y,
                       spread=spread, layer_labels=layer_labels, cmap=cmap, colorbar=colorbar, marker=marker,
-                      s=s, title=title, line_kws=line_kws, scatter_kws=scatter_kws, ax=ax,
-                      owner="plot_information_plane")
+                      s=s, title=title, line_kws=line_kws, scatter_kws=scatter_kws, legend_kws=legend_kws,
+                      ax=ax, owner="plot_information_plane")
     return ax
 
 
 def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels, cmap, colorbar, marker, s,
-           title, line_kws, scatter_kws, ax, owner):
+           title, line_kws, scatter_kws, ax, owner, legend_kws=None):
     """plot_information_plane's body; also returns the artists and the drawn table for the animation."""
     check_choice(layer_labels, "layer_labels", owner, LAYER_LABEL_CHOICES)
     H_X = _optional_bits(H_X, "H_X", owner)
@@ -289,8 +302,8 @@ def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels
     table = pu.plane_table(sub, chosen)
     norm = pu.epoch_norm(table["epoch"], epoch_scale, owner=owner)
     artists = _draw_plane(ax, table, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
-                          marker=marker, s=s, line_kws=line_kws, scatter_kws=scatter_kws)
-    _draw_references(ax, H_X, H_Y)
+                          marker=marker, s=s, line_kws=line_kws, scatter_kws=scatter_kws, H_X=H_X, H_Y=H_Y,
+                          legend_kws=legend_kws)
     ax.set_xlabel(XLABEL)
     ax.set_ylabel(YLABEL)
     ax.set_title(_auto_title(sub) if title is None else title)
@@ -409,8 +422,7 @@ def plot_information_plane_grid(
             table = pu.plane_table(panel, panel_layers)
             artists = _draw_plane(ax, table, panel_layers, norm, cmap, spread=spread,
                                   layer_labels=layer_labels, marker=marker, s=s, line_kws=None,
-                                  scatter_kws=None)
-            _draw_references(ax, H_X, H_Y)
+                                  scatter_kws=None, H_X=H_X, H_Y=H_Y)
             if mappable is None and artists:
                 mappable = next(iter(artists.values()))[1]
             if i == len(rows) - 1:

@@ -144,6 +144,10 @@ def test_plane_layer_labels_annotate_and_legend():
         assert texts[layer].xy == (expected(df, layer, "I_XT")[-1], expected(df, layer, "I_TY")[-1])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == LAYERS
     fig, ax = plt.subplots()
+    plotting.plot_information_plane(make_table(), ax=ax, layer_labels="legend", H_X=12.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == LAYERS + ["H(X) = 12 bits"]
+    assert not ax.texts  # no annotations, and H(X) is named in the legend only
+    fig, ax = plt.subplots()
     plotting.plot_information_plane(make_table(), ax=ax, layer_labels=None)
     assert not ax.texts and ax.get_legend() is None
 
