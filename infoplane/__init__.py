@@ -1,10 +1,50 @@
 """infoplane: information-plane analysis of neural networks.
 
-Record chosen layers of any PyTorch model on a fixed probe set at scheduled epochs, estimate I(T;X) and
-I(T;Y) in bits (binning, KDE bounds, variational bounds), and draw epoch-coloured trajectories.
+Record chosen layers of any PyTorch model on a fixed probe set at scheduled epochs (`Recorder`, `record`),
+keep them in memory or in a crash-safe zarr store (`open_store`), estimate I(T;X) and I(T;Y) in bits
+(`infoplane.estimators`: binning, KDE bounds, variational bounds) into tidy tables (`information_plane`), and
+draw epoch-coloured trajectories (`infoplane.plotting`).
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from . import datasets, estimators, models
+from .analysis import (
+    compression_scores,
+    information_plane,
+    load_results,
+    save_results,
+    summarize_runs,
+)
+from .recording import Layer, Recorder, Schedule, record
+from .store import MemoryStore, StoreLockedError, ZarrStore, open_store
+
+__all__ = [
+    "__version__",
+    "Recorder",
+    "record",
+    "Layer",
+    "Schedule",
+    "open_store",
+    "MemoryStore",
+    "ZarrStore",
+    "StoreLockedError",
+    "information_plane",
+    "summarize_runs",
+    "compression_scores",
+    "save_results",
+    "load_results",
+    "datasets",
+    "estimators",
+    "models",
+]
+
+
+def __getattr__(name: str):
+    # matplotlib is imported only when plots are asked for.
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module 'infoplane' has no attribute {name!r}")
