@@ -43,7 +43,7 @@ def test_agrees_with_dense_float64_reference(bound, offset, var):
     r = KDEEstimator(var, bound).estimate(h, y)
     assert abs(r.I_XT - ref_xt) < 1e-5 and abs(r.I_TY - ref_ty) < 1e-5
     # Many tiny chunks (a few rows each) give the same numbers: chunking never changes the answer.
-    r_small = KDEEstimator(var, bound, memory_mb=0.05).estimate(h, y)
+    r_small = KDEEstimator(var, bound, memory_mb=0.5).estimate(h, y)
     assert abs(r_small.I_XT - r.I_XT) < 1e-10 and abs(r_small.I_TY - r.I_TY) < 1e-10
 
 

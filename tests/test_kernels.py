@@ -27,20 +27,29 @@ def test_row_ids_packed_matches_unique_rows():
     ids, n = K.row_ids(codes)
     _, ref = np.unique(codes, axis=0, return_inverse=True)
     assert n == np.unique(codes, axis=0).shape[0]
-    # Packed keys preserve lexicographic row order here, so even the numbering agrees.
-    np.testing.assert_array_equal(ids, ref.reshape(-1))
+    assert _same_partition(ids, ref.reshape(-1))
+    assert ids.max() == n - 1 and ids.min() == 0
 
 
-def test_row_ids_falls_back_to_bytes_when_key_overflows():
+@pytest.mark.parametrize("high", [50, 2**40])  # bincount table and hash-table branches
+def test_factorize_int64(high):
+    rng = np.random.default_rng(7)
+    keys = rng.integers(-high, high, size=3000)
+    keys[1000:2000] = keys[:1000]
+    ids, n = K.factorize_int64(keys)
+    _, ref = np.unique(keys, return_inverse=True)
+    assert n == np.unique(keys).size and _same_partition(ids, ref.reshape(-1))
+
+
+def test_row_ids_wide_rows_are_packed_block_by_block():
     rng = np.random.default_rng(1)
-    # 40 columns with 1,000 values each: 1000**40 >> 2**63, so the mixed-radix key cannot be used.
+    # 40 columns with 1,000 values each: 1000**40 >> 2**63, so the key is built over several column blocks.
     codes = rng.integers(0, 1000, size=(300, 40))
     codes[100:150] = codes[:50]  # 50 repeated rows
-    assert K._mixed_radix_strides(codes.min(0), codes.max(0)) is None
+    codes[200:210, :39] = codes[:10, :39]  # rows equal to others except in the last column
     ids, n = K.row_ids(codes)
-    assert n == 250
     _, ref = np.unique(codes, axis=0, return_inverse=True)
-    assert _same_partition(ids, ref.reshape(-1))
+    assert n == 250 and _same_partition(ids, ref.reshape(-1))
 
 
 @pytest.mark.parametrize("shape,high", [((1000, 4), 5), ((200, 40), 1000)])
@@ -70,6 +79,20 @@ def test_discrete_information_hand_computed():
     # Inputs 0 and 1 repeated as rows (0,1) and (2,3): H(T|X) = 1/2·H{a,a} + 1/2·H{b,c} = 0.5 bit.
     i_xt, _, _ = K.discrete_information_bits(t_ids, y_ids, np.array([0, 0, 1, 1]))
     assert i_xt == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("edges", [np.linspace(-1, 1, 30), np.linspace(-1, 1, 30).astype(np.float32),
+                                   np.array([-2.0, -0.3, 0.0, 0.01, 5.0])], ids=["linspace", "float32", "uneven"])
+def test_digitize_edges_is_np_digitize_inside_the_range(edges):
+    rng = np.random.default_rng(8)
+    t = np.concatenate([rng.uniform(edges[0], edges[-1], 20_000), edges, np.nextafter(edges, np.inf),
+                        np.nextafter(edges, -np.inf)]).astype(np.float64)
+    t = np.clip(t, edges[0], edges[-1]).reshape(-1, 1)
+    np.testing.assert_array_equal(K.digitize_edges(t, edges), np.digitize(t, edges.astype(np.float64)))
+    # float32 activations against float32 edges: float32 comparisons, as the original code made.
+    t32 = t.astype(np.float32)
+    e32 = edges.astype(np.float32)
+    np.testing.assert_array_equal(K.digitize_edges(t32, e32), np.digitize(t32, e32))
 
 
 def test_digitize_edges_never_wraps():

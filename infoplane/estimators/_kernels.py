@@ -28,6 +28,7 @@ __all__ = [
     "adaptive_edges",
     "adaptive_codes",
     "row_ids",
+    "factorize_int64",
     "row_ids_torch",
     "entropy_of_ids_bits",
     "discrete_information_bits",
@@ -64,13 +65,25 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
     """
     edges = np.asarray(edges, dtype=np.float64)
     lo, hi = float(edges[0]), float(edges[-1])
-    if out_of_range == "raise":
-        if t.size and (t.min() < lo or t.max() > hi):
-            raise _out_of_range_error(t, lo, hi, name)
-        clipped = t
-    else:
-        clipped = np.clip(t, lo, hi)
-    return np.digitize(clipped, edges).astype(np.int64, copy=False)
+    t64 = np.asarray(t, dtype=np.float64)
+    if out_of_range == "raise" and t64.size and (t64.min() < lo or t64.max() > hi):
+        raise _out_of_range_error(t64, lo, hi, name)
+    clipped = np.clip(t64, lo, hi, out=np.empty_like(t64) if t64 is t else t64)  # never write into t
+    n = edges.size
+    step = (hi - lo) / (n - 1)
+    if np.abs(edges - (lo + step * np.arange(n))).max() > 0.25 * step:
+        return np.digitize(clipped, edges).astype(np.int64, copy=False)
+    # Near-uniform edges (linspace): arithmetic gives the code up to ±1, one comparison each way makes it
+    # exactly np.digitize's (edges[c-1] <= t < edges[c]) — about 20x faster than a binary search per value.
+    ext = np.concatenate([[-np.inf], edges, [np.inf]])  # ext[c] == edges[c - 1]
+    clipped_shift = clipped - lo  # >= 0, so truncation below is floor
+    clipped_shift *= 1.0 / step
+    codes = clipped_shift.astype(np.int64)
+    codes += 1
+    np.minimum(codes, n, out=codes)
+    codes -= clipped < ext[codes]
+    codes += clipped >= ext[codes + 1]
+    return codes
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
@@ -125,37 +138,61 @@ def adaptive_codes(t: np.ndarray, interior_edges: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Binning: rows of codes -> one symbol id per row
 # --------------------------------------------------------------------------------------------------
-def _mixed_radix_strides(lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
-    """Strides packing a row of codes (column j in [lo_j, hi_j]) into one int64, or None if it overflows."""
-    radix = (hi - lo + 1).astype(object)  # Python ints: the overflow check itself must not overflow
-    total = 1
-    strides = []
-    for r in radix[::-1]:  # loop over columns (units), not samples
-        strides.append(total)
-        total *= int(r)
-    if total - 1 > _INT64_MAX:
-        return None
-    return np.array(strides[::-1], dtype=np.int64)
-
-
-def row_ids(codes: np.ndarray) -> tuple[np.ndarray, int]:
+def row_ids(codes: np.ndarray, lo: int | None = None, hi: int | None = None) -> tuple[np.ndarray, int]:
     """One symbol id per row of an integer code matrix: equal rows share an id.
 
-    Returns ``(ids, n_distinct)`` with ids in 0…n_distinct−1. Rows are packed into a single int64 key
-    (mixed radix over each column's code range) when the product of the ranges fits, so one 1-D
-    ``np.unique`` does the work; otherwise each row is viewed as one opaque byte string (a void view).
+    Returns ``(ids, n_distinct)`` with ids in 0…n_distinct−1 (numbered in order of first appearance).
+    Codes lie in [lo, hi] (computed if not given, e.g. known from the binning scheme). As many columns as
+    fit are packed into one int64 key (mixed radix hi − lo + 1) and factorised by hashing; wider rows are
+    handled block by block, each block's key prefixed by the previous ids (< n rows), so any width works
+    in O(n·d) without sorting rows or viewing them as bytes.
     """
-    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    codes = np.asarray(codes)
     if codes.ndim == 1:
         codes = codes[:, None]
-    lo, hi = codes.min(axis=0), codes.max(axis=0)
-    strides = _mixed_radix_strides(lo, hi)
-    if strides is not None:
-        keys = (codes - lo) @ strides
-    else:
-        keys = codes.view(np.dtype((np.void, codes.dtype.itemsize * codes.shape[1]))).ravel()
-    uniq, ids = np.unique(keys, return_inverse=True)
-    return ids.reshape(-1).astype(np.int64, copy=False), int(uniq.shape[0])
+    n, d = codes.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    if lo is None or hi is None:
+        lo, hi = int(codes.min()), int(codes.max())
+    radix = hi - lo + 1
+    ids, n_ids, col = np.zeros(n, dtype=np.int64), 1, 0
+    while col < d:  # loop over blocks of columns (units), never over samples
+        k, size = 0, n_ids
+        while col + k < d and size * radix <= 2**62:
+            size *= radix
+            k += 1
+        k = max(k, 1)  # radix alone always fits: codes are int64
+        block = codes[:, col : col + k].astype(np.int64) - lo
+        key = ids * (radix**k) if n_ids > 1 else np.zeros(n, dtype=np.int64)
+        if k > 1:
+            key += block @ (radix ** np.arange(k - 1, -1, -1, dtype=np.int64))
+        else:
+            key += block[:, 0]
+        ids, n_ids = factorize_int64(key)
+        col += k
+    return ids, n_ids
+
+
+def factorize_int64(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Dense ids 0…k−1 (in order of first appearance) of an int64 key vector, and k.
+
+    A small key range is relabelled by a bincount table, anything else by pandas' hash table: both O(N),
+    where np.unique would sort (3x slower at N = 4,096).
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    if keys.size == 0:
+        return keys.copy(), 0
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo <= 4 * keys.size + 1024:
+        present = np.zeros(hi - lo + 1, dtype=np.int64)
+        present[keys - lo] = 1
+        table = np.cumsum(present) - 1
+        return table[keys - lo], int(table[-1]) + 1
+    import pandas as pd
+
+    ids, uniques = pd.factorize(keys, sort=False)
+    return np.asarray(ids, dtype=np.int64), int(len(uniques))
 
 
 def row_ids_torch(codes: Any) -> tuple[Any, int]:
@@ -165,12 +202,11 @@ def row_ids_torch(codes: Any) -> tuple[Any, int]:
     codes = codes.to(torch.int64)
     if codes.ndim == 1:
         codes = codes[:, None]
-    lo = codes.min(dim=0).values
-    hi = codes.max(dim=0).values
-    strides = _mixed_radix_strides(lo.cpu().numpy(), hi.cpu().numpy())
-    if strides is not None:
-        keys = ((codes - lo) * torch.as_tensor(strides, device=codes.device)).sum(dim=1)
-        uniq, ids = torch.unique(keys, return_inverse=True)
+    lo, hi = int(codes.min()), int(codes.max())
+    radix, d = hi - lo + 1, codes.shape[1]
+    if radix ** d <= 2**62:
+        strides = torch.as_tensor(radix ** np.arange(d - 1, -1, -1, dtype=np.int64), device=codes.device)
+        uniq, ids = torch.unique(((codes - lo) * strides).sum(dim=1), return_inverse=True)
     else:
         uniq, ids = torch.unique(codes, dim=0, return_inverse=True)
     return ids.reshape(-1), int(uniq.shape[0])
@@ -211,8 +247,18 @@ def discrete_information_bits(
     With ``x_ids=None`` every row is its own input, so H(T|X) = 0 and I(T;X) = H(T); otherwise
     I(T;X) = H(T) + H(X) − H(T,X) = H(T) − H(T|X).
     """
-    h_t = entropy_of_ids_bits(t_ids)
-    i_ty = h_t + entropy_of_ids_bits(y_ids) - entropy_of_ids_bits(t_ids, y_ids)
+    n = t_ids.shape[0]
+    n_t, n_y = int(t_ids.max()) + 1, int(y_ids.max()) + 1
+    if n_t * n_y <= 8 * n + 1024:
+        # One bincount of the (T, Y) table gives all three entropies.
+        joint = np.bincount(t_ids * n_y + y_ids, minlength=n_t * n_y)
+        h_ty = _entropy_from_counts_bits(joint, n)
+        joint = joint.reshape(n_t, n_y)
+        h_t = _entropy_from_counts_bits(joint.sum(axis=1), n)
+        h_y = _entropy_from_counts_bits(joint.sum(axis=0), n)
+    else:
+        h_t, h_y, h_ty = entropy_of_ids_bits(t_ids), entropy_of_ids_bits(y_ids), entropy_of_ids_bits(t_ids, y_ids)
+    i_ty = h_t + h_y - h_ty
     if x_ids is None:
         i_xt = h_t
     else:

@@ -157,15 +157,17 @@ class BinningEstimator(BaseEstimator):
         """The scheme and everything it depends on, JSON-serialisable (per-call values added by estimate)."""
         conv: dict[str, Any] = {"estimator": self.name, "scheme": self.scheme}
         if self.edges is not None:
-            conv.update(edges=self.edges, range=[self.edges[0], self.edges[-1]], out_of_range=self.out_of_range)
+            conv.update(edges=self.edges.tolist(), range=[float(self.edges[0]), float(self.edges[-1])],
+                        out_of_range=self.out_of_range)
         elif self.bin_width is not None:
             conv.update(bin_width=self.bin_width, range=None, out_of_range=None)
         else:
             conv.update(n_bins=self.n_bins, strategy=self.strategy)
             if self.strategy == "uniform":
-                conv.update(range=self.range, range_source=self._range_source,
+                conv.update(range=list(self.range) if self.range is not None else None,
+                            range_source=self._range_source,
                             out_of_range=self.out_of_range if self.range is not None else None)
-        return json_safe(conv)
+        return conv  # plain Python values already: json_safe's generic walk costs more than the binning
 
     def fit(self, activations: Iterable[Any]) -> BinningEstimator:
         """A new estimator whose ``range`` is the global [min, max] over ``activations``.
@@ -212,13 +214,13 @@ class BinningEstimator(BaseEstimator):
         else:
             codes, extra = self._codes(t, layer, epoch)
             t_ids, _ = K.row_ids(codes)
-        conv.update(extra)
-        _, y_ids = np.unique(y_np, return_inverse=True)
-        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids.reshape(-1), x_ids)
+        conv.update(json_safe(extra))
+        y_ids, _ = K.factorize_int64(y_np)
+        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids, x_ids)
         conv.update(n_samples=n, n_units=int(t.shape[1]), n_symbols=int(t_ids.max()) + 1,
                     inputs="distinct" if x_ids is None else "given", units="bits")
         return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
-                        n_samples=n, conventions=json_safe(conv))
+                        n_samples=n, conventions=conv)
 
     def _codes(self, t: np.ndarray, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
         label = _where_t(layer, epoch)
