@@ -107,15 +107,11 @@ def test_dtypes_attrs_and_sorted_order(memory_store):
     assert set(df.loc[df.estimator == "kde", "bound_XT"]) == {"upper"}
 
 
-def test_sources_recorder_like_path_and_several_runs(memory_store, zarr_store):
-    class RecorderLike:  # the Recorder contract: the store is .store
-        store = memory_store
-
+def test_sources_store_path_and_several_runs(memory_store, zarr_store):
     a = information_plane(memory_store, estimators=WIDTH1, progress=False)
-    b = information_plane(RecorderLike(), estimators=WIDTH1, progress=False)
     c = information_plane(zarr_store, estimators=WIDTH1, progress=False)
     d = information_plane(str(zarr_store), estimators=WIDTH1, progress=False)
-    for other in (b, c, d):
+    for other in (c, d):
         pd.testing.assert_frame_equal(a, other)
     runs = information_plane({"seed1": memory_store, "seed0": zarr_store}, estimators=WIDTH1, progress=False)
     assert list(pd.unique(runs.run)) == ["seed1", "seed0"]  # runs in the order given
@@ -125,6 +121,28 @@ def test_sources_recorder_like_path_and_several_runs(memory_store, zarr_store):
     )
     listed = information_plane([memory_store, memory_store], estimators=WIDTH1, progress=False)
     assert list(pd.unique(listed.run)) == ["0", "1"]
+
+
+def test_source_is_a_real_recorder():
+    import torch
+
+    from infoplane import Recorder
+    from infoplane.datasets import load_szt
+    from infoplane.models import SZTNet
+
+    X, y = load_szt(return_X_y=True)
+    X, y = X[::16], y[::16]  # 256 distinct inputs keep the test fast
+    model = SZTNet(seed=0)
+    with Recorder(model, model.layer_names, X, labels=y, schedule=[0, 1]) as rec:
+        rec.step(0)
+        with torch.no_grad():
+            model.fc1.weight.mul_(3.0)  # a visible change between the two recordings
+        rec.step(1)
+    df = information_plane(rec, estimators="binning", progress=False)
+    assert df.attrs["layers"] == model.layer_names and sorted(set(df.epoch)) == [0, 1]
+    # the table holds what the estimator says about the recorded arrays (exactly the same computation)
+    direct = make_estimator("binning").estimate(rec.store.activations(1, "act1"), y)
+    assert df[(df.epoch == 1) & (df.layer == "act1")].I_XT.item() == direct.I_XT
 
 
 def test_layer_and_epoch_selection(memory_store):
@@ -185,6 +203,27 @@ def test_gaussian_layers_get_mu_and_log_var_and_deterministic_layers_are_skipped
     direct = WIDTH1.estimate(store.activations(1, "z", part="mu"), store.labels)
     row = df[(df.estimator == "bins") & (df.layer == "z") & (df.epoch == 1)]
     assert row.I_XT.item() == pytest.approx(direct.I_XT, abs=1e-12)
+
+
+def test_real_variational_estimator_on_a_gaussian_layer():
+    from infoplane.estimators.variational import RateEstimator
+
+    n = 128
+    store = MemoryStore()
+    labels = np.arange(n) % 2
+    store.set_labels(labels)
+    zeros = np.zeros((n, 3), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    mu1 = (labels[:, None] * 2.0 + 0.1 * rng.normal(size=(n, 3))).astype(np.float32)
+    store.write_epoch(0, {"z": {"mu": zeros, "log_var": zeros}, "h": zeros + 1})
+    store.write_epoch(1, {"z": {"mu": mu1, "log_var": zeros - 2}, "h": zeros + 1})
+    est = RateEstimator(n_samples=2, n_folds=2)
+    df = information_plane(store, estimators=est, progress=False)
+    assert list(df.layer) == ["z", "z"] and df.attrs["skipped"] == {"rate": ["h"]}
+    assert df.I_XT.iloc[0] == 0.0  # closed form: the rate of N(0, I) against N(0, I) is exactly 0
+    direct = est.estimate(mu1, labels, log_var=zeros - 2)
+    assert df.I_XT.iloc[1] == direct.I_XT and df.I_TY.iloc[1] == direct.I_TY  # same seeded computation
+    assert (df.bound_XT == "upper").all() and (df.bound_TY == "lower").all()
 
 
 def test_only_gaussian_estimators_on_deterministic_layers_raises(memory_store):
