@@ -212,3 +212,226 @@ def train(
         if callback is not None:
             callback(epoch, model)
     return pd.DataFrame(rows)
+
+
+# --- Variational models ---
+# Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives in
+# infoplane.estimators.variational (imported inside the methods that need it, so importing models stays
+# light and models never depends on estimators at import time).
+from typing import NamedTuple  # noqa: E402
+
+from torch.distributions import Normal  # noqa: E402
+
+__all__ += ["GaussianEncoder", "VIBOutput", "VIBClassifier", "VIBRegressor", "mlp"]
+
+
+def mlp(widths: Sequence[int], activation: str | Callable[[], nn.Module] = "relu") -> nn.Sequential:
+    """Linear layers through ``widths`` with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i in range(1, len(widths)):
+        layers.append(nn.Linear(widths[i - 1], widths[i]))
+        if i < len(widths) - 1:
+            layers.append(make_activation(activation))
+    return nn.Sequential(*layers)
+
+
+class GaussianEncoder(nn.Module):
+    """A stochastic layer p(z|x) = N(μ(x), diag σ²(x)): features → (μ, log σ²) → ``torch.distributions.Normal``.
+
+    An MLP body (``hidden`` widths, ``activation``) then one linear head with 2·``z_dim`` outputs, split into
+    μ and log σ². ``forward`` returns ``Normal(loc=μ, scale=exp(½ log σ²))`` (event shape: the last axis holds
+    the ``z_dim`` independent coordinates), which the recorder stores as a Gaussian layer
+    (mu = loc, log_var = 2·log scale); draw the reparameterised sample with ``dist.rsample()``. With
+    ``return_distribution=False`` it returns the pair ``(mu, log_var)`` instead. Use it inside any model.
+
+    Parameters
+    ----------
+    in_features, z_dim : int
+        Input width and the dimension K of z.
+    hidden : sequence of int
+        Widths of the body's hidden layers (empty: the head is applied to the input directly).
+    activation : str or module class
+        Body activation (see `ACTIVATIONS`).
+    return_distribution : bool
+        Return a ``Normal`` (default) or ``(mu, log_var)``.
+    seed : int or None
+        Seed of the initialisation (the global torch RNG is left untouched).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        z_dim: int,
+        hidden: Sequence[int] = (),
+        activation: str | Callable[[], nn.Module] = "relu",
+        *,
+        return_distribution: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        in_features = check_int_param(in_features, "in_features", "GaussianEncoder", minimum=1)
+        self.z_dim = check_int_param(z_dim, "z_dim", "GaussianEncoder", minimum=1)
+        hidden = tuple(check_int_param(h, "hidden", "GaussianEncoder", minimum=1) for h in hidden)
+        self.return_distribution = bool(return_distribution)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            widths = (in_features, *hidden)
+            body = mlp(widths, activation)
+            if hidden:
+                body.append(make_activation(activation))
+            self.body = body
+            self.head = nn.Linear(widths[-1], 2 * self.z_dim)
+
+    def params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, log σ²), each (B, z_dim)."""
+        mu, log_var = self.head(self.body(x)).chunk(2, dim=-1)
+        return mu, log_var
+
+    def forward(self, x: torch.Tensor):
+        mu, log_var = self.params(x)
+        if not self.return_distribution:
+            return mu, log_var
+        return Normal(mu, torch.exp(0.5 * log_var))
+
+
+class VIBOutput(NamedTuple):
+    """What a VIB model's forward returns: predictions first (so ``accuracy``/``train`` read them), then the
+    encoder's distribution and the z the predictions were decoded from."""
+
+    pred: torch.Tensor
+    dist: Normal
+    z: torch.Tensor
+
+
+class _VIBBase(nn.Module):
+    task = "classification"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        z_dim: int,
+        hidden: Sequence[int],
+        decoder_hidden: Sequence[int],
+        activation: str | Callable[[], nn.Module],
+        beta: float,
+        n_samples: int,
+        seed: int | None,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.beta = check_float_param(beta, "beta", owner, minimum=0.0)
+        self.n_samples = check_int_param(n_samples, "n_samples", owner, minimum=1)
+        out_features = check_int_param(out_features, "out_features", owner, minimum=1)
+        decoder_hidden = tuple(check_int_param(h, "decoder_hidden", owner, minimum=1) for h in decoder_hidden)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.encoder = GaussianEncoder(in_features, z_dim, hidden, activation)
+            self.decoder = mlp((z_dim, *decoder_hidden, out_features), activation)
+
+    def forward(self, x: torch.Tensor) -> VIBOutput:
+        """Training mode: decode ``n_samples`` reparameterised z ~ p(z|x) (pred (B, out), or (S, B, out) when
+        ``n_samples`` > 1). Eval mode: decode the mean z = μ(x) (a deterministic prediction)."""
+        dist = self.encoder(x)
+        if self.training:
+            z = dist.rsample() if self.n_samples == 1 else dist.rsample((self.n_samples,))
+        else:
+            z = dist.mean
+        return VIBOutput(self.decoder(z), dist, z)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``vib_loss`` (nats) of one batch with this model's β: pass ``loss_fn=type(model).training_loss``
+        to `train`."""
+        from .estimators.variational import vib_loss
+
+        out = self(x)
+        log_var = 2.0 * torch.log(out.dist.scale)
+        return vib_loss(out.pred, y, out.dist.loc, log_var, beta=self.beta, task=self.task)
+
+
+class VIBClassifier(_VIBBase):
+    """Variational information bottleneck classifier: encoder → K-dim Gaussian z → decoder → logits.
+
+    ``encoder`` (a `GaussianEncoder`; record it with ``layers=["encoder"]``) gives p(z|x) = N(μ(x), diag σ²(x));
+    ``decoder`` maps z (B, K) to class logits (a ``nn.Sequential``, linear by default as in Alemi et al. 2017)
+    and is what `barber_agakov` / `RateEstimator(decoder=model.decoder)` use as q(y|z).
+
+    ``forward(x)`` returns ``VIBOutput(pred, dist, z)``: in training mode ``pred`` are the logits of
+    reparameterised samples (so gradients flow through z), in eval mode the logits of z = μ(x). The loss
+    ``training_loss(x, y)`` = cross-entropy (nats) + β · rate (nats), the VIB objective.
+
+    Parameters
+    ----------
+    in_features, n_classes : int
+    z_dim : int
+        K, the bottleneck dimension.
+    hidden, decoder_hidden : sequence of int
+        Hidden widths of the encoder body and of the decoder (empty: linear decoder).
+    activation : str or module class
+    beta : float >= 0
+        β of the objective (attribute, may be changed between epochs).
+    n_samples : int
+        z samples per input in training mode.
+    seed : int or None
+        Initialisation seed (global RNG untouched).
+
+    Examples
+    --------
+    >>> model = VIBClassifier(64, 10, z_dim=8, beta=1e-3, seed=0)
+    >>> history = train(model, X, y, epochs=30, loss_fn=VIBClassifier.training_loss)  # doctest: +SKIP
+    """
+
+    task = "classification"
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        *,
+        z_dim: int = 16,
+        hidden: Sequence[int] = (256, 256),
+        decoder_hidden: Sequence[int] = (),
+        activation: str | Callable[[], nn.Module] = "relu",
+        beta: float = 1e-3,
+        n_samples: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        n_classes = check_int_param(n_classes, "n_classes", "VIBClassifier", minimum=2)
+        super().__init__(
+            in_features, n_classes, z_dim=z_dim, hidden=hidden, decoder_hidden=decoder_hidden,
+            activation=activation, beta=beta, n_samples=n_samples, seed=seed,
+        )
+        self.n_classes = n_classes
+
+
+class VIBRegressor(_VIBBase):
+    """Variational information bottleneck regressor: encoder → K-dim Gaussian z → decoder → predictions.
+
+    As `VIBClassifier` but the decoder outputs ``out_features`` real values and the loss is the squared
+    error summed over outputs (nats-scale distortion, i.e. a Gaussian q(y|z) of fixed variance ½ up to a
+    constant) + β · rate. ``barber_agakov(..., task="regression", decoder=model.decoder)`` bounds I(Z;Y).
+    """
+
+    task = "regression"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int = 1,
+        *,
+        z_dim: int = 16,
+        hidden: Sequence[int] = (256, 256),
+        decoder_hidden: Sequence[int] = (),
+        activation: str | Callable[[], nn.Module] = "relu",
+        beta: float = 1e-3,
+        n_samples: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            in_features, out_features, z_dim=z_dim, hidden=hidden, decoder_hidden=decoder_hidden,
+            activation=activation, beta=beta, n_samples=n_samples, seed=seed,
+        )
+        self.out_features = out_features

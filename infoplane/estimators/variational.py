@@ -527,26 +527,25 @@ def vib_loss(
     """The VIB objective in nats, differentiable: distortion + β · rate (Alemi et al. 2017).
 
     ``classification``: mean cross-entropy of ``pred`` logits against integer ``target``; ``regression``:
-    mean squared error summed over outputs. ``pred`` may carry a leading sample axis (S, B, ...) for S
-    reparameterised samples per input, averaged. rate = mean_i KL[N(μ_i, σ_i²) ‖ N(0, I)] (`gaussian_rate_nats`).
+    mean squared error summed over outputs (``pred`` (B,) or (B, k), ``target`` the same size). A 3-D
+    ``pred`` (S, B, K) carries S reparameterised samples per input, averaged over. rate = mean_i KL[N(μ_i, σ_i²) ‖ N(0, I)] (`gaussian_rate_nats`).
     Minimising it maximises a lower bound on I(Z;Y) − β I(Z;X) (up to the constant H(Y)).
     """
     beta = check_float_param(beta, "beta", "vib_loss", minimum=0.0)
     task = check_choice(task, "task", "vib_loss", _TASKS)
     if task == "classification":
-        if pred.ndim == 3:
-            s = pred.shape[0]
-            distortion = torch.nn.functional.cross_entropy(
-                pred.reshape(-1, pred.shape[-1]), target.repeat(s)
-            )
-        else:
-            distortion = torch.nn.functional.cross_entropy(pred, target)
+        logits = pred if pred.ndim == 3 else pred[None]
+        s = logits.shape[0]
+        distortion = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.repeat(s))
     else:
-        target = target.to(pred.dtype)
-        if pred.ndim == target.ndim + 1:
-            target = target.expand_as(pred)
-        diff = (pred - target).reshape(pred.shape[0] if pred.ndim == target.ndim else -1, -1)
-        distortion = (diff * diff).sum(dim=-1).mean()
+        t = target.to(pred.dtype).reshape(target.shape[0], -1)
+        p = pred if pred.ndim == 3 else pred.reshape(1, t.shape[0], -1)
+        if p.shape[1:] != t.shape:
+            raise ValueError(
+                f"pred must have shape {tuple(t.shape)} (or (S, *{tuple(t.shape)}) with a sample axis) to "
+                f"match target. Got shape {tuple(pred.shape)}."
+            )
+        distortion = ((p - t) ** 2).sum(dim=-1).mean()
     return distortion + beta * gaussian_rate_nats(mu, log_var)
 
 
