@@ -91,20 +91,25 @@ def mixture_log_terms(
         z = (mu[i0:i1, None, :] + sigma[i0:i1, None, :] * eps[i0:i1]).reshape(-1, d)
         z2 = z * z
         row_input = torch.arange(i0, i1, device=mu.device).repeat_interleave(m)
+        own_i = own[i0:i1].reshape(-1)
         acc_all = torch.full((z.shape[0],), -math.inf, dtype=torch.float64, device=mu.device)
         acc_loo = acc_all.clone()
         for j0 in range(0, n, cj):
             j1 = min(j0 + cj, n)
             block = torch.addmm(const[j0:j1][None, :], z, mp[j0:j1].T)
             block.addmm_(z2, prec[j0:j1].T, alpha=-0.5)
+            inside = (row_input >= j0) & (row_input < j1)
+            if bool(inside.any()):
+                rows = torch.nonzero(inside).squeeze(1)
+                cols = row_input[rows] - j0
+                # The own term exactly, not through the expanded square (whose round-off grows with |z|):
+                # then ln Σ_j >= own holds in floating point too, so the all-j bound never exceeds ln N.
+                block[rows, cols] = own_i[rows]
             b_all = torch.logsumexp(block, dim=1)
             acc_all = torch.logaddexp(acc_all, b_all)
-            inside = (row_input >= j0) & (row_input < j1)
             if bool(inside.any()):
                 # Remove the own term from the log-sum: exact subtraction where it is at most half the sum
                 # (log1p(-r), r <= 1/2, loses nothing); rows it dominates are re-reduced with it masked.
-                rows = torch.nonzero(inside).squeeze(1)
-                cols = row_input[rows] - j0
                 r = torch.exp(block[rows, cols] - b_all[rows])
                 b_loo = b_all.clone()
                 b_loo[rows] = b_all[rows] + torch.log1p(-r.clamp(max=0.5))
