@@ -150,8 +150,9 @@ def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEF
                    metavar="NAMES",
                    help=f"comma-separated estimator presets (default {default_estimators!r}); one of: "
                    f"{', '.join(ESTIMATOR_PRESETS)}")
-    g.add_argument("--n-jobs", type=_n_jobs, default=1,
-                   help="parallel workers over (epoch, layer) pairs with joblib; -1: all cores")
+    g.add_argument("--n-jobs", type=_n_jobs, default=-1,
+                   help="parallel worker processes over (epoch, layer) pairs with joblib (-1: all cores; 1: "
+                   "serial, in this process)")
     g.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
                    help="run the estimation on a dask.distributed cluster (e.g. tcp://host:8786); needs "
                    "'pip install infoplane[dask]'")

@@ -431,7 +431,9 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                 f"labels are needed for I(T;Y): pass labels=..., or record them with Recorder(..., labels=y). "
                 f"Run {run!r} has no stored labels."
             )
-        n_rows = int(store.activations(run_epochs[0], run_layers[0]).shape[0])
+        n_rows = getattr(store, "n_probe", None)
+        if not isinstance(n_rows, (int, np.integer)):
+            n_rows = int(store.activations(run_epochs[0], run_layers[0]).shape[0])
         y = check_labels(y_src, n_rows, name="labels" if labels is not None else f"stored labels of run {run!r}")
         if x is not None:
             check_input_ids(x, n_rows)  # fail early, in the caller, not inside a worker

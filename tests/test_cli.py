@@ -17,7 +17,7 @@ def tiny_run(tmp_path_factory):
     """One tiny `run` shared by the tests that read its files (3 epochs, 2 recorded, binning only)."""
     out = tmp_path_factory.mktemp("run")
     code = main(["run", "--out", str(out), "--epochs", "3", "--schedule", "0,3", "--estimators", "binning",
-                 "--no-progress"])
+                 "--n-jobs", "1", "--no-progress"])
     return code, out
 
 
