@@ -243,6 +243,9 @@ def test_loky_n_jobs_2_equals_serial_memory_and_zarr(tmp_path):
     parallel = information_plane(store, estimators=ESTIMATORS, n_jobs=2, progress=False)
     pd.testing.assert_frame_equal(serial, parallel)  # bitwise: same arrays, same code, same order
     assert serial.attrs == parallel.attrs
+    with joblib.parallel_config(backend="loky", n_jobs=2):  # the user's own joblib configuration
+        configured = information_plane(store, estimators=ESTIMATORS, progress=False)
+    pd.testing.assert_frame_equal(serial, configured)
     zs = ZarrStore(tmp_path / "z", mode="w", durable=False)
     zs.set_labels(store.labels)
     for e in store.epochs:
@@ -391,6 +394,10 @@ def test_summarize_runs_exact():
     single = summarize_runs(df[df.run == "s0"])
     assert single.I_XT_std.isna().all() and (single.n_runs == 1).all()  # one run: no spread (ddof=1)
     assert out.attrs["summary"]["runs"] == ["s0", "s1", "s2"]
+    mixed = df.copy()
+    mixed.loc[0, "bound_XT"] = "upper"
+    with pytest.raises(ValueError, match="mixes bound kinds across runs"):
+        summarize_runs(mixed)
 
 
 def test_compression_scores_exact():
