@@ -419,8 +419,9 @@ class ZarrStore(BaseStore):
     durable : bool, default True
         fsync each epoch's files before committing it, so a power cut (not only a killed process) cannot
         leave a committed epoch with missing data. Turning it off is safe against process kills.
-    compression_level : int, default 3
-        zstd level of the Blosc compressor (byte-shuffled, suited to float32).
+    compression_level : int, default 1
+        zstd level of the Blosc compressor, with bit-shuffling (suited to float32: on tanh activations
+        level 1 compresses as well as level 3 (~1.1-1.2x) at ~1.7x the write speed).
     """
 
     def __init__(
@@ -429,7 +430,7 @@ class ZarrStore(BaseStore):
         mode: Literal["r", "a", "w-", "w"] = "a",
         *,
         durable: bool = True,
-        compression_level: int = 3,
+        compression_level: int = 1,
     ) -> None:
         super().__init__()
         if mode not in ("r", "a", "w-", "w"):
@@ -582,7 +583,7 @@ class ZarrStore(BaseStore):
             shape=data.shape,
             dtype=data.dtype,
             chunks=chunks,
-            compressors=BloscCodec(cname="zstd", clevel=self.compression_level, shuffle="shuffle"),
+            compressors=BloscCodec(cname="zstd", clevel=self.compression_level, shuffle="bitshuffle"),
             zarr_format=3,
             overwrite=True,
         )
