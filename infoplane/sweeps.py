@@ -83,10 +83,14 @@ def _train_and_measure(beta: float, cfg: dict[str, Any]) -> pd.DataFrame:
             "test_accuracy": accuracy(m, X_te, y_te),
         })
 
-    history = train(
-        model, X_tr, y_tr, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"], seed=cfg["seed"],
-        loss_fn=VIBClassifier.training_loss, callback=measure, progress=False,
-    )
+    # The reparameterised samples draw from the global torch RNG: seed it here, restored afterwards, so a run
+    # is deterministic under `seed` whichever process or order it runs in.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg["seed"])
+        history = train(
+            model, X_tr, y_tr, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+            seed=cfg["seed"], loss_fn=VIBClassifier.training_loss, callback=measure, progress=False,
+        )
     out = pd.DataFrame(rows)
     if len(history):
         out = out.merge(history[["epoch", "train_loss", "train_accuracy"]], on="epoch", how="left")
