@@ -404,6 +404,13 @@ _KILL_SCRIPT = textwrap.dedent(
     X = np.random.default_rng(0).normal(size=(2000, 4)).astype(np.float32)
     store = ZarrStore(path, "a")
     commit = store._commit
+    if mode == "loop":  # a plain writer, killed at whatever point of its writes
+        from infoplane.recording import record
+        data = record(model, X, ["0", "1", "2"])
+        for epoch in range(10_000):
+            store.write_epoch(epoch, data)
+            if epoch == 2:
+                ready.write_text("2")
 
     def commit_or_hang():
         if mode == "hang" and 3 in store._epochs:  # epoch 3's arrays are on disk, not yet committed
@@ -415,8 +422,6 @@ _KILL_SCRIPT = textwrap.dedent(
     with Recorder(model, ["0", "1", "2"], X, store=store) as rec:
         for epoch in range(10_000):
             rec.step(epoch)
-            if mode == "loop" and epoch == 2:
-                ready.write_text("2")  # killed at whatever point of the following writes
     """
 )
 
