@@ -372,6 +372,9 @@ def information_plane(
     Parallel work is batched (a few batches per worker) and each task carries only its own (epoch, layer)
     arrays — or, for a `ZarrStore`, the store's path, so workers read zarr themselves — never whole stores;
     memory stays bounded by a few batches. The table is identical whatever ``n_jobs`` and backend.
+    Parallelism pays for costly estimators (KDE: O(N²d) per task; ``benchmarks/bench_parallel.py``); SZT
+    binning takes about a millisecond per (epoch, layer), less than shipping the arrays to a worker, so
+    it is fastest serial.
 
     References
     ----------
