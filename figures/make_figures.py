@@ -1,0 +1,629 @@
+#!/usr/bin/env python
+"""Rebuild every figure in figures/ from scratch: train, record, estimate, plot.
+
+    python figures/make_figures.py             # full mode: the published figures (~30 min on 2 CPU cores)
+    python figures/make_figures.py --quick     # smoke mode: the same pipeline at toy scale (CI, < 2 min)
+    python figures/make_figures.py --out DIR   # write DIR/*.png and DIR/data/*.csv instead of figures/
+
+Every figure ``DIR/NAME.png`` has its numbers beside it in ``DIR/data/NAME.csv`` (tidy: one row per point
+drawn, mutual information in bits); ``DIR/data/compression_scores.csv`` holds each hidden layer's compression
+score, and ``DIR/data/timings.csv`` the wall time of every stage. Activations are recorded into zarr stores
+under ``DIR/runs/`` (not committed).
+
+The protocol is fixed here, up front, from THEORY.md (never tuned toward a paper's picture):
+
+* SZT task, all 4096 inputs; SZTNet 12-10-7-5-4-3-2 (tanh or ReLU hidden layers, softmax output), Adam
+  lr 4e-4, batch 256, a stratified 80% train split; every (activation, seed) run is trained once and its six
+  representations (``SZTNet.layer_names``) recorded on all 4096 inputs at log-spaced epochs.
+* Estimators (``infoplane.analysis.ESTIMATOR_PRESETS``): "binning" = 30 edges np.linspace(-1, 1, 30), out-of-
+  range values in the end bins (SZT 2017); "binning-width" = fixed width 0.07 over the whole line (Saxe 2018);
+  "binning-adaptive" = 30 equal-mass bins per layer and epoch (Chelombiev 2019); "kde-upper"/"kde-lower" =
+  pairwise-KL / Bhattacharyya bounds with sigma^2 = 1e-3 (Kolchinsky & Tracey 2017; Saxe 2018).
+* Compression score (``infoplane.compression_scores``): max over epochs of I(T;X) minus its mean over the last
+  ``FINAL_EPOCHS`` recorded epochs, per run; mean and standard deviation (ddof 1) over seeds.
+* VIB on scikit-learn's digits (``infoplane.sweeps.beta_sweep``): rate R >= I(Z;X), the aggregate-posterior
+  mixture bounds on I(Z;X) and the Barber-Agakov bound I_BA <= I(Z;Y) across beta.
+
+Seeds are explicit (``Settings.seeds``); every random draw goes through one of them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+import infoplane
+from infoplane.analysis import compression_scores, information_plane, summarize_runs
+from infoplane.datasets import load_digits, load_szt, train_test_split
+from infoplane.estimators import BinningEstimator, KDEEstimator
+from infoplane.estimators.variational import MixtureEstimator, RateEstimator, gaussian_rate, mixture_mi_bounds
+from infoplane.models import SZTNet, VIBClassifier, train
+from infoplane.plotting import (
+    plot_information_plane,
+    plot_information_plane_grid,
+    plot_mi_vs_epoch,
+    plot_rate_gap,
+    plot_vib_tradeoff,
+)
+from infoplane.recording import Recorder, Schedule
+from infoplane.store import open_store
+from infoplane.sweeps import beta_sweep
+
+# ------------------------------------------------------------------------------------------------------
+# The protocol (fixed) and the two scales (quick, full)
+# ------------------------------------------------------------------------------------------------------
+ACTIVATIONS = ("tanh", "relu")
+WIDTHS = (12, 10, 7, 5, 4, 3, 2)
+LR = 4e-4
+BATCH_SIZE = 256
+TEST_SIZE = 0.2  # 80% train split (SZT 2017)
+SZT_EDGES = np.linspace(-1.0, 1.0, 30)  # the original 30 edges on [-1, 1]
+BIN_WIDTH = 0.07  # Saxe et al. (2018) for the SZT net
+N_ADAPTIVE = 30  # equal-mass bins (Chelombiev et al. 2019), as many as the SZT edges
+KDE_NOISE = 1e-3  # sigma^2 of the KDE bounds for the SZT net (Saxe et al. 2018)
+FINAL_EPOCHS = 3  # compression score: mean I(T;X) over the last 3 recorded epochs (less noisy than one)
+#: Preset label -> how figures name it.
+METHODS = {
+    "binning": "30 bins on [−1, 1]",
+    "binning-width": "bin width 0.07",
+    "binning-adaptive": "30 adaptive bins",
+    "kde-upper": "KDE upper (σ²=1e-3)",
+    "kde-lower": "KDE lower (σ²=1e-3)",
+}
+#: Which (activation, estimator) configurations the compression table reports.
+SCORE_CONFIGS = (
+    ("tanh", "binning"), ("tanh", "binning-width"), ("tanh", "kde-upper"),
+    ("relu", "binning-width"), ("relu", "kde-upper"), ("relu", "binning"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One scale of the whole pipeline. Every number that sets the cost of a figure lives here."""
+
+    mode: str
+    seeds: tuple[int, ...]  # SZT runs per activation (init, split and minibatch order all from the seed)
+    epochs: int  # training epochs of each SZT run
+    n_record: int  # log-spaced recorded epochs, Schedule.log_spaced(epochs, n_record) (0 and last included)
+    agreement_seed: int  # the run on which every estimator (KDE lower included) is compared
+    # ground truth
+    gt_sizes: tuple[int, ...]  # N of the Gaussian-channel KDE check
+    gt_repeats: int  # independent samples per N
+    gt_snrs: tuple[float, ...]  # s^2/v of the Gaussian channel at the largest N
+    lg_gains: tuple[float, ...]  # a of the linear-Gaussian encoder mu = a x
+    lg_n: int  # inputs of the linear-Gaussian check
+    mixture_samples: int  # M, z samples per input of the mixture / Barber-Agakov bounds
+    # VIB on digits (beta_sweep's model: 64-128-Gaussian z of 8 dims-linear decoder, Adam lr 1e-3, batch 128)
+    vib_betas: tuple[float, ...]
+    vib_seeds: tuple[int, ...]  # one beta_sweep per seed
+    vib_epochs: int
+    vib_record_every: int
+    vib_plane_beta: float  # the beta whose encoder is recorded over training
+    vib_plane_epochs: int
+    vib_plane_n_record: int  # log-spaced recorded epochs of that run
+
+
+QUICK = Settings(
+    mode="quick", seeds=(0,), epochs=150, n_record=6, agreement_seed=0,
+    gt_sizes=(64, 256, 1024), gt_repeats=2, gt_snrs=(1.0, 10.0), lg_gains=(0.0, 1.0, 2.0), lg_n=256,
+    mixture_samples=4,
+    vib_betas=(1e-3, 1e-1), vib_seeds=(0,), vib_epochs=4, vib_record_every=2, vib_plane_beta=1e-2,
+    vib_plane_epochs=4, vib_plane_n_record=3,
+)
+FULL = Settings(
+    mode="full", seeds=(0, 1, 2, 3, 4), epochs=5000, n_record=50, agreement_seed=0,
+    gt_sizes=(32, 64, 128, 256, 512, 1024, 2048, 4096), gt_repeats=5, gt_snrs=(0.25, 1.0, 4.0, 16.0, 64.0),
+    lg_gains=tuple(np.round(np.linspace(0.0, 3.0, 13), 2)), lg_n=1024, mixture_samples=16,
+    vib_betas=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0), vib_seeds=(0, 1, 2), vib_epochs=100,
+    vib_record_every=10, vib_plane_beta=1e-2, vib_plane_epochs=200, vib_plane_n_record=30,
+)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Small helpers
+# ------------------------------------------------------------------------------------------------------
+def entropy_of_labels_bits(y: np.ndarray) -> float:
+    """Plug-in entropy of the label frequencies, bits."""
+    p = np.bincount(y) / len(y)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def save_figure(fig: plt.Figure, out: Path, name: str, table: pd.DataFrame) -> None:
+    """Write ``out/name.png`` and its numbers ``out/data/name.csv``; close the figure."""
+    fig.savefig(out / f"{name}.png", dpi=150)
+    plt.close(fig)
+    table.to_csv(out / "data" / f"{name}.csv", index=False)
+
+
+def with_methods(df: pd.DataFrame) -> pd.DataFrame:
+    """Name each estimator as the figures do: ``estimator`` becomes the display name, ``preset`` keeps the label."""
+    df = df.copy()
+    df.insert(df.columns.get_loc("estimator"), "preset", df["estimator"])
+    df["estimator"] = df["preset"].map(METHODS).fillna(df["preset"])
+    return df
+
+
+def run_name(activation: str, seed: int) -> str:
+    return f"{activation}-seed{seed}"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Stage 1: train every SZT run once, recording all six layers
+# ------------------------------------------------------------------------------------------------------
+def train_szt_run(activation: str, seed: int, settings: Settings, path: str, reuse: bool) -> pd.DataFrame:
+    """Train one SZTNet and record ``layer_names`` on all 4096 inputs into a zarr store at ``path``.
+
+    Returns the training history (loss and accuracies per epoch). With ``reuse``, a complete store made
+    with the same settings is kept and only its saved history is returned.
+    """
+    torch.set_num_threads(1)  # one run per core: the runs themselves are the parallelism
+    schedule = Schedule.log_spaced(settings.epochs, settings.n_record)
+    signature = {"activation": activation, "seed": seed, "epochs": settings.epochs, "n_record": settings.n_record,
+                 "lr": LR, "batch_size": BATCH_SIZE, "test_size": TEST_SIZE}
+    history_path = Path(path + ".history.csv")
+    if reuse and history_path.is_file():
+        try:
+            with open_store(path) as store:
+                done = store.metadata.get("figures") == signature and store.epochs == schedule.epochs_until(
+                    settings.epochs)
+        except FileNotFoundError:
+            done = False
+        if done:
+            return pd.read_csv(history_path)
+    if Path(path).exists():
+        shutil.rmtree(path)
+    X, y = load_szt(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, seed=seed)
+    model = SZTNet(activation, widths=WIDTHS, seed=seed)
+    with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=path) as rec:
+        history = train(model, X_train, y_train, epochs=settings.epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed,
+                        X_test=X_test, y_test=y_test, callback=rec.step, progress=False)
+        rec.store.set_metadata(figures=signature)
+    history.insert(0, "run", run_name(activation, seed))
+    history.insert(1, "activation", activation)
+    history.insert(2, "seed", seed)
+    history.to_csv(history_path, index=False)
+    return history
+
+
+def stage_train(ctx: dict) -> None:
+    s: Settings = ctx["settings"]
+    runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
+    paths = {run_name(a, seed): str(ctx["runs_dir"] / f"{run_name(a, seed)}.zarr") for a, seed in runs}
+    histories = Parallel(n_jobs=ctx["jobs"])(
+        delayed(train_szt_run)(a, seed, s, paths[run_name(a, seed)], ctx["reuse"]) for a, seed in runs
+    )
+    history = pd.concat(histories, ignore_index=True)
+    history.to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
+    ctx["paths"] = paths
+    ctx["history"] = history
+
+
+# ------------------------------------------------------------------------------------------------------
+# Stage 2: estimate every (run, epoch, layer) from the stores
+# ------------------------------------------------------------------------------------------------------
+def _merge_attrs(tables: Sequence[pd.DataFrame]) -> dict:
+    conventions: dict = {}
+    for t in tables:
+        conventions.update(t.attrs.get("conventions", {}))
+    return {"conventions": conventions, "layers": tables[0].attrs.get("layers"), "units": "bits"}
+
+
+def stage_estimate(ctx: dict) -> None:
+    s: Settings = ctx["settings"]
+    paths = ctx["paths"]
+    every_run = ["binning", "binning-width", "binning-adaptive", "kde-upper"]
+    planes = information_plane(paths, estimators=every_run, n_jobs=ctx["jobs"], progress=ctx["progress"])
+    agreement_runs = {r: p for r, p in paths.items() if r.endswith(f"-seed{s.agreement_seed}")}
+    lower = information_plane(agreement_runs, estimators=["kde-lower"], n_jobs=ctx["jobs"],
+                              progress=ctx["progress"])
+    attrs = _merge_attrs([planes, lower])
+    df = pd.concat([planes, lower], ignore_index=True)
+    df.attrs = attrs
+    parts = df["run"].str.rsplit("-seed", n=1, expand=True)
+    df.insert(1, "activation", parts[0])
+    df.insert(2, "seed", parts[1].astype("int64"))
+    df.to_csv(ctx["runs_dir"] / "planes.csv", index=False)  # every point of every run (large: not committed)
+    ctx["planes"] = df
+    # Mean and spread over seeds, per activation.
+    summaries = []
+    for activation, part in df.groupby("activation", sort=False):
+        summ = summarize_runs(part.drop(columns=["activation", "seed"]))
+        summ.insert(0, "activation", activation)
+        summaries.append(summ)
+    summary = pd.concat(summaries, ignore_index=True)
+    summary.attrs = attrs
+    ctx["summary"] = summary
+
+
+# ------------------------------------------------------------------------------------------------------
+# Figures of the SZT runs
+# ------------------------------------------------------------------------------------------------------
+def figure_szt_plane(ctx: dict) -> None:
+    """SZT 2017: tanh, 30 edges on [-1, 1], all layers, averaged over seeds; I(T;X) and I(T;Y) vs epoch."""
+    s: Settings = ctx["settings"]
+    table = ctx["summary"].query("activation == 'tanh' and estimator == 'binning'").reset_index(drop=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.35, 1, 1]})
+    n_runs = int(table["n_runs"].max())
+    plot_information_plane(table, estimator="binning", epoch_scale="log", H_X=ctx["H_X"], H_Y=ctx["H_Y"],
+                           title=f"tanh, 30 bins on [−1, 1] (mean of {n_runs} seeds)", ax=axes[0])
+    plot_mi_vs_epoch(table, "I_XT", estimator="binning", epoch_scale="log", H_X=ctx["H_X"],
+                     title="I(T;X) (± 1 sd over seeds)", ax=axes[1], palette="viridis")
+    plot_mi_vs_epoch(table, "I_TY", estimator="binning", epoch_scale="log", H_Y=ctx["H_Y"], legend=False,
+                     title="I(T;Y) (± 1 sd over seeds)", ax=axes[2], palette="viridis")
+    fig.suptitle(f"SZT information plane: 12-10-7-5-4-3-2 tanh, Adam lr {LR:g}, batch {BATCH_SIZE}, "
+                 f"{s.epochs} epochs, MI on all 4096 inputs")
+    save_figure(fig, ctx["out"], "szt_information_plane", table)
+
+
+def figure_saxe(ctx: dict) -> None:
+    """Saxe 2018: tanh vs ReLU under fixed-width bins and KDE, plus both under the [-1, 1] range."""
+    cols = ["binning-width", "kde-upper", "binning"]
+    table = with_methods(ctx["summary"][ctx["summary"]["estimator"].isin(cols)]).reset_index(drop=True)
+    fig = plot_information_plane_grid(
+        table, row="activation", col="estimator", row_order=list(ACTIVATIONS), col_order=[METHODS[c] for c in cols],
+        epoch_scale="log", H_Y=ctx["H_Y"], sharex=False, sharey=True, panel_size=(4.3, 3.5),
+    )
+    fig.suptitle("tanh vs ReLU (mean over seeds): fixed-width bins and KDE over the whole range; "
+                 "30 bins on a fixed [−1, 1] range (right)")
+    save_figure(fig, ctx["out"], "saxe_comparison", table)
+
+
+def figure_agreement(ctx: dict) -> None:
+    """Every estimator on the same run (one seed), tanh and ReLU."""
+    s: Settings = ctx["settings"]
+    df = ctx["planes"]
+    table = with_methods(df[df["seed"] == s.agreement_seed]).reset_index(drop=True)
+    order = [METHODS[e] for e in ("binning", "binning-width", "binning-adaptive", "kde-upper", "kde-lower")]
+    fig = plot_information_plane_grid(
+        table, row="activation", col="estimator", row_order=list(ACTIVATIONS), col_order=order,
+        epoch_scale="log", H_Y=ctx["H_Y"], sharex=False, sharey=True, panel_size=(3.5, 3.1), s=12,
+    )
+    fig.suptitle(f"Estimator agreement on one run per activation (seed {s.agreement_seed})")
+    save_figure(fig, ctx["out"], "estimator_agreement", table)
+
+
+def stage_compression(ctx: dict) -> None:
+    """Each hidden layer's compression score, mean and sd over seeds; a bar chart of them."""
+    df = ctx["planes"]
+    hidden = [layer for layer in df.attrs["layers"] if layer != "softmax"]
+    rows = []
+    for activation, estimator in SCORE_CONFIGS:
+        part = df[(df["activation"] == activation) & (df["estimator"] == estimator) & df["layer"].isin(hidden)]
+        scores = compression_scores(part.drop(columns=["activation", "seed"]), final_epochs=FINAL_EPOCHS,
+                                    aggregate=True)
+        scores.insert(0, "activation", activation)
+        scores.insert(2, "method", METHODS[estimator])
+        rows.append(scores)
+    table = pd.concat(rows, ignore_index=True)
+    ctx["scores"] = table
+    table.to_csv(ctx["out"] / "data" / "compression_scores.csv", index=False)
+
+    fig, ax = plt.subplots(figsize=(11, 4.2), layout="constrained")
+    configs = [f"{a}, {METHODS[e]}" for a, e in SCORE_CONFIGS]
+    width = 0.8 / len(configs)
+    x = np.arange(len(hidden))
+    for i, (activation, estimator) in enumerate(SCORE_CONFIGS):
+        part = table[(table["activation"] == activation) & (table["estimator"] == estimator)].set_index("layer")
+        part = part.reindex(hidden)
+        ax.bar(x + (i - (len(configs) - 1) / 2) * width, part["compression"], width,
+               yerr=np.nan_to_num(part["compression_std"].to_numpy()), capsize=2, label=configs[i],
+               color=f"C{i}", alpha=0.9 if activation == "tanh" else 0.55,
+               hatch=None if activation == "tanh" else "//")
+    ax.set_xticks(x, hidden)
+    ax.set_xlabel("hidden layer")
+    ax.set_ylabel("compression = max I(T;X) − final I(T;X) [bits]")
+    n_runs = int(table["n_runs"].max())
+    ax.set_title(f"Compression per hidden layer (mean ± sd over {n_runs} seed(s); final = mean of the last "
+                 f"{FINAL_EPOCHS} recorded epochs)")
+    ax.legend(fontsize="small", ncol=2, frameon=False)
+    save_figure(fig, ctx["out"], "compression_scores", table)
+
+
+# ------------------------------------------------------------------------------------------------------
+# The estimators against closed forms
+# ------------------------------------------------------------------------------------------------------
+def _kde(bound: str, noise: float) -> KDEEstimator:
+    return KDEEstimator(noise_variance=noise, bound=bound)
+
+
+def ground_truth_table(s: Settings) -> pd.DataFrame:
+    """Estimated vs exact mutual information (bits) on the closed forms of THEORY.md."""
+    rows: list[dict] = []
+
+    def add(case, parameter, value, seed, estimator, quantity, estimate, exact):
+        rows.append({"case": case, "parameter": parameter, "value": float(value), "seed": seed,
+                     "estimator": estimator, "quantity": quantity, "estimate": float(estimate),
+                     "exact": float(exact)})
+
+    # Gaussian channel T = X + eps, X ~ N(0, s^2), eps ~ N(0, v): I = 1/2 log2(1 + s^2/v). KDE with sigma^2 = v on
+    # N samples of X (the mixture is the empirical version of the channel).
+    def channel(n: int, snr: float, seed: int, parameter: str, value: float) -> None:
+        v = 1.0 / snr
+        x = np.random.default_rng(seed).normal(size=(n, 1))
+        y = (x[:, 0] > 0).astype(np.int64)
+        exact = 0.5 * math.log2(1.0 + snr)
+        for bound in ("upper", "lower"):
+            r = _kde(bound, v).estimate(x, y)
+            add("gaussian_channel", parameter, value, seed, f"kde-{bound}", "I_XT", r.I_XT, exact)
+
+    for n in s.gt_sizes:
+        for seed in range(s.gt_repeats):
+            channel(n, 10.0, seed, "N (s²/v = 10)", n)
+    for snr in s.gt_snrs:
+        for seed in range(s.gt_repeats):
+            channel(max(s.gt_sizes), snr, seed, f"s²/v (N = {max(s.gt_sizes)})", snr)
+
+    # Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart).
+    estimators = {"binning": BinningEstimator(SZT_EDGES), "binning-width": BinningEstimator(bin_width=BIN_WIDTH),
+                  "binning-adaptive": BinningEstimator(n_bins=N_ADAPTIVE, strategy="adaptive"),
+                  "kde-upper": _kde("upper", KDE_NOISE), "kde-lower": _kde("lower", KDE_NOISE)}
+    X, y_szt = load_szt(return_X_y=True)
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5, 10):  # T = one-hot(Y), unbalanced classes: I(T;Y) = I(T;X) = H(Y)
+        p = rng.dirichlet(np.full(k, 2.0))
+        y = rng.choice(k, size=2000, p=p)
+        t = np.eye(k, dtype=np.float32)[y]
+        exact = entropy_of_labels_bits(y)
+        for name, est in estimators.items():
+            r = est.estimate(t, y)
+            add("one_hot_labels", "K classes", k, 0, name, "I_TY", r.I_TY, exact)
+    for n in (16, 256, 4096):  # N distinct binary rows: I(T;X) = log2 N, I(T;Y) = H(Y)
+        rows_ = np.sort(rng.permutation(len(X))[:n])
+        t, y = X[rows_], y_szt[rows_]
+        for name, est in estimators.items():
+            r = est.estimate(t, y)
+            add("distinct_rows", "N", n, 0, name, "I_XT", r.I_XT, math.log2(n))
+            add("distinct_rows", "N", n, 0, name, "I_TY", r.I_TY, entropy_of_labels_bits(y))
+    t = np.zeros((1000, 3), dtype=np.float32)  # a constant layer carries nothing
+    y = rng.integers(0, 2, 1000)
+    for name, est in estimators.items():
+        r = est.estimate(t, y)
+        add("constant_layer", "N", 1000, 0, name, "I_XT", r.I_XT, 0.0)
+
+    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
+    rows.extend(linear_gaussian_rows(s))
+    return pd.DataFrame(rows)
+
+
+LG_V, LG_S2 = 0.5, 1.0  # the linear-Gaussian encoder's sigma^2 and the input variance s^2
+
+
+def linear_gaussian_exact(a: np.ndarray) -> dict[str, np.ndarray]:
+    """Closed forms (bits) of mu = a x, sigma^2 = v, x ~ N(0, s^2): rate R, I(Z;X), gap KL[p(z)||N(0,1)]."""
+    a2s2, v, ln2 = np.square(a) * LG_S2, LG_V, math.log(2.0)
+    return {"R": 0.5 * (-math.log(v) - 1.0 + a2s2 + v) / ln2,
+            "I_XT": 0.5 * np.log1p(a2s2 / v) / ln2,
+            "gap": 0.5 * (-np.log(a2s2 + v) - 1.0 + a2s2 + v) / ln2}
+
+
+def linear_gaussian_rows(s: Settings) -> list[dict]:
+    """Rate R, mixture bounds on I(Z;X) and the gap of mu = a x, sigma^2 = v against the closed forms.
+
+    x is standardised to mean 0 and variance exactly s^2, so the rate (analytic given the mu) must match its
+    closed form to rounding; the mixture bounds carry Monte Carlo and finite-N error.
+    """
+    x = np.random.default_rng(1).normal(size=(s.lg_n, 1))
+    x = (x - x.mean()) / x.std() * math.sqrt(LG_S2)
+    rows = []
+    for a in s.lg_gains:
+        mu, log_var = a * x, np.full_like(x, math.log(LG_V))
+        exact = {k: float(v) for k, v in linear_gaussian_exact(np.array(a)).items()}
+        bounds = mixture_mi_bounds(mu, log_var, n_samples=s.mixture_samples, seed=0)
+        common = {"case": "linear_gaussian", "parameter": f"a (v = {LG_V}, s² = {LG_S2:g})", "value": float(a),
+                  "seed": 0}
+        rows += [
+            {**common, "estimator": "rate", "quantity": "R", "estimate": gaussian_rate(mu, log_var),
+             "exact": exact["R"]},
+            {**common, "estimator": "mixture-lower", "quantity": "I_XT", "estimate": bounds.lower,
+             "exact": exact["I_XT"]},
+            {**common, "estimator": "mixture-upper", "quantity": "I_XT", "estimate": bounds.upper,
+             "exact": exact["I_XT"]},
+            {**common, "estimator": "rate - mixture-lower", "quantity": "gap", "estimate": bounds.gap,
+             "exact": exact["gap"]},
+        ]
+    return rows
+
+
+def figure_ground_truth(ctx: dict) -> None:
+    table = ground_truth_table(ctx["settings"])
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.4), layout="constrained")
+    styles = {"kde-upper": ("C3", "^"), "kde-lower": ("C0", "v")}
+
+    # (a), (b) Gaussian channel vs N and vs SNR
+    for ax, prefix, xlabel in ((axes[0], "N (", "N (samples of X)"), (axes[1], "s²/v", "s²/v")):
+        part = table[(table["case"] == "gaussian_channel") & table["parameter"].str.startswith(prefix)]
+        stats = part.groupby(["estimator", "value"])["estimate"].agg(["mean", "std"]).reset_index()
+        for est, (colour, marker) in styles.items():
+            st = stats[stats["estimator"] == est]
+            ax.errorbar(st["value"], st["mean"], yerr=np.nan_to_num(st["std"]), color=colour, marker=marker,
+                        capsize=2, label=f"{est} (mean ± sd)")
+        exact = part.groupby("value")["exact"].first()
+        ax.plot(exact.index, exact.to_numpy(), "k--", label="exact ½log₂(1+s²/v)")
+        ax.set_ylim(bottom=0)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("I(T;X) [bits]")
+        ax.set_title(f"Gaussian channel, KDE bounds ({part['parameter'].iloc[0]})", fontsize="medium")
+        ax.legend(fontsize="small", frameon=False)
+
+    # (c) exact discrete cases: estimate vs exact, every estimator
+    ax = axes[2]
+    part = table[table["case"].isin(["one_hot_labels", "distinct_rows", "constant_layer"])]
+    markers = {"one_hot_labels": "o", "distinct_rows": "s", "constant_layer": "D"}
+    names = list(dict.fromkeys(part["estimator"]))
+    for i, est in enumerate(names):
+        for case, marker in markers.items():
+            sub = part[(part["estimator"] == est) & (part["case"] == case)]
+            # concentric rings, largest first, so coinciding estimators all stay visible
+            ax.scatter(sub["exact"], sub["estimate"], marker=marker, s=150 - 28 * i, facecolors="none",
+                       edgecolors=f"C{i}", linewidths=1.1, label=est if case == "one_hot_labels" else None)
+    lim = [0, part["exact"].max() * 1.05]
+    ax.plot(lim, lim, "k--", linewidth=0.8)
+    for case, marker in markers.items():
+        ax.scatter([], [], marker=marker, color="0.4", label=case.replace("_", " "))
+    max_err = float((part["estimate"] - part["exact"]).abs().max())
+    ax.set_xlabel("exact [bits] (H(Y), log₂ N or 0)")
+    ax.set_ylabel("estimate [bits]")
+    ax.set_title(f"Exact discrete cases (max |error| = {max_err:.1e} bits)", fontsize="medium")
+    ax.legend(fontsize="x-small", frameon=False, ncol=2)
+
+    # (d) linear-Gaussian encoder
+    ax = axes[3]
+    part = table[table["case"] == "linear_gaussian"]
+    grid = np.linspace(0.0, part["value"].max(), 200)
+    curves = linear_gaussian_exact(grid)
+    for qty, colour, name in (("R", "C3", "R"), ("I_XT", "C0", "I(Z;X)"), ("gap", "C2", "KL[p(z)‖N(0,1)]")):
+        ax.plot(grid, curves[qty], color=colour, linewidth=1.0, linestyle="--", label=f"exact {name}")
+    for (est, qty), colour, marker in ((("rate", "R"), "C3", "o"), (("mixture-lower", "I_XT"), "C0", "v"),
+                                       (("mixture-upper", "I_XT"), "C0", "^"),
+                                       (("rate - mixture-lower", "gap"), "C2", "s")):
+        sub = part[(part["estimator"] == est) & (part["quantity"] == qty)]
+        ax.plot(sub["value"], sub["estimate"], color=colour, marker=marker, linestyle="none",
+                label=f"{est}", markersize=5)
+    ax.set_xlabel(f"a (μ = a·x, σ² = {LG_V}, x ~ N(0, {LG_S2:g}), N = {ctx['settings'].lg_n})")
+    ax.set_ylabel("bits")
+    ax.set_title("Linear-Gaussian encoder: rate, mixture I(Z;X), gap", fontsize="medium")
+    ax.legend(fontsize="small", frameon=False)
+    fig.suptitle("The estimators against closed forms (THEORY.md): markers estimated, dashed lines exact "
+                 "(binning and KDE with the SZT settings; KDE σ² = v for the channel)")
+    save_figure(fig, ctx["out"], "ground_truth", table)
+    ctx["ground_truth"] = table
+
+
+# ------------------------------------------------------------------------------------------------------
+# The variational information bottleneck on digits
+# ------------------------------------------------------------------------------------------------------
+VIB_Z_DIM, VIB_HIDDEN, VIB_LR, VIB_BATCH = 8, (128,), 1e-3, 128  # beta_sweep's defaults, used for both figures
+
+
+def figure_vib_sweep(ctx: dict) -> None:
+    """Rate, mixture I(Z;X) and I_BA across beta (final epoch, mean ± sd over seeds): trade-off and rate gap."""
+    s: Settings = ctx["settings"]
+    sweeps = [beta_sweep("digits", s.vib_betas, epochs=s.vib_epochs, z_dim=VIB_Z_DIM, hidden=VIB_HIDDEN, lr=VIB_LR,
+                         batch_size=VIB_BATCH, seed=seed, record_every=s.vib_record_every,
+                         n_samples=s.mixture_samples, n_jobs=ctx["jobs"])
+              for seed in s.vib_seeds]
+    table = pd.concat(sweeps, ignore_index=True)
+    X, y = load_digits(return_X_y=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6), layout="constrained")
+    plot_vib_tradeoff(table, H_Y=entropy_of_labels_bits(y), annotate=True, ax=axes[0])
+    plot_rate_gap(table, H_X=math.log2(len(X)), ax=axes[1])
+    fig.suptitle(f"VIB on digits ({len(X)} inputs, z of {VIB_Z_DIM} dims, {s.vib_epochs} epochs, "
+                 f"mean ± sd over {len(s.vib_seeds)} seed(s); I(Z;X) and I_BA on all inputs)")
+    save_figure(fig, ctx["out"], "vib_beta_sweep", table)
+    ctx["vib_sweep"] = table
+
+
+def figure_vib_plane(ctx: dict) -> None:
+    """One VIB encoder recorded over training; I(Z;X) from the rate and the mixture, I(Z;Y) by Barber-Agakov."""
+    s: Settings = ctx["settings"]
+    seed = s.vib_seeds[0]
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, seed=seed)
+    model = VIBClassifier(X.shape[1], 10, z_dim=VIB_Z_DIM, hidden=VIB_HIDDEN, beta=s.vib_plane_beta, seed=seed)
+    schedule = Schedule.log_spaced(s.vib_plane_epochs, s.vib_plane_n_record)
+    torch.manual_seed(seed)  # the reparameterisation noise of training
+    with Recorder(model, ["encoder"], X, labels=y, schedule=schedule) as rec:
+        history = train(model, X_train, y_train, epochs=s.vib_plane_epochs, batch_size=VIB_BATCH, lr=VIB_LR,
+                        seed=seed, X_test=X_test, y_test=y_test, loss_fn=VIBClassifier.training_loss,
+                        callback=rec.step, progress=False)
+        # The decoder changes over training, so I_BA uses a probe decoder fitted (cross-fitted) at each epoch.
+        common = {"decoder": "probe", "n_samples": s.mixture_samples, "seed": seed, "beta": s.vib_plane_beta}
+        estimators = {"rate R (upper)": RateEstimator(**common),
+                      "mixture (lower)": MixtureEstimator("lower", **common),
+                      "mixture (upper)": MixtureEstimator("upper", **common)}
+        table = information_plane(rec.store, estimators=estimators, n_jobs=ctx["jobs"], progress=ctx["progress"])
+    table["layer"] = "z"
+    fig = plot_information_plane_grid(table, col="estimator", col_order=list(estimators), epoch_scale="log",
+                                      H_X=math.log2(len(X)), H_Y=entropy_of_labels_bits(y), sharex=False,
+                                      layer_labels=None, panel_size=(4.4, 3.7), s=24)
+    final = history.iloc[-1]
+    fig.suptitle(f"VIB encoder over training (digits, β = {s.vib_plane_beta:g}, {s.vib_plane_epochs} epochs, "
+                 f"final test accuracy {final['test_accuracy']:.3f}); I(Z;Y) = Barber–Agakov with a "
+                 "cross-fitted probe decoder")
+    save_figure(fig, ctx["out"], "vib_information_plane", table)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Driver
+# ------------------------------------------------------------------------------------------------------
+STAGES: list[tuple[str, Callable[[dict], None]]] = [
+    ("train + record SZT runs", stage_train),
+    ("estimate (binning, KDE)", stage_estimate),
+    ("figure: SZT information plane", figure_szt_plane),
+    ("figure: Saxe comparison", figure_saxe),
+    ("figure: estimator agreement", figure_agreement),
+    ("compression scores", stage_compression),
+    ("figure: ground truth", figure_ground_truth),
+    ("figure: VIB beta sweep", figure_vib_sweep),
+    ("figure: VIB information plane", figure_vib_plane),
+]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="toy scale (CI smoke run, under 2 minutes)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="output directory (default: figures/)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--reuse-runs", action="store_true",
+                        help="keep complete stores in OUT/runs made with the same settings instead of retraining")
+    parser.add_argument("--keep-runs", action="store_true", help="keep OUT/runs (the zarr stores) afterwards")
+    parser.add_argument("--no-progress", action="store_true", help="no inner progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    matplotlib.use("Agg")  # files only, never a window
+    settings = QUICK if args.quick else FULL
+    out: Path = args.out
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    runs_dir = out / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    X, y = load_szt(return_X_y=True)
+    ctx = {"settings": settings, "out": out, "runs_dir": runs_dir, "jobs": args.jobs, "reuse": args.reuse_runs,
+           "progress": not args.no_progress, "H_X": math.log2(len(X)), "H_Y": entropy_of_labels_bits(y)}
+    print(f"infoplane {infoplane.__version__}: {settings.mode} mode -> {out} ({args.jobs} jobs)\n"
+          f"settings: {json.dumps(asdict(settings))}", flush=True)
+    timings = []
+    start = time.perf_counter()
+    with tqdm(STAGES, desc=f"figures ({settings.mode})", unit="stage", file=sys.stdout) as bar:
+        for name, stage in bar:
+            bar.set_postfix_str(name)
+            t0 = time.perf_counter()
+            stage(ctx)
+            elapsed = time.perf_counter() - t0
+            timings.append({"stage": name, "seconds": round(elapsed, 2)})
+            tqdm.write(f"  {name}: {elapsed:7.1f} s")
+    total = time.perf_counter() - start
+    timings.append({"stage": "total", "seconds": round(total, 2)})
+    pd.DataFrame(timings).assign(mode=settings.mode, jobs=args.jobs, cpus=os.cpu_count()).to_csv(
+        out / "data" / "timings.csv", index=False)
+    print(f"total: {total:.1f} s ({total / 60:.1f} min)", flush=True)
+    if not args.keep_runs:
+        shutil.rmtree(runs_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
