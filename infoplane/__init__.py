@@ -17,8 +17,10 @@ from .analysis import (
     save_results,
     summarize_runs,
 )
+from .models import GaussianEncoder, SZTNet, VIBClassifier, VIBRegressor
 from .recording import Layer, Recorder, Schedule, record
 from .store import MemoryStore, StoreLockedError, ZarrStore, open_store
+from .sweeps import beta_sweep
 
 __all__ = [
     "__version__",
@@ -35,6 +37,11 @@ __all__ = [
     "compression_scores",
     "save_results",
     "load_results",
+    "beta_sweep",
+    "SZTNet",
+    "GaussianEncoder",
+    "VIBClassifier",
+    "VIBRegressor",
     "datasets",
     "estimators",
     "models",

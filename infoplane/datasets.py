@@ -6,8 +6,6 @@ or, with ``return_X_y=True``, the pair ``(X, y)``.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split as _sk_train_test_split
-from sklearn.utils import Bunch
 
 from ._validation import check_float_param, check_labels
 
@@ -62,6 +60,8 @@ def load_szt(*, return_X_y: bool = False):
     y = szt_label_rule(X)
     if return_X_y:
         return X, y
+    from sklearn.utils import Bunch  # scikit-learn is imported on first use: it costs ~1 s
+
     return Bunch(
         data=X,
         target=y,
@@ -85,6 +85,8 @@ def load_digits(*, return_X_y: bool = False, scale: bool = True):
     y = bunch.target.astype(np.int64)
     if return_X_y:
         return X, y
+    from sklearn.utils import Bunch
+
     return Bunch(
         data=X,
         target=y,
@@ -103,6 +105,8 @@ def train_test_split(X, y, *, test_size: float = 0.2, seed: int = 0, stratify: b
     test_size = check_float_param(test_size, "test_size", "train_test_split", positive=True)
     if test_size >= 1:
         raise ValueError(f"The 'test_size' parameter of train_test_split must be in (0, 1). Got {test_size}.")
+    from sklearn.model_selection import train_test_split as _sk_train_test_split
+
     y = check_labels(y, len(X), name="y")
     return _sk_train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y if stratify else None

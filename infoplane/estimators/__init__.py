@@ -1,12 +1,44 @@
-"""Estimators of I(T;X) and I(T;Y), in bits: binning (plug-in) and KDE (Gaussian-mixture) bounds.
+"""Estimators of I(T;X) and I(T;Y), in bits.
 
-Each is a small class whose ``__init__`` stores validated parameters and whose ``estimate(t, y, x=None)``
-returns an `infoplane._types.MIResult`; the math lives in the pure functions of ``_kernels``.
+* `BinningEstimator` — plug-in entropies of discretised activations (Shwartz-Ziv & Tishby 2017; Saxe et al.
+  2018; Chelombiev et al. 2019);
+* `KDEEstimator` — Kolchinsky–Tracey pairwise-distance bounds on a layer with added Gaussian noise;
+* `RateEstimator`, `MixtureEstimator` — variational bounds of a Gaussian layer p(z|x) = N(mu, diag sigma^2):
+  the VIB rate (upper bound on I(Z;X)), the Monte Carlo aggregate-posterior bounds, and Barber–Agakov for
+  I(Z;Y).
+
+Each is a small class whose ``__init__`` stores validated parameters and whose ``estimate(...)`` returns an
+`infoplane._types.MIResult`; the math lives in pure functions (``_kernels``, ``_gaussian``, and the
+functional API below).
 """
 from __future__ import annotations
 
 from ._base import BaseEstimator
 from .binning import BinningEstimator
 from .kde import KDEEstimator
+from .variational import (
+    BABound,
+    MixtureBounds,
+    MixtureEstimator,
+    RateEstimator,
+    VariationalBounds,
+    barber_agakov,
+    gaussian_rate,
+    mixture_mi_bounds,
+    vib_loss,
+)
 
-__all__ = ["BaseEstimator", "BinningEstimator", "KDEEstimator"]
+__all__ = [
+    "BaseEstimator",
+    "BinningEstimator",
+    "KDEEstimator",
+    "RateEstimator",
+    "MixtureEstimator",
+    "gaussian_rate",
+    "barber_agakov",
+    "mixture_mi_bounds",
+    "vib_loss",
+    "VariationalBounds",
+    "MixtureBounds",
+    "BABound",
+]
