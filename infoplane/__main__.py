@@ -138,7 +138,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=256, help="minibatch size")
     g.add_argument("--lr", type=float, default=4e-4, help="Adam learning rate")
     g.add_argument("--overwrite", action="store_true",
-                   help="replace an existing recording in OUT (default: refuse)")
+                   help="replace an existing recording in OUT instead of refusing to")
 
 
 def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEFAULT_ESTIMATORS) -> None:
@@ -146,9 +146,9 @@ def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEF
 
     presets = "\n".join(f"  {name}: {desc}" for name, (desc, _) in ESTIMATOR_PRESETS.items())
     g = p.add_argument_group("estimation")
-    g.add_argument("--estimators", type=_estimators_arg, default=_estimators_arg(default_estimators),
+    g.add_argument("--estimators", type=_estimators_arg, default=default_estimators,
                    metavar="NAMES",
-                   help=f"comma-separated estimator presets (default {default_estimators!r}); one of: "
+                   help="comma-separated estimator presets, each one of: "
                    f"{', '.join(ESTIMATOR_PRESETS)}")
     g.add_argument("--n-jobs", type=_n_jobs, default=-1,
                    help="parallel worker processes over (epoch, layer) pairs with joblib (-1: all cores; 1: "
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", formatter_class=_Formatter,
         help="train + record + estimate + plot the SZT network (the whole pipeline)",
-        description="Train the SZT network (Shwartz-Ziv & Tishby 2017) on 80%% of the 4096 inputs, record every "
+        description="Train the SZT network (Shwartz-Ziv & Tishby 2017) on 80% of the 4096 inputs, record every "
         "layer on all 4096 inputs at the scheduled epochs into OUT/store.zarr, estimate the information plane "
         "(OUT/information_plane.csv + .json conventions), compression scores (OUT/compression.csv) and draw "
         "OUT/information_plane.png. Prints final accuracy and the compression scores.",
