@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from infoplane.estimators import BinningEstimator
+from infoplane.estimators import _kernels as K
 
 SZT_EDGES = np.linspace(-1, 1, 30)
 
@@ -234,3 +235,101 @@ def test_shuffle_baseline_bias():
     assert real.I_TY == pytest.approx(-p1 * math.log2(p1) - (1 - p1) * math.log2(1 - p1), abs=1e-12)
     assert 0 <= shuffled.I_TY < 1e-3
     assert shuffled.I_XT == real.I_XT  # permuting labels leaves I(T;X) alone
+
+
+def _plug_in_reference(t: np.ndarray, y: np.ndarray, edges: np.ndarray) -> tuple[float, float]:
+    """I(T;X) = H(T), I(T;Y) from np.digitize (float64) and np.unique over rows: independent of infoplane."""
+    e = np.asarray(edges, dtype=np.float64)
+    codes = np.digitize(np.clip(t.astype(np.float64), e[0], e[-1]), e)
+    _, inv = np.unique(codes, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+
+    def h(*cols):
+        _, c = np.unique(np.stack(cols, axis=1), axis=0, return_counts=True)
+        p = c / len(t)
+        return float(-(p * np.log2(p)).sum())
+
+    return h(inv), h(inv) + h(y) - h(inv, y)
+
+
+def _edge_heavy_layer(dtype, n: int = 3000, width: int = 6, seed: int = 5):
+    """Activations with many values exactly on, and 1 ulp beside, the SZT edges, plus ±0.0 and ±1.5."""
+    rng = np.random.default_rng(seed)
+    e = SZT_EDGES.astype(dtype)
+    pool = np.concatenate([e, np.nextafter(e, dtype(np.inf)), np.nextafter(e, dtype(-np.inf)),
+                           np.array([0.0, -0.0, 1.5, -1.5], dtype=dtype)])
+    t = rng.uniform(-1, 1, size=(n, width)).astype(dtype)
+    mask = rng.random((n, width)) < 0.5
+    t[mask] = rng.choice(pool, size=int(mask.sum()))
+    # Codes (1, 30, ...) and (2, 1, ...): distinct rows that a too-small radix in a packed key would merge.
+    t[1] = t[0]
+    t[0, :2], t[1, :2] = (e[0], e[-1]), (e[1], e[0])
+    t[n // 2 :] = t[: n - n // 2]  # repeated rows, so symbols have counts > 1
+    return t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("edges", [SZT_EDGES, SZT_EDGES.astype(np.float32)], ids=["float64", "float32"])
+@pytest.mark.parametrize("labels", ["binary", "gappy uint8", "bool"])
+def test_fast_edges_path_is_exact(edges, dtype, labels, monkeypatch):
+    t = _edge_heavy_layer(dtype)
+    rng = np.random.default_rng(6)
+    y = {"binary": rng.integers(0, 2, len(t)), "gappy uint8": rng.choice([0, 3, 9], len(t)).astype(np.uint8),
+         "bool": rng.random(len(t)) < 0.3}[labels]
+    est = BinningEstimator(edges=edges)
+    general = est.estimate(torch.from_numpy(t), torch.from_numpy(y))  # the general (torch) path
+    # The fast path must be the one taken: it never builds ids by row_ids.
+    monkeypatch.setattr(K, "row_ids", lambda *a, **k: pytest.fail("fast path not taken"))
+    r = est.estimate(t, y)
+    # Same codes and counts as the general path, entropies independent of numbering: identical bits.
+    assert (r.I_XT, r.I_TY) == (general.I_XT, general.I_TY)
+    assert r.conventions == general.conventions
+    # Against an independent plug-in computation; 1e-12 bits covers summation-order round-off.
+    assert (r.I_XT, r.I_TY) == pytest.approx(_plug_in_reference(t, y.astype(int), edges.astype(np.float64)),
+                                             abs=1e-12)
+
+
+def test_fast_edges_path_declines_to_the_general_path():
+    est = BinningEstimator(edges=SZT_EDGES)
+    rng = np.random.default_rng(7)
+    t = rng.uniform(-1, 1, size=(400, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 400)
+    assert est._estimate_edges_fast(t, y) is not None
+    wide = rng.choice([-0.5, 0.5], size=(400, 12)).astype(np.float32)  # 31**12 > 2**53: keys won't fit
+    declined = {
+        "wide layer": (wide, y),
+        "many classes": (t, rng.integers(0, 600, 400)),
+        "negative labels": (t, y - 1),
+        "list labels": (t, y.tolist()),
+        "float16": (t.astype(np.float16), y),
+        "uneven edges": None,
+    }
+    for name, case in declined.items():
+        if case is None:
+            uneven = BinningEstimator(edges=[-1.0, -0.9, 0.0, 1.0])
+            assert uneven._estimate_edges_fast(t, y) is None, name
+            r = uneven.estimate(t, y)
+            ref = _plug_in_reference(t, y, np.array([-1.0, -0.9, 0.0, 1.0]))
+        else:
+            assert est._estimate_edges_fast(*case) is None, name
+            r = est.estimate(*case)
+            ref = _plug_in_reference(case[0], np.asarray(case[1]), SZT_EDGES)
+        assert (r.I_XT, r.I_TY) == pytest.approx(ref, abs=1e-12), name
+    assert r.conventions["n_symbols"] > 1
+
+
+@pytest.mark.parametrize(
+    "t,y,kwargs,error,match",
+    [
+        (np.array([[0.1], [np.nan], [0.2]], dtype=np.float32), [0, 1, 0], {}, ValueError, r"t of layer .fc1. at epoch 2 contain NaN \(1 of 3"),
+        (np.array([[0.1], [np.inf], [0.2]]), np.array([0, 1, 0]), {}, ValueError, r"t of layer .fc1. at epoch 2 contain Inf \(1 of 3"),
+        (np.zeros((3, 1)), np.array([1, 1, 1]), {}, ValueError, "at least 2 distinct classes. Got 1"),
+        (np.zeros((3, 1)), np.array([0.0, 1.0, 0.0]), {}, TypeError, "integer class labels"),
+        (np.zeros((3, 1)), np.array([0, 1]), {}, ValueError, r"one label per row of the activations \(3\)"),
+        (np.array([[0.0], [1.5]]), np.array([0, 1]), {"out_of_range": "raise"}, ValueError,
+         r"t of layer 'fc1' at epoch 2 has 1 of 2 values outside the binning range \[-1, 1\]"),
+    ],
+)
+def test_fast_edges_path_keeps_the_checks(t, y, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        BinningEstimator(edges=SZT_EDGES, **kwargs).estimate(t, y, layer="fc1", epoch=2)

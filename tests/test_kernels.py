@@ -162,3 +162,88 @@ def test_kde_information_bits_vs_nats():
     p = np.bincount(y) / 200
     i_ty_nats = -(p * np.log(p)).sum() - (a - c).mean()
     assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-10)
+
+
+def _edge_probes(edges: np.ndarray, dtype, rng) -> np.ndarray:
+    """Values that stress exactness: uniform draws, each edge and its neighbours 1 ulp away in ``dtype``
+    (around both the nearest and the ceiled representation), ±0.0, and values outside the range."""
+    e = np.asarray(edges, dtype=np.float64)
+    near = e.astype(dtype)
+    lo, hi = e[0], e[-1]
+    width = hi - lo
+    probes = [rng.uniform(lo, hi, 20_000).astype(dtype), near, np.nextafter(near, dtype(np.inf)),
+              np.nextafter(near, dtype(-np.inf)), np.array([0.0, -0.0, lo - width, hi + width,
+                                                             lo - 1e-30, hi + 1e-30]).astype(dtype)]
+    return np.concatenate(probes).reshape(-1, 1)
+
+
+UNIFORMISH_EDGES = {
+    "linspace": np.linspace(-1, 1, 30),
+    "float32 linspace": np.linspace(-1, 1, 30).astype(np.float32),
+    "tiny range": np.linspace(0, 1e-3, 7),
+    "257 edges": np.linspace(-3, 5, 257),
+    # Not linspace, but each interior edge within 0.15 step of it (the table allows 0.25).
+    "jittered": np.linspace(-1, 1, 30) + np.r_[0, np.random.default_rng(0).uniform(-0.15, 0.15, 28), 0] * (2 / 29),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("edges", list(UNIFORMISH_EDGES.values()), ids=list(UNIFORMISH_EDGES))
+def test_digitize_table_is_exactly_np_digitize(edges, dtype):
+    # The arithmetic path must equal np.digitize in float64 on the clipped values, bit for bit: compared
+    # with ==, including values on an edge, 1 ulp either side of it, -0.0 and out-of-range (clipped) values.
+    rng = np.random.default_rng(11)
+    t = _edge_probes(edges, dtype, rng)
+    e64 = np.asarray(edges, dtype=np.float64)
+    table = K.edge_table(e64, dtype)
+    assert table is not None and table[0].dtype == dtype
+    expected = np.digitize(np.clip(t.astype(np.float64), e64[0], e64[-1]), e64)
+    np.testing.assert_array_equal(K.digitize_table(t, *table), expected)
+    np.testing.assert_array_equal(K.digitize_edges(t, e64), expected)
+
+
+def test_edge_table_declines_where_the_arithmetic_guess_is_not_safe():
+    assert K.edge_table(np.array([-2.0, -0.3, 0.0, 0.01, 5.0]), np.float64) is None  # far from uniform
+    # Edges 1e-4 apart near 1e6 collapse in float32 (spacing 0.0625): no float32 table, float64 works.
+    crowded = np.linspace(1e6, 1e6 + 4e-4, 5)
+    assert K.edge_table(crowded, np.float32) is None and K.edge_table(crowded, np.float64) is not None
+    assert K.edge_table(np.linspace(-1, 1, 30), np.float16) is None
+    # A span that overflows (hi − lo = inf) or a float32 1/step that would be denormal: no table.
+    assert K.edge_table(np.array([-1e308, 0.0, 1e308]), np.float64) is None
+    assert K.edge_table(np.array([-3e38, 0.0, 3e38]), np.float32) is None
+    # digitize_edges then falls back (float32 values compared in float64) and still equals np.digitize.
+    t = np.concatenate([crowded, np.nextafter(crowded, np.inf), [1e6 - 1, 1e6 + 1]]).astype(np.float32)[:, None]
+    np.testing.assert_array_equal(K.digitize_edges(t, crowded),
+                                  np.digitize(np.clip(t.astype(np.float64), crowded[0], crowded[-1]), crowded))
+
+
+def test_row_keys_are_lexicographic_and_exact_up_to_2_53():
+    rng = np.random.default_rng(12)
+    codes = rng.integers(0, 31, size=(3000, 10))  # 31**10 ~ 8e14 < 2**53
+    codes[1500:] = codes[:1500]
+    keys = K.row_keys(codes, 31)
+    uniq, inv = np.unique(codes, axis=0, return_inverse=True)
+    # Same partition as unique rows, and key order is row order: sorted distinct keys <-> sorted rows.
+    assert _same_partition(keys, inv.reshape(-1))
+    np.testing.assert_array_equal(np.unique(keys), K.row_keys(uniq, 31))
+    assert np.all(np.diff(K.row_keys(uniq, 31)) > 0)
+    top = np.full((1, 10), 30)
+    assert K.row_keys(top, 31)[0] == 31**10 - 1  # exact integer at the top of the range
+    with pytest.raises(ValueError, match="radix\\*\\*d <= 2\\*\\*53"):
+        K.row_keys(np.zeros((2, 11), dtype=np.int64), 31)
+
+
+def test_entropies_do_not_depend_on_symbol_numbering():
+    # Bits are a function of the multiset of counts: relabelling symbols (hash order vs sorted order, as numpy
+    # and torch number them) must give identical floats, compared with ==.
+    rng = np.random.default_rng(13)
+    t_ids = rng.integers(0, 700, 4096)
+    y = rng.integers(0, 3, 4096)
+    perm = rng.permutation(700)
+    a = K.discrete_information_bits(t_ids, y)
+    b = K.discrete_information_bits(perm[t_ids], y)
+    assert a == b
+    counts = np.bincount(t_ids)
+    assert K._entropy_from_counts_bits(counts, 4096) == K._entropy_from_counts_bits(counts[::-1].copy(), 4096)
+    p = counts[counts > 0] / 4096
+    assert K._entropy_from_counts_bits(counts, 4096) == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)

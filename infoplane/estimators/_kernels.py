@@ -21,6 +21,8 @@ import numpy as np
 from .._units import LN2
 
 __all__ = [
+    "edge_table",
+    "digitize_table",
     "digitize_edges",
     "digitize_width",
     "digitize_uniform",
@@ -29,6 +31,7 @@ __all__ = [
     "adaptive_codes",
     "row_ids",
     "factorize_int64",
+    "row_keys",
     "row_ids_torch",
     "entropy_of_ids_bits",
     "discrete_information_bits",
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 _INT64_MAX = np.iinfo(np.int64).max
+ROW_KEY_LIMIT = 2**53  # integers up to here are exact in float64
 
 
 # --------------------------------------------------------------------------------------------------
@@ -51,6 +55,59 @@ def _out_of_range_error(t: np.ndarray, lo: float, hi: float, name: str) -> Value
     )
 
 
+def edge_table(edges: np.ndarray, dtype: Any) -> tuple[np.ndarray, Any] | None:
+    """Edges for exact comparisons in ``dtype`` and 1 / step, or None when `digitize_table` does not apply.
+
+    For a value ``t`` of a float dtype and a float64 edge ``e``, ``t >= e`` holds exactly when
+    ``t >= ceil(e)``, ``ceil(e)`` being the smallest value of the dtype that is >= e. So comparing float32
+    activations with the ceiled float32 edges gives bit for bit the float64 comparisons of np.digitize,
+    at half the memory traffic. Applies (returns the table) when ``dtype`` is float32 or float64, the
+    ceiled edges are finite and strictly increasing, at most 2**16 + 1 of them, and each lies within a
+    quarter step of the uniform grid through its end points (``np.linspace`` edges do); `digitize_table`
+    relies on that.
+    """
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        return None
+    e = np.asarray(edges, dtype=np.float64)
+    n = e.size
+    with np.errstate(over="ignore"):
+        table = e.astype(dt)
+    below = table.astype(np.float64) < e
+    table[below] = np.nextafter(table[below], dt.type(np.inf))
+    if n < 2 or n > 2**16 + 1 or not np.all(np.isfinite(table)) or np.any(np.diff(table) <= 0):
+        return None
+    lo, hi = float(table[0]), float(table[-1])
+    step = (hi - lo) / (n - 1)
+    with np.errstate(over="ignore", divide="ignore"):
+        inv_step = dt.type(1.0 / step)
+        span = table[-1] - table[0]  # t − lo, computed in dtype, must not overflow either
+    # Written so that NaN/inf anywhere fails: the error bound of digitize_table needs a normal inv_step.
+    ok = np.isfinite(span) and np.finfo(dt).tiny <= inv_step < np.inf
+    if not (ok and np.abs(table - (lo + step * np.arange(n))).max() <= 0.25 * step):
+        return None
+    return table, inv_step
+
+
+def digitize_table(t: np.ndarray, table: np.ndarray, inv_step: Any) -> np.ndarray:
+    """``np.digitize(clip(t, edges[0], edges[-1]), edges)`` as int32, for ``(table, inv_step) = edge_table``.
+
+    ``t`` must have the table's dtype. Exact, not approximate: with ``g = (t − table[0]) · inv_step``
+    and ``k = rint(g)``, g is off the exact grid position (t − table[0]) / step by < 0.012 bins (three
+    roundings, relative error < 3·2**−24 in float32, on g <= 2**16) and every edge is within a quarter
+    step of the grid, so t lies in ``[table[k−1], table[k+1])``; one comparison with ``table[k]`` then
+    decides between codes k and k + 1. Clipping to ``[table[0], table[-1]]`` is clipping to the given
+    range (no dtype value lies strictly between an edge and its ceiling).
+    """
+    lo, hi = table[0], table[-1]
+    clipped = np.clip(t, lo, hi)
+    g = clipped - lo  # >= 0
+    g *= inv_step
+    k = np.rint(g, out=g).astype(np.int32)
+    k += clipped >= table.take(k)
+    return k
+
+
 def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip", *, name: str = "t") -> np.ndarray:
     """Bin codes by ``np.digitize(t, edges)``, the Shwartz-Ziv & Tishby (2017) convention.
 
@@ -61,29 +118,22 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
     ``edges[0]`` to the top symbol (``bins[digitize - 1]`` with index −1): a bug we do not reproduce.
 
     Comparisons are made in float64 against the edges as given; pass float32 edges to reproduce float32
-    comparisons bit for bit.
+    comparisons bit for bit. Near-uniform edges (linspace) take the arithmetic `digitize_table` path,
+    about 20x faster than np.digitize's binary search per value and exactly equal to it.
     """
     edges = np.asarray(edges, dtype=np.float64)
     lo, hi = float(edges[0]), float(edges[-1])
-    t64 = np.asarray(t, dtype=np.float64)
-    if out_of_range == "raise" and t64.size and (t64.min() < lo or t64.max() > hi):
-        raise _out_of_range_error(t64, lo, hi, name)
-    clipped = np.clip(t64, lo, hi, out=np.empty_like(t64) if t64 is t else t64)  # never write into t
-    n = edges.size
-    step = (hi - lo) / (n - 1)
-    if np.abs(edges - (lo + step * np.arange(n))).max() > 0.25 * step:
-        return np.digitize(clipped, edges).astype(np.int64, copy=False)
-    # Near-uniform edges (linspace): arithmetic gives the code up to ±1, one comparison each way makes it
-    # exactly np.digitize's (edges[c-1] <= t < edges[c]) — about 20x faster than a binary search per value.
-    ext = np.concatenate([[-np.inf], edges, [np.inf]])  # ext[c] == edges[c - 1]
-    clipped_shift = clipped - lo  # >= 0, so truncation below is floor
-    clipped_shift *= 1.0 / step
-    codes = clipped_shift.astype(np.int64)
-    codes += 1
-    np.minimum(codes, n, out=codes)
-    codes -= clipped < ext[codes]
-    codes += clipped >= ext[codes + 1]
-    return codes
+    t = np.asarray(t)
+    if t.dtype not in (np.float32, np.float64):
+        t = t.astype(np.float64)  # exact for every float and int that check_activations lets through
+    if out_of_range == "raise" and t.size and (float(t.min()) < lo or float(t.max()) > hi):
+        raise _out_of_range_error(t.astype(np.float64), lo, hi, name)  # float64: exact counts
+    plan = edge_table(edges, t.dtype)
+    if plan is None and t.dtype == np.float32:
+        t, plan = t.astype(np.float64), edge_table(edges, np.float64)
+    if plan is not None:
+        return digitize_table(t, *plan).astype(np.int64)
+    return np.digitize(np.clip(t.astype(np.float64), lo, hi), edges).astype(np.int64, copy=False)
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
@@ -195,6 +245,20 @@ def factorize_int64(keys: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asarray(ids, dtype=np.int64), int(len(uniques))
 
 
+def row_keys(codes: np.ndarray, radix: int) -> np.ndarray:
+    """One int64 key per row of codes in 0…radix−1: ``Σ_j codes[:, j] · radix**(d−1−j)``.
+
+    Equal rows get equal keys (and keys sort rows lexicographically). One float64 matrix-vector product,
+    exact because every partial sum is an integer below ``radix**d``, which must be <= ROW_KEY_LIMIT
+    (2**53); wider rows need `row_ids`.
+    """
+    d = codes.shape[1]
+    if radix**d > ROW_KEY_LIMIT:
+        raise ValueError(f"row_keys needs radix**d <= 2**53; got radix {radix}, d {d}. Use row_ids.")
+    powers = float(radix) ** np.arange(d - 1, -1, -1)
+    return (codes @ powers).astype(np.int64)
+
+
 def row_ids_torch(codes: Any) -> tuple[Any, int]:
     """`row_ids` for a torch integer tensor, computed on the tensor's device (GPU stays GPU)."""
     import torch
@@ -213,9 +277,18 @@ def row_ids_torch(codes: Any) -> tuple[Any, int]:
 
 
 def _entropy_from_counts_bits(counts: np.ndarray, total: int) -> float:
-    """H = log2 n − Σ c log2 c / n for integer counts (zeros allowed)."""
-    counts = counts[counts > 0].astype(np.float64)
-    return float(math.log2(total) - (counts * np.log2(counts)).sum() / total)
+    """H = log2 n − Σ c log2 c / n for integer counts (zeros allowed).
+
+    Summed over the distinct count values v with their multiplicities m_v, ``Σ_v m_v · v log2 v``: a
+    function of the multiset of counts, so the float64 result does not depend on how the symbols were
+    numbered (hash order, sorted order, torch or numpy all give the same bits), and few distinct v need
+    few logs.
+    """
+    mult = np.bincount(counts)
+    mult[0] = 0
+    v = np.flatnonzero(mult)
+    vf = v.astype(np.float64)
+    return float(math.log2(total) - (mult[v] * (vf * np.log2(vf))).sum() / total)
 
 
 def entropy_of_ids_bits(*ids: np.ndarray) -> float:
@@ -249,15 +322,12 @@ def discrete_information_bits(
     """
     n = t_ids.shape[0]
     n_t, n_y = int(t_ids.max()) + 1, int(y_ids.max()) + 1
+    h_t = _entropy_from_counts_bits(np.bincount(t_ids), n)
+    h_y = _entropy_from_counts_bits(np.bincount(y_ids), n)
     if n_t * n_y <= 8 * n + 1024:
-        # One bincount of the (T, Y) table gives all three entropies.
-        joint = np.bincount(t_ids * n_y + y_ids, minlength=n_t * n_y)
-        h_ty = _entropy_from_counts_bits(joint, n)
-        joint = joint.reshape(n_t, n_y)
-        h_t = _entropy_from_counts_bits(joint.sum(axis=1), n)
-        h_y = _entropy_from_counts_bits(joint.sum(axis=0), n)
+        h_ty = _entropy_from_counts_bits(np.bincount(t_ids * n_y + y_ids), n)
     else:
-        h_t, h_y, h_ty = entropy_of_ids_bits(t_ids), entropy_of_ids_bits(y_ids), entropy_of_ids_bits(t_ids, y_ids)
+        h_ty = entropy_of_ids_bits(t_ids, y_ids)
     i_ty = h_t + h_y - h_ty
     if x_ids is None:
         i_xt = h_t
