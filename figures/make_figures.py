@@ -48,11 +48,29 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 import infoplane
-from infoplane.analysis import compression_scores, information_plane, summarize_runs
+from infoplane import (
+    Recorder,
+    Schedule,
+    SZTNet,
+    VIBClassifier,
+    beta_sweep,
+    compression_scores,
+    information_plane,
+    load_results,
+    open_store,
+    save_results,
+    summarize_runs,
+)
 from infoplane.datasets import load_digits, load_szt, train_test_split
-from infoplane.estimators import BinningEstimator, KDEEstimator
-from infoplane.estimators.variational import MixtureEstimator, RateEstimator, gaussian_rate, mixture_mi_bounds
-from infoplane.models import SZTNet, VIBClassifier, train
+from infoplane.estimators import (
+    BinningEstimator,
+    KDEEstimator,
+    MixtureEstimator,
+    RateEstimator,
+    gaussian_rate,
+    mixture_mi_bounds,
+)
+from infoplane.models import train
 from infoplane.plotting import (
     plot_information_plane,
     plot_information_plane_grid,
@@ -60,9 +78,6 @@ from infoplane.plotting import (
     plot_rate_gap,
     plot_vib_tradeoff,
 )
-from infoplane.recording import Recorder, Schedule
-from infoplane.store import open_store
-from infoplane.sweeps import beta_sweep
 
 # ------------------------------------------------------------------------------------------------------
 # The protocol (fixed) and the two scales (quick, full)
@@ -107,12 +122,13 @@ class Settings:
     gt_snrs: tuple[float, ...]  # s^2/v of the Gaussian channel at the largest N
     lg_gains: tuple[float, ...]  # a of the linear-Gaussian encoder mu = a x
     lg_n: int  # inputs of the linear-Gaussian check
-    mixture_samples: int  # M, z samples per input of the mixture / Barber-Agakov bounds
+    mixture_samples: int  # M, z samples per input of the mixture bounds of the linear-Gaussian check
     # VIB on digits (beta_sweep's model: 64-128-Gaussian z of 8 dims-linear decoder, Adam lr 1e-3, batch 128)
     vib_betas: tuple[float, ...]
     vib_seeds: tuple[int, ...]  # one beta_sweep per seed
     vib_epochs: int
     vib_record_every: int
+    vib_samples: int  # M, z samples per input of the VIB mixture and Barber-Agakov bounds
     vib_plane_beta: float  # the beta whose encoder is recorded over training
     vib_plane_epochs: int
     vib_plane_n_record: int  # log-spaced recorded epochs of that run
@@ -122,7 +138,7 @@ QUICK = Settings(
     mode="quick", seeds=(0,), epochs=150, n_record=6, agreement_seed=0,
     gt_sizes=(64, 256, 1024), gt_repeats=2, gt_snrs=(1.0, 10.0), lg_gains=(0.0, 1.0, 2.0), lg_n=256,
     mixture_samples=4,
-    vib_betas=(1e-3, 1e-1), vib_seeds=(0,), vib_epochs=4, vib_record_every=2, vib_plane_beta=1e-2,
+    vib_betas=(1e-3, 1e-1), vib_seeds=(0,), vib_epochs=4, vib_record_every=2, vib_samples=2, vib_plane_beta=1e-2,
     vib_plane_epochs=4, vib_plane_n_record=3,
 )
 FULL = Settings(
@@ -130,7 +146,7 @@ FULL = Settings(
     gt_sizes=(32, 64, 128, 256, 512, 1024, 2048, 4096), gt_repeats=5, gt_snrs=(0.25, 1.0, 4.0, 16.0, 64.0),
     lg_gains=tuple(np.round(np.linspace(0.0, 3.0, 13), 2)), lg_n=1024, mixture_samples=16,
     vib_betas=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0), vib_seeds=(0, 1, 2), vib_epochs=100,
-    vib_record_every=10, vib_plane_beta=1e-2, vib_plane_epochs=200, vib_plane_n_record=30,
+    vib_record_every=10, vib_samples=8, vib_plane_beta=1e-2, vib_plane_epochs=200, vib_plane_n_record=30,
 )
 
 
@@ -166,11 +182,12 @@ def run_name(activation: str, seed: int) -> str:
 # ------------------------------------------------------------------------------------------------------
 # Stage 1: train every SZT run once, recording all six layers
 # ------------------------------------------------------------------------------------------------------
-def train_szt_run(activation: str, seed: int, settings: Settings, path: str, reuse: bool) -> pd.DataFrame:
+def train_szt_run(activation: str, seed: int, settings: Settings, path: str,
+                  reuse: bool) -> tuple[pd.DataFrame, bool]:
     """Train one SZTNet and record ``layer_names`` on all 4096 inputs into a zarr store at ``path``.
 
-    Returns the training history (loss and accuracies per epoch). With ``reuse``, a complete store made
-    with the same settings is kept and only its saved history is returned.
+    Returns the training history (loss and accuracies per epoch) and whether an existing store was reused:
+    with ``reuse``, a complete store made with the same settings is kept and its saved history returned.
     """
     torch.set_num_threads(1)  # one run per core: the runs themselves are the parallelism
     schedule = Schedule.log_spaced(settings.epochs, settings.n_record)
@@ -185,7 +202,7 @@ def train_szt_run(activation: str, seed: int, settings: Settings, path: str, reu
         except FileNotFoundError:
             done = False
         if done:
-            return pd.read_csv(history_path)
+            return pd.read_csv(history_path), True
     if Path(path).exists():
         shutil.rmtree(path)
     X, y = load_szt(return_X_y=True)
@@ -199,17 +216,18 @@ def train_szt_run(activation: str, seed: int, settings: Settings, path: str, reu
     history.insert(1, "activation", activation)
     history.insert(2, "seed", seed)
     history.to_csv(history_path, index=False)
-    return history
+    return history, False
 
 
 def stage_train(ctx: dict) -> None:
     s: Settings = ctx["settings"]
     runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
     paths = {run_name(a, seed): str(ctx["runs_dir"] / f"{run_name(a, seed)}.zarr") for a, seed in runs}
-    histories = Parallel(n_jobs=ctx["jobs"])(
+    results = Parallel(n_jobs=ctx["jobs"])(
         delayed(train_szt_run)(a, seed, s, paths[run_name(a, seed)], ctx["reuse"]) for a, seed in runs
     )
-    history = pd.concat(histories, ignore_index=True)
+    history = pd.concat([h for h, _ in results], ignore_index=True)
+    ctx["all_reused"] = all(reused for _, reused in results)
     history.to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
     ctx["paths"] = paths
     ctx["history"] = history
@@ -225,22 +243,35 @@ def _merge_attrs(tables: Sequence[pd.DataFrame]) -> dict:
     return {"conventions": conventions, "layers": tables[0].attrs.get("layers"), "units": "bits"}
 
 
-def stage_estimate(ctx: dict) -> None:
+def estimate_planes(ctx: dict) -> pd.DataFrame:
+    """Every (run, epoch, layer) under every estimator: binning x3 and the KDE upper bound on all runs, the
+    KDE lower bound on the agreement runs. Cheap binning runs in this process, the KDE work on ``jobs``."""
     s: Settings = ctx["settings"]
     paths = ctx["paths"]
-    every_run = ["binning", "binning-width", "binning-adaptive", "kde-upper"]
-    planes = information_plane(paths, estimators=every_run, n_jobs=ctx["jobs"], progress=ctx["progress"])
     agreement_runs = {r: p for r, p in paths.items() if r.endswith(f"-seed{s.agreement_seed}")}
-    lower = information_plane(agreement_runs, estimators=["kde-lower"], n_jobs=ctx["jobs"],
-                              progress=ctx["progress"])
-    attrs = _merge_attrs([planes, lower])
-    df = pd.concat([planes, lower], ignore_index=True)
-    df.attrs = attrs
+    tables = [
+        information_plane(paths, estimators=["binning", "binning-width", "binning-adaptive"], progress=False),
+        information_plane(paths, estimators=["kde-upper"], n_jobs=ctx["jobs"], progress=ctx["progress"]),
+        information_plane(agreement_runs, estimators=["kde-lower"], n_jobs=ctx["jobs"], progress=ctx["progress"]),
+    ]
+    df = pd.concat(tables, ignore_index=True)
+    df = df.sort_values(["run", "epoch"], kind="stable").reset_index(drop=True)
+    df.attrs = _merge_attrs(tables)
     parts = df["run"].str.rsplit("-seed", n=1, expand=True)
     df.insert(1, "activation", parts[0])
     df.insert(2, "seed", parts[1].astype("int64"))
-    df.to_csv(ctx["runs_dir"] / "planes.csv", index=False)  # every point of every run (large: not committed)
+    return df
+
+
+def stage_estimate(ctx: dict) -> None:
+    saved = ctx["runs_dir"] / "planes.csv"  # every point of every run (large: scratch, not committed)
+    if ctx["reuse"] and ctx.get("all_reused") and saved.is_file():
+        df = load_results(saved)
+    else:
+        df = estimate_planes(ctx)
+        save_results(df, saved)
     ctx["planes"] = df
+    attrs = df.attrs
     # Mean and spread over seeds, per activation.
     summaries = []
     for activation, part in df.groupby("activation", sort=False):
@@ -519,13 +550,18 @@ def figure_vib_sweep(ctx: dict) -> None:
     s: Settings = ctx["settings"]
     sweeps = [beta_sweep("digits", s.vib_betas, epochs=s.vib_epochs, z_dim=VIB_Z_DIM, hidden=VIB_HIDDEN, lr=VIB_LR,
                          batch_size=VIB_BATCH, seed=seed, record_every=s.vib_record_every,
-                         n_samples=s.mixture_samples, n_jobs=ctx["jobs"])
+                         n_samples=s.vib_samples, n_jobs=ctx["jobs"])
               for seed in s.vib_seeds]
     table = pd.concat(sweeps, ignore_index=True)
     X, y = load_digits(return_X_y=True)
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6), layout="constrained")
     plot_vib_tradeoff(table, H_Y=entropy_of_labels_bits(y), annotate=True, ax=axes[0])
     plot_rate_gap(table, H_X=math.log2(len(X)), ax=axes[1])
+    # Rates span 0.01 to 100+ bits across beta: symlog (linear below 1 bit) keeps both ends readable.
+    axes[0].set_xscale("symlog", linthresh=1.0)
+    axes[0].set_xlim(left=0.0)
+    axes[1].set_yscale("symlog", linthresh=1.0)
+    axes[1].set_ylim(bottom=0.0)
     fig.suptitle(f"VIB on digits ({len(X)} inputs, z of {VIB_Z_DIM} dims, {s.vib_epochs} epochs, "
                  f"mean ± sd over {len(s.vib_seeds)} seed(s); I(Z;X) and I_BA on all inputs)")
     save_figure(fig, ctx["out"], "vib_beta_sweep", table)
@@ -540,13 +576,12 @@ def figure_vib_plane(ctx: dict) -> None:
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=TEST_SIZE, seed=seed)
     model = VIBClassifier(X.shape[1], 10, z_dim=VIB_Z_DIM, hidden=VIB_HIDDEN, beta=s.vib_plane_beta, seed=seed)
     schedule = Schedule.log_spaced(s.vib_plane_epochs, s.vib_plane_n_record)
-    torch.manual_seed(seed)  # the reparameterisation noise of training
     with Recorder(model, ["encoder"], X, labels=y, schedule=schedule) as rec:
         history = train(model, X_train, y_train, epochs=s.vib_plane_epochs, batch_size=VIB_BATCH, lr=VIB_LR,
                         seed=seed, X_test=X_test, y_test=y_test, loss_fn=VIBClassifier.training_loss,
                         callback=rec.step, progress=False)
         # The decoder changes over training, so I_BA uses a probe decoder fitted (cross-fitted) at each epoch.
-        common = {"decoder": "probe", "n_samples": s.mixture_samples, "seed": seed, "beta": s.vib_plane_beta}
+        common = {"decoder": "probe", "n_samples": s.vib_samples, "seed": seed, "beta": s.vib_plane_beta}
         estimators = {"rate R (upper)": RateEstimator(**common),
                       "mixture (lower)": MixtureEstimator("lower", **common),
                       "mixture (upper)": MixtureEstimator("upper", **common)}
@@ -607,14 +642,17 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"settings: {json.dumps(asdict(settings))}", flush=True)
     timings = []
     start = time.perf_counter()
-    with tqdm(STAGES, desc=f"figures ({settings.mode})", unit="stage", file=sys.stdout) as bar:
-        for name, stage in bar:
+    # The bar redraws in place on a terminal; in a log (CI, nohup) one plain line per stage says the same.
+    with tqdm(STAGES, desc=f"figures ({settings.mode})", unit="stage", file=sys.stdout,
+              disable=not sys.stdout.isatty()) as bar:
+        for i, (name, stage) in enumerate(bar, start=1):
             bar.set_postfix_str(name)
             t0 = time.perf_counter()
             stage(ctx)
             elapsed = time.perf_counter() - t0
             timings.append({"stage": name, "seconds": round(elapsed, 2)})
-            tqdm.write(f"  {name}: {elapsed:7.1f} s")
+            tqdm.write(f"[{i}/{len(STAGES)}] {name}: {elapsed:.1f} s (elapsed {time.perf_counter() - start:.0f} s)",
+                       file=sys.stdout)
     total = time.perf_counter() - start
     timings.append({"stage": "total", "seconds": round(total, 2)})
     pd.DataFrame(timings).assign(mode=settings.mode, jobs=args.jobs, cpus=os.cpu_count()).to_csv(
