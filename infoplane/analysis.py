@@ -267,7 +267,7 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
 
 
 def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], extra_kwargs: dict[str, set[str]], x: Any
+    batch: list[tuple], estimators: dict[str, Any], extra_kwargs: dict[str, set[str]], x: Any, shuffle: int = 0
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -290,14 +290,17 @@ def _estimate_batch(
                         continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
                     kwargs["log_var"] = log_var
                 res = est.estimate(t, y, x, **kwargs)
-                rows.append(
-                    {
-                        "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
-                        "I_XT": float(res.I_XT), "I_TY": float(res.I_TY),
-                        "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
-                        "n_samples": int(res.n_samples),
-                    }
-                )
+                row = {
+                    "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
+                    "I_XT": float(res.I_XT), "I_TY": float(res.I_TY),
+                    "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
+                    "n_samples": int(res.n_samples),
+                }
+                if shuffle:
+                    # The same permutations for every task (seed 0): the baseline is comparable across the table.
+                    base = est.shuffle_baseline(t, y, x, n_permutations=shuffle, seed=0, **kwargs)
+                    row["I_TY_shuffled"] = float(base.I_TY)
+                rows.append(row)
     finally:
         for store in opened.values():
             close = getattr(store, "close", None)
@@ -317,6 +320,7 @@ def information_plane(
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
+    shuffle: int = 0,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -352,6 +356,11 @@ def information_plane(
         ``Client`` (an optional extra: ``pip install 'infoplane[dask]'``). None: joblib's active backend.
     progress : bool
         Show a tqdm progress bar over the (run, epoch, layer) tasks.
+    shuffle : int, default 0
+        When > 0, also estimate I(T;Y) with the labels randomly permuted, averaged over ``shuffle``
+        permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
+        I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
+        balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
 
     Returns
     -------
@@ -382,6 +391,7 @@ def information_plane(
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
     est_map = _resolve_estimators(estimators)
+    shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
     if n_jobs is not None:
         if not (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)) or n_jobs == 0:
             raise ValueError(
@@ -406,7 +416,7 @@ def information_plane(
             stores[run] = store
             if opened:
                 opened_here.append(store)
-        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress)
+        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle)
     finally:
         for store in opened_here:
             close = getattr(store, "close", None)
@@ -414,7 +424,7 @@ def information_plane(
                 close()
 
 
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress):
+def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):
     extra_kwargs = {label: _accepted_kwargs(est) for label, est in est_map.items()}
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
@@ -477,7 +487,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, extra_kwargs, x_checked
+                yield tasks, est_map, extra_kwargs, x_checked, shuffle
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -485,7 +495,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
         )
 
     runs = list(stores)
-    df = _frame(rows, RESULT_COLUMNS)
+    df = _frame(rows, RESULT_COLUMNS + (["I_TY_shuffled"] if shuffle else []))
     df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
     df.attrs = json_safe(
         {
@@ -500,7 +510,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
     return df
 
 
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64"}
+_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64"}
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

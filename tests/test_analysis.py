@@ -433,3 +433,29 @@ def test_compression_on_real_staircase(memory_store):
     df = information_plane(memory_store, estimators=WIDTH1, progress=False)
     row = compression_scores(df).set_index("layer").loc["stair"]
     assert (row.peak_epoch, row.compression, row.compression_fraction) == (0, 3.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Shuffle baseline column
+# --------------------------------------------------------------------------------------------------
+def test_shuffle_column_is_the_estimators_label_permuted_bias(tmp_path):
+    # One-hot(y) carries I(T;Y) = H(Y) = 1 bit exactly. With the labels permuted the true value is 0; for a
+    # 2x2 table at N = 2,000 the plug-in bias is ~1/(2N ln 2) = 4e-4 bits and the chi-square fluctuation
+    # of the same order, so 0.01 bits is a generous but failing-if-broken ceiling.
+    rng = np.random.default_rng(1)
+    y = rng.permutation(np.repeat([0, 1], 1000))
+    store = MemoryStore()
+    store.set_labels(y)
+    store.write_epoch(0, {"onehot": np.eye(2, dtype=np.float32)[y]})
+    df = information_plane(store, estimators={"w": WIDTH1}, shuffle=3, progress=False)
+    assert df["I_TY"].iloc[0] == pytest.approx(1.0, abs=1e-12)
+    assert 0.0 <= df["I_TY_shuffled"].iloc[0] < 0.01
+    direct = WIDTH1.shuffle_baseline(np.eye(2)[y], y, n_permutations=3, seed=0)
+    assert df["I_TY_shuffled"].iloc[0] == direct.I_TY
+    parallel = information_plane(store, estimators={"w": WIDTH1}, shuffle=3, n_jobs=2, progress=False)
+    pd.testing.assert_frame_equal(df, parallel)
+    path = save_results(df, tmp_path / "t.csv")
+    pd.testing.assert_frame_equal(load_results(path), df)
+    assert "I_TY_shuffled" not in information_plane(store, estimators={"w": WIDTH1}, progress=False)
+    with pytest.raises(ValueError, match=r"'shuffle' parameter of information_plane must be an int >= 0"):
+        information_plane(store, estimators={"w": WIDTH1}, shuffle=-1, progress=False)
