@@ -19,8 +19,8 @@ The protocol is fixed here, up front, from THEORY.md (never tuned toward a paper
   range values in the end bins (SZT 2017); "binning-width" = fixed width 0.07 over the whole line (Saxe 2018);
   "binning-adaptive" = 30 equal-mass bins per layer and epoch (Chelombiev 2019); "kde-upper"/"kde-lower" =
   pairwise-KL / Bhattacharyya bounds with sigma^2 = 1e-3 (Kolchinsky & Tracey 2017; Saxe 2018).
-* Compression score (``infoplane.compression_scores``): max over epochs of I(T;X) minus its mean over the last
-  ``FINAL_EPOCHS`` recorded epochs, per run; mean and standard deviation (ddof 1) over seeds.
+* Compression score (``infoplane.compression_scores``): max over epochs of I(T;X) minus I(T;X) at the last
+  recorded epoch, per run; mean and standard deviation (ddof 1) over seeds.
 * VIB on scikit-learn's digits (``infoplane.sweeps.beta_sweep``): rate R >= I(Z;X), the aggregate-posterior
   mixture bounds on I(Z;X) and the Barber-Agakov bound I_BA <= I(Z;Y) across beta.
 
@@ -91,7 +91,8 @@ SZT_EDGES = np.linspace(-1.0, 1.0, 30)  # the original 30 edges on [-1, 1]
 BIN_WIDTH = 0.07  # Saxe et al. (2018) for the SZT net
 N_ADAPTIVE = 30  # equal-mass bins (Chelombiev et al. 2019), as many as the SZT edges
 KDE_NOISE = 1e-3  # sigma^2 of the KDE bounds for the SZT net (Saxe et al. 2018)
-FINAL_EPOCHS = 3  # compression score: mean I(T;X) over the last 3 recorded epochs (less noisy than one)
+FINAL_EPOCHS = 1  # compression score: max I(T;X) minus its value at the last recorded epoch (the package default;
+# averaging the last few log-spaced epochs would count a still-rising trajectory as compression)
 #: Preset label -> how figures name it.
 METHODS = {
     "binning": "30 bins on [−1, 1]",
@@ -173,6 +174,12 @@ def with_methods(df: pd.DataFrame) -> pd.DataFrame:
     df.insert(df.columns.get_loc("estimator"), "preset", df["estimator"])
     df["estimator"] = df["preset"].map(METHODS).fillna(df["preset"])
     return df
+
+
+def short_titles(fig: plt.Figure, rows: Sequence[str], cols: Sequence[str]) -> None:
+    """Retitle a grid's panels (row-major) as "row value · col value": the default titles overflow."""
+    for ax, (r, c) in zip(fig.axes, [(r, c) for r in rows for c in cols]):
+        ax.set_title(f"{r} · {c}", fontsize="medium")
 
 
 def run_name(activation: str, seed: int) -> str:
@@ -307,11 +314,13 @@ def figure_szt_plane(ctx: dict) -> None:
 def figure_saxe(ctx: dict) -> None:
     """Saxe 2018: tanh vs ReLU under fixed-width bins and KDE, plus both under the [-1, 1] range."""
     cols = ["binning-width", "kde-upper", "binning"]
+    order = [METHODS[c] for c in cols]
     table = with_methods(ctx["summary"][ctx["summary"]["estimator"].isin(cols)]).reset_index(drop=True)
     fig = plot_information_plane_grid(
-        table, row="activation", col="estimator", row_order=list(ACTIVATIONS), col_order=[METHODS[c] for c in cols],
+        table, row="activation", col="estimator", row_order=list(ACTIVATIONS), col_order=order,
         epoch_scale="log", H_Y=ctx["H_Y"], sharex=False, sharey=True, panel_size=(4.3, 3.5),
     )
+    short_titles(fig, ACTIVATIONS, order)
     fig.suptitle("tanh vs ReLU (mean over seeds): fixed-width bins and KDE over the whole range; "
                  "30 bins on a fixed [−1, 1] range (right)")
     save_figure(fig, ctx["out"], "saxe_comparison", table)
@@ -325,8 +334,9 @@ def figure_agreement(ctx: dict) -> None:
     order = [METHODS[e] for e in ("binning", "binning-width", "binning-adaptive", "kde-upper", "kde-lower")]
     fig = plot_information_plane_grid(
         table, row="activation", col="estimator", row_order=list(ACTIVATIONS), col_order=order,
-        epoch_scale="log", H_Y=ctx["H_Y"], sharex=False, sharey=True, panel_size=(3.5, 3.1), s=12,
+        epoch_scale="log", H_Y=ctx["H_Y"], sharex=False, sharey=True, panel_size=(3.6, 3.2), s=12,
     )
+    short_titles(fig, ACTIVATIONS, order)
     fig.suptitle(f"Estimator agreement on one run per activation (seed {s.agreement_seed})")
     save_figure(fig, ctx["out"], "estimator_agreement", table)
 
@@ -362,8 +372,8 @@ def stage_compression(ctx: dict) -> None:
     ax.set_xlabel("hidden layer")
     ax.set_ylabel("compression = max I(T;X) − final I(T;X) [bits]")
     n_runs = int(table["n_runs"].max())
-    ax.set_title(f"Compression per hidden layer (mean ± sd over {n_runs} seed(s); final = mean of the last "
-                 f"{FINAL_EPOCHS} recorded epochs)")
+    ax.set_title(f"Compression per hidden layer: max over epochs of I(T;X) − I(T;X) at the last epoch "
+                 f"(mean ± sd over {n_runs} seed(s))")
     ax.legend(fontsize="small", ncol=2, frameon=False)
     save_figure(fig, ctx["out"], "compression_scores", table)
 
@@ -590,6 +600,11 @@ def figure_vib_plane(ctx: dict) -> None:
     fig = plot_information_plane_grid(table, col="estimator", col_order=list(estimators), epoch_scale="log",
                                       H_X=math.log2(len(X)), H_Y=entropy_of_labels_bits(y), sharex=False,
                                       layer_labels=None, panel_size=(4.4, 3.7), s=24)
+    for ax, name in zip(fig.axes, ["I(Z;X) ≤ rate R", "I(Z;X) ≈ mixture lower bound",
+                                   "I(Z;X) ≈ mixture upper bound (leave-one-out)"]):
+        ax.set_title(f"{name}; I(Z;Y) ≥ I_BA", fontsize="medium")
+        ax.set_xlabel("I(Z;X) [bits]")
+    fig.axes[0].set_ylabel("I(Z;Y) [bits]")
     final = history.iloc[-1]
     fig.suptitle(f"VIB encoder over training (digits, β = {s.vib_plane_beta:g}, {s.vib_plane_epochs} epochs, "
                  f"final test accuracy {final['test_accuracy']:.3f}); I(Z;Y) = Barber–Agakov with a "
