@@ -368,6 +368,8 @@ def kde_log_sums(
     """
     import torch
 
+    if isinstance(h, np.ndarray) and not h.flags.writeable:
+        h = np.array(h)  # store arrays are read-only; torch warns on those (the float64 copy follows anyway)
     h = torch.as_tensor(h)
     h = h.to(torch.float64)
     h = h - h.mean(dim=0, keepdim=True)
@@ -426,11 +428,10 @@ def kde_information_bits(
 
     Returns ``{"I_XT", "I_TY", "H_T", "H_T_given_Y"}`` in bits (entropies are differential).
     """
-    import torch
 
     scale = (2.0 if bound == "upper" else 8.0) * noise_variance
     sums = kde_log_sums(h, scale, y_ids, x_ids, memory_mb=memory_mb)
-    n, d = int(sums["all"].shape[0]), int(torch.as_tensor(h).shape[1])
+    n, d = int(sums["all"].shape[0]), int(h.shape[1])
     y_np = np.asarray(y_ids.cpu() if hasattr(y_ids, "cpu") else y_ids)
     counts_y = np.bincount(y_np)
     h_y = _entropy_from_counts_bits(counts_y, n) * LN2  # nats

@@ -148,7 +148,9 @@ class BABound:
 def _as_tensor64(a: Any) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.detach().to(torch.float64)
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+    a = np.asarray(a, dtype=np.float64)
+    # Store arrays are read-only, which torch warns about: copy those (reading is all we do).
+    return torch.as_tensor(a if a.flags.writeable else a.copy())
 
 
 def _check_gaussian(mu: Any, log_var: Any) -> tuple[torch.Tensor, torch.Tensor]:
