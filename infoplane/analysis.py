@@ -652,7 +652,9 @@ def compression_scores(
         A results table (`information_plane`), or a `summarize_runs` table (treated as one run).
     final_epochs : int
         How many of the last recorded epochs average into the final value (default 1: the last epoch).
-        Use a few when the trajectory is noisy at the end.
+        Use a few when the trajectory is noisy at the end, but note that averaging also credits a layer
+        whose I(T;X) is still *rising* with compression (its average over the last epochs lies below its
+        last-epoch maximum): I_XT = [1, 2, 3] with ``final_epochs=2`` gives 0.5 bits.
     aggregate : bool
         False: one row per (run, layer, estimator). True: one row per (layer, estimator) with the mean over
         runs of ``compression``, ``compression_fraction``, ``I_XT_max`` and ``I_XT_final`` and their standard
