@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_numpy",
     "where",
     "check_activations",
     "check_labels",
@@ -27,6 +28,13 @@ __all__ = [
 
 def _is_torch(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def as_numpy(value: Any) -> np.ndarray:
+    """A numpy array of ``value``: torch tensors are detached and copied to the CPU, the rest `np.asarray`."""
+    if _is_torch(value):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
 
 
 def where(name: str, layer: str | None = None, epoch: int | None = None) -> str:
@@ -155,9 +163,7 @@ def check_labels(
 
     Returns an int64 numpy array.
     """
-    if _is_torch(y):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
+    y = as_numpy(y)
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,). Got shape {y.shape}.")
     if n_rows is not None and y.shape[0] != n_rows:
@@ -186,9 +192,7 @@ def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | Non
     """
     if x is None:
         return None
-    if _is_torch(x):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
+    x = as_numpy(x)
     if x.ndim not in (1, 2) or x.shape[0] != n_rows:
         raise ValueError(
             f"{name} must be (n_samples,) input ids or (n_samples, n_features) inputs with "

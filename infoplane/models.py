@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import check_float_param, check_int_param, check_labels, check_same_length
+from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
 
 __all__ = ["ACTIVATIONS", "SZTNet", "make_activation", "train", "accuracy"]
 
@@ -184,7 +184,7 @@ def train(
     batch_size = check_int_param(batch_size, "batch_size", "train", minimum=1)
     lr = check_float_param(lr, "lr", "train", positive=True)
     n = check_same_length(X_train=X_train, y_train=y_train)
-    y_np = np.asarray(y_train.detach().cpu() if hasattr(y_train, "detach") else y_train)
+    y_np = as_numpy(y_train)
     if np.issubdtype(y_np.dtype, np.integer):
         y_np = check_labels(y_np, n, name="y_train")
     X = torch.as_tensor(np.asarray(X_train), dtype=torch.float32)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._types import InputKind, MIResult, json_safe
-from .._validation import check_int_param
+from .._validation import as_numpy, check_int_param
 
 __all__ = ["BaseEstimator"]
 
@@ -56,7 +56,7 @@ class BaseEstimator:
         """
         n_permutations = check_int_param(n_permutations, "n_permutations", "shuffle_baseline", minimum=1)
         rng = np.random.default_rng(seed)
-        y_np = y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
+        y_np = as_numpy(y)
         results = [self.estimate(t, rng.permutation(y_np), x, **kwargs) for _ in range(n_permutations)]
         values = np.array([r.I_TY for r in results])
         conventions = {

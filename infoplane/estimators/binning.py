@@ -13,6 +13,8 @@ import numpy as np
 
 from .._types import MIResult, json_safe
 from .._validation import (
+    _is_torch,
+    as_numpy,
     check_activations,
     check_choice,
     check_float_param,
@@ -27,10 +29,6 @@ from ._base import BaseEstimator
 __all__ = ["BinningEstimator"]
 
 _OWNER = "BinningEstimator"
-
-
-def _is_torch(t: Any) -> bool:
-    return type(t).__module__.startswith("torch") and hasattr(t, "detach")
 
 
 class BinningEstimator(BaseEstimator):
@@ -353,7 +351,7 @@ def _is_array_like(a: Any) -> bool:
 
 
 def _check_edges(edges: Any) -> np.ndarray:
-    e = np.asarray(edges.detach().cpu().numpy() if hasattr(edges, "detach") else edges)
+    e = as_numpy(edges)
     if e.dtype == object or not np.issubdtype(e.dtype, np.number):
         raise param_error(_OWNER, "edges", "a 1-D array of numbers", edges)
     e = e.astype(np.float64)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .._types import MIResult, json_safe
 from .._validation import (
+    as_numpy,
     check_activations,
     check_choice,
     check_float_param,
@@ -109,7 +110,7 @@ class KDEEstimator(BaseEstimator):
 
 def _rows_equal_within_groups(t: Any, ids: np.ndarray) -> bool:
     """Whether all rows sharing an input id are identical (then each H(T|X=x) is exact)."""
-    t_np = t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+    t_np = as_numpy(t)
     order = np.argsort(ids, kind="stable")
     ts, gs = t_np[order], ids[order]
     same_group = gs[1:] == gs[:-1]
