@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import datasets, estimators, models
+from ._types import MIResult
 from .analysis import (
     compression_scores,
     information_plane,
@@ -24,6 +25,7 @@ from .sweeps import beta_sweep
 
 __all__ = [
     "__version__",
+    "MIResult",
     "Recorder",
     "record",
     "Layer",
