@@ -3,9 +3,8 @@
 `information_plane` turns a recorded run (a `Recorder`, a store, or a store path) — or several runs — into
 one tidy pandas DataFrame, one row per (run, epoch, layer, estimator), numbers in bits, with every
 estimator's conventions in ``df.attrs``. `summarize_runs` reduces several runs (seeds) to mean and spread;
-`compression_scores` makes "does this layer compress?" a number. `save_results` / `load_results` write
-and read tables (CSV + a JSON sidecar, or Parquet with the conventions in its metadata) that reload
-identical, dtypes and attrs included.
+`compression_scores` makes "does this layer compress?" a number. Tables are written and read by
+`infoplane.results_io` (`save_results` / `load_results`, re-exported here).
 
 Results-table contract (shared with `infoplane.plotting`): columns ``run, epoch, layer, estimator, I_XT,
 I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator label: conventions}``,
@@ -16,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import pandas as pd
 from . import _parallel
 from ._types import Estimator, json_safe
 from ._validation import check_input_ids, check_int_param, check_labels
+from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
     "ESTIMATOR_PRESETS",
@@ -43,11 +42,6 @@ __all__ = [
 RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
 
 _KEYS = ["run", "epoch", "layer", "estimator"]
-_SIDECAR_FORMAT = "infoplane.results"
-_SIDECAR_VERSION = 1
-_PARQUET_KEY = b"infoplane"
-# pandas 3 reads floats back exactly by default (and deprecates the option); pandas 2 needs to be asked.
-_READ_CSV_KW: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -713,113 +707,3 @@ def _aggregate_scores(per_run: pd.DataFrame, ddof: int, orders: Mapping[str, lis
     out = out.astype({**{c: "float64" for c in floats}, "peak_epoch_min": "int64", "peak_epoch_max": "int64",
                       "n_runs": "int64"})
     return _sort(out, orders)
-
-
-# --------------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------------
-def _format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if any(name.endswith(s) for s in (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst")):
-        return "csv"
-    raise ValueError(f"path must end in .csv (optionally compressed, e.g. .csv.gz) or .parquet. Got {str(path)!r}.")
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where `save_results` writes a CSV table's conventions: the table's name plus ``.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def _meta(df: pd.DataFrame) -> dict[str, Any]:
-    attrs = json_safe(dict(df.attrs))
-    try:
-        json.dumps(attrs, allow_nan=True)
-    except TypeError as exc:
-        raise TypeError(f"df.attrs must be JSON-serialisable to be saved with the table: {exc}") from None
-    return {
-        "format": _SIDECAR_FORMAT,
-        "version": _SIDECAR_VERSION,
-        "columns": [str(c) for c in df.columns],
-        "dtypes": {str(c): str(t) for c, t in df.dtypes.items()},
-        "attrs": attrs,
-    }
-
-
-def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a results table with its conventions; `load_results` reads it back identical.
-
-    ``.csv`` (optionally ``.csv.gz`` etc.): the table, floats written to round-trip exactly, and a JSON
-    sidecar next to it (`sidecar_path`: ``results.csv`` -> ``results.csv.json``) holding ``df.attrs``
-    (the estimators' conventions, layer order, ...) and the column dtypes. ``.parquet``: one file, with
-    the same JSON in the Parquet schema metadata (key ``infoplane``). The index is not saved (tables have
-    a default RangeIndex). Works for any table of this module (results, summaries, compression scores).
-
-    Returns
-    -------
-    Path of the written table.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame (a results table). Got {type(df).__name__}.")
-    path = Path(path)
-    fmt = _format(path)
-    meta = _meta(df)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-        sidecar_path(path).write_text(json.dumps(meta, indent=1) + "\n")
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[_PARQUET_KEY] = json.dumps(meta).encode()
-        pq.write_table(table.replace_schema_metadata(metadata), path)
-    return path
-
-
-def load_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table written by `save_results`: same rows, columns, dtypes and ``attrs``.
-
-    A CSV without its sidecar still loads (pandas' inferred dtypes, empty attrs) with a warning that its
-    conventions are unknown.
-    """
-    path = Path(path)
-    fmt = _format(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No results table at {str(path)!r}.")
-    if fmt == "csv":
-        side = sidecar_path(path)
-        meta = json.loads(side.read_text()) if side.exists() else None
-        if meta is None:
-            warnings.warn(
-                f"{str(path)!r} has no conventions sidecar ({side.name}); loading without attrs.", stacklevel=2
-            )
-            return pd.read_csv(path, **_READ_CSV_KW)
-        str_cols = [c for c, t in meta["dtypes"].items() if t in ("str", "object", "string")]
-        df = pd.read_csv(path, **_READ_CSV_KW, dtype={c: str for c in str_cols},
-                         keep_default_na=False, na_values={c: [""] for c in meta["columns"] if c not in str_cols})
-    else:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(_PARQUET_KEY)
-        meta = json.loads(raw) if raw is not None else None
-        df = table.to_pandas()
-        if meta is None:
-            warnings.warn(f"{str(path)!r} has no infoplane metadata; loading without attrs.", stacklevel=2)
-            df.attrs = {}
-            return df
-    if meta.get("format") != _SIDECAR_FORMAT:
-        raise ValueError(f"{str(path)!r}: metadata is not an infoplane results description ({meta.get('format')!r}).")
-    if list(df.columns) != meta["columns"]:
-        raise ValueError(
-            f"{str(path)!r}: columns {list(df.columns)} differ from those saved {meta['columns']}; "
-            "was the file edited?"
-        )
-    df = df.astype(meta["dtypes"])
-    df.attrs = meta["attrs"]
-    return df
