@@ -12,7 +12,6 @@ I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator la
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
