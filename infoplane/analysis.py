@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import _parallel
 from ._types import json_safe
-from ._validation import check_input_ids, check_int_param, check_labels
+from ._validation import check_input_ids, check_int_param, check_labels, check_n_jobs
 
 __all__ = [
     "ESTIMATOR_PRESETS",
@@ -392,11 +392,7 @@ def information_plane(
     """
     est_map = _resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
-    if n_jobs is not None:
-        if not (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)) or n_jobs == 0:
-            raise ValueError(
-                f"The 'n_jobs' parameter of information_plane must be None or a non-zero int. Got {n_jobs!r} instead."
-            )
+    n_jobs = check_n_jobs(n_jobs, "information_plane")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("source must hold at least one run. Got an empty dict.")
