@@ -11,6 +11,7 @@ from scipy import special
 
 from .._units import LN2 as _LN2
 from .._units import entropy_bits
+
 __all__ = [
     "gaussian_mi_bits",
     "student_t_mi_bits",

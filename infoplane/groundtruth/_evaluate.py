@@ -10,7 +10,8 @@ import pandas as pd
 from .. import _parallel
 from .._types import json_safe
 from .._validation import check_int_param, check_n_jobs
-from ._tasks import Task, get_task, tasks as all_tasks
+from ._tasks import Task, get_task
+from ._tasks import tasks as all_tasks
 
 __all__ = ["evaluate", "COLUMNS"]
 
