@@ -33,7 +33,7 @@ def gaussian_mi_bits(cov: np.ndarray, dim_a: int) -> float:
         if sign <= 0:
             raise ValueError("cov must be symmetric positive definite (a block has a non-positive determinant).")
         logdets.append(logdet)
-    return 0.5 * (logdets[0] + logdets[1] - logdets[2]) / _LN2
+    return float(0.5 * (logdets[0] + logdets[1] - logdets[2]) / _LN2)
 
 
 def student_t_correction_bits(dof: float, dim_a: int, dim_b: int) -> float:
