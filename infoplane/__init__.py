@@ -46,9 +46,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # matplotlib is imported only when plots are asked for.
-    if name == "plotting":
+    # matplotlib is imported only when plots are asked for; the ground-truth suite when it is used.
+    if name in ("plotting", "groundtruth"):
         import importlib
 
-        return importlib.import_module(".plotting", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'infoplane' has no attribute {name!r}")

@@ -174,6 +174,8 @@ def plan(
     for run, store in stores.items():
         run_layers = _select(layers, list(store.layers), "layers", run, str)
         run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, int)
+        if not run_layers or not run_epochs:
+            raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
         y = _run_labels(store, run, labels, x, (run_epochs[0], run_layers[0]))
         for layer in run_layers:
             if layer not in layer_order:

@@ -23,7 +23,7 @@ from . import _engine
 from ._engine import RESULT_COLUMNS
 from ._tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
 from ._types import json_safe
-from ._validation import check_int_param
+from ._validation import check_int_param, check_n_jobs
 from .presets import ESTIMATOR_PRESETS, make_estimator, resolve_estimators
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
@@ -122,11 +122,7 @@ def information_plane(
     """
     est_map = resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
-    if n_jobs is not None:
-        if not (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)) or n_jobs == 0:
-            raise ValueError(
-                f"The 'n_jobs' parameter of information_plane must be None or a non-zero int. Got {n_jobs!r} instead."
-            )
+    n_jobs = check_n_jobs(n_jobs, "information_plane")
     stores, opened_here = _engine.open_sources(source)
     try:
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
