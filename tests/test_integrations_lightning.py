@@ -1,6 +1,8 @@
 """The Lightning callback against a hand-written loop with the Recorder (real Lightning, no mocks)."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -128,8 +130,6 @@ def test_resume_from_checkpoint_continues_the_same_store(fitted, tmp_path):
     from infoplane.integrations.lightning import InformationPlaneCallback
 
     # A copy of the store as it was at the checkpoint, so that the module fixture's store stays intact.
-    import shutil
-
     shutil.copytree(tmp / "cb.zarr", tmp_path / "resumed.zarr")
     torch.manual_seed(123)  # a different init: the checkpoint's weights must win
     cb = InformationPlaneCallback(layers=LAYERS, probe=X, labels=y, store=tmp_path / "resumed.zarr")

@@ -13,7 +13,7 @@ from ..store import BaseStore
 from ._logging import log_to
 from .distributed import DistributedRecorder
 
-__all__ = ["RecordingCore"]
+__all__ = ["RecordingCore", "CallbackResults"]
 
 
 class RecordingCore:
@@ -138,3 +138,19 @@ class RecordingCore:
                     f"{self._store_path()!r} does not hold them (the checkpoint wrote {state.get('store')!r}); "
                     "resume with the store of that run to continue its trajectory."
                 )
+
+
+class CallbackResults:
+    """``store`` and ``results`` of a callback that holds a `RecordingCore` as ``self.core``."""
+
+    core: RecordingCore
+
+    @property
+    def store(self) -> BaseStore | None:
+        """The store written (rank 0, once the trainer has set the callback up; read-only after training)."""
+        return self.core.store
+
+    @property
+    def results(self) -> pd.DataFrame | None:
+        """The estimated plane so far (rank 0, with ``estimators``): a tidy DataFrame, in bits."""
+        return self.core.results

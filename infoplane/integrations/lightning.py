@@ -11,7 +11,7 @@ import os
 from typing import Any, Literal
 
 from ..store import BaseStore
-from ._callback import RecordingCore
+from ._callback import CallbackResults, RecordingCore
 from ._extras import require
 
 _pl = require("lightning.pytorch", "lightning", "infoplane.integrations.lightning")
@@ -19,7 +19,7 @@ _pl = require("lightning.pytorch", "lightning", "infoplane.integrations.lightnin
 __all__ = ["InformationPlaneCallback"]
 
 
-class InformationPlaneCallback(_pl.callbacks.Callback):
+class InformationPlaneCallback(CallbackResults, _pl.callbacks.Callback):
     """Record layers of any ``LightningModule`` on a probe set at the end of scheduled training epochs.
 
     Epoch numbering is that of `infoplane.models.train`: epoch 0 is the model before its first update
@@ -81,16 +81,6 @@ class InformationPlaneCallback(_pl.callbacks.Callback):
             "InformationPlaneCallback", layers=layers, probe=probe, labels=labels, schedule=schedule,
             store=store, estimators=estimators, distributed=distributed, batch_size=batch_size, figure=figure,
         )
-
-    @property
-    def store(self) -> BaseStore | None:
-        """The store being written (rank 0, after ``setup``)."""
-        return self.core.store
-
-    @property
-    def results(self):
-        """The estimated plane so far (rank 0, with ``estimators``), a tidy DataFrame in bits."""
-        return self.core.results
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage == "fit":
