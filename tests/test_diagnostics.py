@@ -95,3 +95,22 @@ def test_diagnostics_off_and_bad_options():
         information_plane(store, estimators=WIDTH, ci=0.9, n_boot=1, progress=False)
     with pytest.raises(ValueError, match="'subsample' parameter of information_plane must hold fractions in"):
         information_plane(store, estimators=WIDTH, subsample=(0.5, 1.0), progress=False)
+
+
+def test_plots_ring_saturated_points_and_draw_intervals():
+    import matplotlib.pyplot as plt
+
+    from infoplane.plotting import GID_INTERVAL, GID_SATURATED, plot_information_plane
+
+    store = _store({"identity": X, "three_bits": X[:, :3]}, epochs=(0, 1, 2))
+    df = information_plane(store, estimators=WIDTH, ci=0.9, n_boot=5, progress=False)
+    ax = plot_information_plane(df, layer_labels="legend")
+    rings = [c for c in ax.collections if c.get_gid() == GID_SATURATED]
+    assert len(rings) == 1 and np.allclose(rings[0].get_offsets()[:, 0], 12.0)  # the 3 identity points only
+    assert len(rings[0].get_offsets()) == 3
+    assert sum(c.get_gid() == GID_INTERVAL for c in ax.collections) == 2 * 2  # x and y bars per layer
+    assert "saturated" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    plt.close("all")
+    ax = plot_information_plane(df.drop(columns=["saturated", "I_XT_low", "I_XT_high", "I_TY_low", "I_TY_high"]))
+    assert not any(c.get_gid() in (GID_SATURATED, GID_INTERVAL) for c in ax.collections)
+    plt.close("all")
