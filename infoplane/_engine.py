@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import _parallel
+from . import diagnostics as _diagnostics
 from ._tables import sort_rows
 from ._types import MIResult, json_safe
 from ._validation import check_input_ids, check_labels
@@ -221,9 +222,14 @@ def result_row(task: Task, label: str, res: MIResult) -> dict[str, Any]:
 
 
 def estimate_task(
-    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, shuffle: int = 0
+    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, shuffle: int = 0,
+    resampling: _diagnostics.Resampling | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each."""
+    """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each.
+
+    Beside the `RESULT_COLUMNS`: ``I_TY_shuffled`` with ``shuffle`` permutations, and the bootstrap /
+    subsample columns of `infoplane.diagnostics.resampled_columns` with ``resampling``.
+    """
     rows = []
     for label, est in estimators.items():
         kwargs: dict[str, Any] = {"layer": task.layer, "epoch": task.epoch}
@@ -236,12 +242,16 @@ def estimate_task(
             # The same permutations for every task (seed 0): the baseline is comparable across the table.
             base = est.shuffle_baseline(t, task.y, x, n_permutations=shuffle, seed=0, **kwargs)
             row["I_TY_shuffled"] = float(base.I_TY)
+        if resampling is not None:
+            where = (task.run, task.epoch, task.layer)
+            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, resampling, where))
         rows.append(row)
     return rows
 
 
 def _estimate_batch(
-    batch: list[Task], estimators: Mapping[str, Any], x: Any, shuffle: int = 0
+    batch: list[Task], estimators: Mapping[str, Any], x: Any, shuffle: int = 0,
+    resampling: _diagnostics.Resampling | None = None,
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch`` (in a worker or in process); opens each zarr path once."""
     opened: dict[str, Any] = {}
@@ -256,7 +266,7 @@ def _estimate_batch(
                 t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))
             else:
                 t, log_var = task.t, task.log_var
-            rows.extend(estimate_task(task, t, log_var, estimators, x, shuffle))
+            rows.extend(estimate_task(task, t, log_var, estimators, x, shuffle, resampling))
     finally:
         close_all(opened.values())
     return len(batch), rows
@@ -268,6 +278,7 @@ def run_tasks(
     x: Any,
     *,
     shuffle: int = 0,
+    resampling: _diagnostics.Resampling | None = None,
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
@@ -288,7 +299,7 @@ def run_tasks(
         def batches() -> Iterator[tuple]:
             # Lazily, so a MemoryStore's arrays are copied into only the few batches joblib holds at once.
             for chunk in chunks:
-                yield [with_data(store, task) for store, task in chunk], estimators, x, shuffle
+                yield [with_data(store, task) for store, task in chunk], estimators, x, shuffle, resampling
 
         return _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(tasks), n_jobs=n_jobs, workers=workers,
@@ -300,21 +311,21 @@ def run_tasks(
 # The table
 # --------------------------------------------------------------------------------------------------
 def frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    """Rows as a DataFrame with these columns first (any others after), the table's dtypes."""
-    extra = [c for row in rows[:1] for c in row if c not in columns]
-    df = pd.DataFrame(rows, columns=list(columns) + extra)
+    """Rows as a DataFrame with these columns, the table's dtypes."""
+    df = pd.DataFrame(rows, columns=columns)
     return df.astype({c: t for c, t in _DTYPES.items() if c in df.columns})
 
 
 def assemble(
     rows: list[dict],
+    columns: list[str],
     estimators: Mapping[str, Any],
     runs: list[str],
     layer_order: list[str],
     skipped: Mapping[str, list[str]],
 ) -> pd.DataFrame:
-    """The results table: rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``."""
-    df = frame(rows, RESULT_COLUMNS)
+    """The results table (``columns``): rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``."""
+    df = frame(rows, columns)
     df = sort_rows(df, {"run": runs, "layer": layer_order, "estimator": list(estimators)})
     df.attrs = json_safe(
         {

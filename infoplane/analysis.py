@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from . import _engine
+from . import diagnostics as _diagnostics
 from ._engine import RESULT_COLUMNS
 from ._tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
 from ._types import json_safe
-from ._validation import check_int_param, check_n_jobs
+from ._validation import as_numpy, check_int_param, check_n_jobs
 from .presets import ESTIMATOR_PRESETS, make_estimator, resolve_estimators
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
@@ -51,6 +52,10 @@ def information_plane(
     backend: str | None = None,
     progress: bool = True,
     shuffle: int = 0,
+    diagnostics: bool = True,
+    ci: float | None = None,
+    n_boot: int = 100,
+    subsample: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -91,6 +96,19 @@ def information_plane(
         permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
         I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
         balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
+    diagnostics : bool, default True
+        Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
+        input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
+        deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
+        estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
+        form one chain). Cheap: computed on the table (`infoplane.diagnostics.add_flags`).
+    ci, n_boot : float, int, optional
+        With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
+        estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
+        ``n_boot`` extra estimates per row (`infoplane.diagnostics.resampled_columns`).
+    subsample : sequence of float, optional
+        Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
+        ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
 
     Returns
     -------
@@ -123,14 +141,23 @@ def information_plane(
     est_map = resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
+    resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
     stores, opened_here = _engine.open_sources(source)
     try:
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
-        rows = _engine.run_tasks(tasks, est_map, x, shuffle=shuffle, n_jobs=n_jobs, backend=backend,
-                                 progress=progress)
+        rows = _engine.run_tasks(tasks, est_map, x, shuffle=shuffle, resampling=resampling, n_jobs=n_jobs,
+                                 backend=backend, progress=progress)
     finally:
         _engine.close_all(opened_here)
-    return _engine.assemble(rows, est_map, list(stores), layer_order, skipped)
+    extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
+    df = _engine.assemble(rows, RESULT_COLUMNS + extra, est_map, list(stores), layer_order, skipped)
+    if diagnostics:
+        # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
+        n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
+        df = _diagnostics.add_flags(
+            df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
+            n_inputs=n_inputs)
+    return df
 
 
 # --------------------------------------------------------------------------------------------------
