@@ -162,6 +162,7 @@ class ZarrStore(BaseStore):
             else:
                 if state in ("store", "partial"):
                     files.wipe(self.path, durable=self.durable)
+                files.remove_temporaries(self.path)
                 self._create()
         except BaseException:
             self.close()
