@@ -12,8 +12,6 @@ I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator la
 """
 from __future__ import annotations
 
-import inspect
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import _parallel
-from ._types import json_safe
-from ._validation import check_input_ids, check_int_param, check_labels
+from . import diagnostics as _diagnostics
+from ._types import Estimator, json_safe
+from ._validation import as_numpy, check_input_ids, check_int_param, check_labels, check_n_jobs
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
@@ -113,10 +112,9 @@ def make_estimator(name: str) -> Any:
 
 def _is_estimator(obj: Any) -> bool:
     return (
-        callable(getattr(obj, "estimate", None))
-        and callable(getattr(obj, "conventions", None))
-        and isinstance(getattr(obj, "name", None), str)
-        and getattr(obj, "input_kind", None) in ("deterministic", "gaussian")
+        isinstance(obj, Estimator)
+        and isinstance(obj.name, str)
+        and obj.input_kind in ("deterministic", "gaussian")
     )
 
 
@@ -129,35 +127,30 @@ def _auto_label(est: Any) -> str:
     return label
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, list) and len(value) > 3:
-        return f"{len(value)} values {value[0]:g}..{value[-1]:g}" if all(
-            isinstance(v, (int, float)) for v in (value[0], value[-1])
-        ) else f"{len(value)} values"
-    return str(value)
+def _one_estimator(obj: Any, where: str) -> Any:
+    if isinstance(obj, str):
+        return make_estimator(obj)
+    if not _is_estimator(obj):
+        raise TypeError(
+            f"{where} must be an estimator (with name, input_kind, conventions() and estimate()) or a "
+            f"preset name ({', '.join(ESTIMATOR_PRESETS)}). Got {type(obj).__name__}."
+        )
+    return obj
 
 
 def _resolve_estimators(estimators: Any) -> dict[str, Any]:
-    """{label: estimator} from one estimator/preset name, a list of them, or a dict {label: ...}."""
-    def one(obj: Any, where: str) -> Any:
-        if isinstance(obj, str):
-            return make_estimator(obj)
-        if not _is_estimator(obj):
-            raise TypeError(
-                f"{where} must be an estimator (with name, input_kind, conventions() and estimate()) or a "
-                f"preset name ({', '.join(ESTIMATOR_PRESETS)}). Got {type(obj).__name__}."
-            )
-        return obj
+    """{label: estimator} from one estimator/preset name, a list of them, or a dict {label: ...}.
 
+    A preset's label is its name, another estimator's `_auto_label`; two equal labels are an error (pass a
+    dict to name them).
+    """
     if isinstance(estimators, Mapping):
         if not estimators:
             raise ValueError("estimators must hold at least one estimator. Got an empty dict.")
-        out = {}
-        for label, obj in estimators.items():
+        for label in estimators:
             if not isinstance(label, str) or not label:
                 raise TypeError(f"estimators dict keys must be non-empty str labels. Got {label!r}.")
-            out[label] = one(obj, f"estimators[{label!r}]")
-        return out
+        return {label: _one_estimator(obj, f"estimators[{label!r}]") for label, obj in estimators.items()}
     items = [estimators] if isinstance(estimators, str) or _is_estimator(estimators) else estimators
     try:
         items = list(items)
@@ -168,29 +161,18 @@ def _resolve_estimators(estimators: Any) -> dict[str, Any]:
         ) from None
     if not items:
         raise ValueError("estimators must hold at least one estimator. Got an empty list.")
-    resolved = [(obj if isinstance(obj, str) else None, one(obj, f"estimators[{i}]")) for i, obj in enumerate(items)]
-    labels = [preset if preset is not None else _auto_label(est) for preset, est in resolved]
-    # An auto-label shared with another estimator: append the conventions that tell them apart (the ones
-    # this estimator sets). Preset names stay as they are.
-    for label in set(labels):
-        idx = [i for i, lab in enumerate(labels) if lab == label]
-        if len(idx) < 2:
-            continue
-        convs = {i: json_safe(resolved[i][1].conventions()) for i in idx}
-        differ = {k for c in convs.values() for k in c if len({json.dumps(c.get(k)) for c in convs.values()}) > 1}
-        for i in idx:
-            keys = sorted(k for k in differ if convs[i].get(k) is not None)
-            if resolved[i][0] is None and keys:
-                labels[i] = f"{label}({', '.join(f'{k}={_short(convs[i][k])}' for k in keys)})"
-    seen: dict[str, int] = {}
-    for i, label in enumerate(labels):
-        if label in seen:
+    out: dict[str, Any] = {}
+    where: dict[str, int] = {}
+    for i, obj in enumerate(items):
+        est = _one_estimator(obj, f"estimators[{i}]")
+        label = obj if isinstance(obj, str) else _auto_label(est)
+        if label in out:
             raise ValueError(
-                f"estimators must have unique labels: estimators[{seen[label]}] and estimators[{i}] are both "
-                f"{label!r} with the same conventions. Drop the duplicate or pass a dict {{label: estimator}}."
+                f"estimators must have unique labels: estimators[{where[label]}] and estimators[{i}] are both "
+                f"labelled {label!r}. Pass a dict {{label: estimator}} to name them."
             )
-        seen[label] = i
-    return {label: est for label, (_, est) in zip(labels, resolved)}
+        out[label], where[label] = est, i
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,14 +225,6 @@ def _select(requested: Any, available: list, what: str, run: str, cast: Callable
     return requested
 
 
-def _accepted_kwargs(est: Any) -> set[str]:
-    try:
-        params = inspect.signature(est.estimate).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return set()
-    return {name for name in ("layer", "epoch") if name in params}
-
-
 # --------------------------------------------------------------------------------------------------
 # Work: one task = one (run, epoch, layer), all estimators on the array loaded once
 # --------------------------------------------------------------------------------------------------
@@ -261,7 +235,8 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
 
 
 def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], extra_kwargs: dict[str, set[str]], x: Any, shuffle: int = 0
+    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0,
+    resampling: _diagnostics.Resampling | None = None,
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -278,7 +253,7 @@ def _estimate_batch(
             else:
                 t, log_var = data
             for label, est in estimators.items():
-                kwargs = {k: v for k, v in (("layer", layer), ("epoch", epoch)) if k in extra_kwargs[label]}
+                kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
                 if est.input_kind == "gaussian":
                     if kind != "gaussian":
                         continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
@@ -294,6 +269,8 @@ def _estimate_batch(
                     # The same permutations for every task (seed 0): the baseline is comparable across the table.
                     base = est.shuffle_baseline(t, y, x, n_permutations=shuffle, seed=0, **kwargs)
                     row["I_TY_shuffled"] = float(base.I_TY)
+                if resampling is not None:
+                    row.update(_diagnostics.resampled_columns(est, t, y, x, kwargs, resampling, (run, epoch, layer)))
                 rows.append(row)
     finally:
         for store in opened.values():
@@ -315,6 +292,10 @@ def information_plane(
     backend: str | None = None,
     progress: bool = True,
     shuffle: int = 0,
+    diagnostics: bool = True,
+    ci: float | None = None,
+    n_boot: int = 100,
+    subsample: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -334,8 +315,8 @@ def information_plane(
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
         "kde-upper", "kde-lower"; a preset's label is its name). Other estimators are labelled by their
-        ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``), with the differing conventions
-        appended when two share a name. Labels must be unique.
+        ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
+        estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
         Restrict to these layers / epochs (each must exist in every run; unknown ones raise `KeyError`
         listing what was recorded). Default: everything recorded.
@@ -355,6 +336,19 @@ def information_plane(
         permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
         I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
         balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
+    diagnostics : bool, default True
+        Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
+        input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
+        deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
+        estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
+        form one chain). Cheap: computed on the table (`infoplane.diagnostics.add_flags`).
+    ci, n_boot : float, int, optional
+        With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
+        estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
+        ``n_boot`` extra estimates per row (`infoplane.diagnostics.resampled_columns`).
+    subsample : sequence of float, optional
+        Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
+        ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
 
     Returns
     -------
@@ -386,11 +380,8 @@ def information_plane(
     """
     est_map = _resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
-    if n_jobs is not None:
-        if not (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)) or n_jobs == 0:
-            raise ValueError(
-                f"The 'n_jobs' parameter of information_plane must be None or a non-zero int. Got {n_jobs!r} instead."
-            )
+    n_jobs = check_n_jobs(n_jobs, "information_plane")
+    resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("source must hold at least one run. Got an empty dict.")
@@ -410,16 +401,24 @@ def information_plane(
             stores[run] = store
             if opened:
                 opened_here.append(store)
-        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle)
+        df = _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle,
+                                resampling)
     finally:
         for store in opened_here:
             close = getattr(store, "close", None)
             if callable(close):
                 close()
+    if diagnostics:
+        # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
+        n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
+        df = _diagnostics.add_flags(
+            df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
+            n_inputs=n_inputs)
+    return df
 
 
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):
-    extra_kwargs = {label: _accepted_kwargs(est) for label, est in est_map.items()}
+def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0,  # noqa: C901
+                       resampling=None):
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
 
@@ -481,7 +480,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, extra_kwargs, x_checked, shuffle
+                yield tasks, est_map, x_checked, shuffle, resampling
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -489,7 +488,8 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
         )
 
     runs = list(stores)
-    df = _frame(rows, RESULT_COLUMNS + (["I_TY_shuffled"] if shuffle else []))
+    extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
+    df = _frame(rows, RESULT_COLUMNS + extra)
     df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
     df.attrs = json_safe(
         {

@@ -17,10 +17,14 @@ class BaseEstimator:
     """Parameters live in ``__init__`` (validated there); the work happens in ``estimate``.
 
     Subclasses set ``name`` and ``input_kind`` and implement ``estimate`` returning an `MIResult`.
+    ``dpi_tolerance`` (bits) is how far a deeper layer's estimate may exceed a shallower one's before
+    `information_plane` flags a data-processing-inequality violation: binned or kernel estimates of two
+    layers are not themselves a Markov chain, so small excesses are resolution effects, not information.
     """
 
     name: str = "base"
     input_kind: InputKind = "deterministic"
+    dpi_tolerance: float = 0.1
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters, by name, as stored on the instance."""
@@ -35,7 +39,13 @@ class BaseEstimator:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
-    def estimate(self, t: Any, y: Any, x: Any = None, **kwargs: Any) -> MIResult:  # pragma: no cover
+    def estimate(
+        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+    ) -> MIResult:  # pragma: no cover
+        """I(T;X) and I(T;Y) in bits; ``layer``/``epoch`` only name the data in error messages.
+
+        Gaussian estimators (``input_kind="gaussian"``) also take ``log_var=`` (keyword), ``t`` being the mean.
+        """
         raise NotImplementedError
 
     def shuffle_baseline(
