@@ -27,6 +27,7 @@ from .._validation import (
     check_class_sizes,
     check_continuous,
     check_float_param,
+    check_input_ids,
     check_int_param,
     check_k_neighbours,
     check_labels,
@@ -240,6 +241,7 @@ class KNNEstimator(BaseEstimator):
         t = check_activations(t, name="t", layer=layer, epoch=epoch)
         n, d = int(t.shape[0]), int(t.shape[1])
         t64 = as_tensor64(t)
+        check_input_ids(x, n)  # unused, but a malformed x is still an error
         if self.target == "labels":
             y_np = check_labels(y, n)
             k = check_k_neighbours(self.k, n, owner)
