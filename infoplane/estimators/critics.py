@@ -327,7 +327,7 @@ class CriticEstimator(BaseEstimator):
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=res.value,
                     train_value_bits=res.train_value, cap_bits=res.cap, epochs_run=res.epochs,
-                    best_epoch=res.best_epoch, seconds=res.seconds, n_train=res.n_train, n_test=res.n_test,
+                    best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test,
                     H_Y_bits=entropy_bits(np.bincount(y_ids.reshape(-1))))
         return MIResult(I_XT=math.nan, I_TY=max(res.value, 0.0), bound_XT="estimate", bound_TY=res.bound,
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))

@@ -38,7 +38,7 @@ from ._base import BaseEstimator
 from ._mixture import grouped_mixture_log_sums
 from ._rows import as_tensor64, canonical_order
 
-__all__ = ["NoisyInformation", "noisy_information", "NoisyEstimator"]
+__all__ = ["NoisyInformation", "sample_propagation_mi", "NoisyEstimator"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _group_log_counts(ids: np.ndarray) -> float:
     return float(np.log(counts[ids]).mean())
 
 
-def noisy_information(
+def sample_propagation_mi(
     centres: Any,
     y: Any,
     noise_std: float,
@@ -102,7 +102,7 @@ def noisy_information(
     -------
     NoisyInformation (bits).
     """
-    owner = "noisy_information"
+    owner = "sample_propagation_mi"
     noise_std = check_float_param(noise_std, "noise_std", owner, positive=True)
     n_draws = check_int_param(n_draws, "n_draws", owner, minimum=1)
     centres = check_activations(centres, name="t")
@@ -145,7 +145,7 @@ def _noisy(centres, y_np, x_ids, noise_std, n_draws, seed, memory_mb) -> NoisyIn
 
 
 class NoisyEstimator(BaseEstimator):
-    """I(X;T) and I(T;Y) of a layer with Gaussian noise N(0, s² I) added after it, in bits (`noisy_information`).
+    """I(X;T) and I(T;Y) of a layer with Gaussian noise N(0, s² I) added after it, in bits (`sample_propagation_mi`).
 
     Feed it the layer's output *before* the noise (the centres): for the first noisy layer that is what a
     plain recording of the deterministic layer gives; for deeper layers use
