@@ -24,6 +24,7 @@ import pandas as pd
 from . import _parallel
 from ._types import Estimator, json_safe
 from ._validation import check_input_ids, check_int_param, check_labels, check_n_jobs
+from .geometry import geometric_compression
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
@@ -233,8 +234,19 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
     return t, log_var
 
 
+def _checked_i_xt(res: Any, label: str) -> float:
+    """I_XT as float; NaN only from an estimator that says why (``conventions["I_XT_note"]``)."""
+    value = float(res.I_XT)
+    if np.isnan(value) and not res.conventions.get("I_XT_note"):
+        raise ValueError(
+            f"estimator {label!r} returned I_XT = NaN without a reason (conventions['I_XT_note']); "
+            "only estimators that report I(T;Y) alone may leave I(T;X) empty."
+        )
+    return value
+
+
 def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0
+    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0, geometry: bool = False
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -250,6 +262,7 @@ def _estimate_batch(
                 t, log_var = _load(opened[data], epoch, layer, kind, need_log_var)
             else:
                 t, log_var = data
+            geo = geometric_compression(t, y, layer=layer, epoch=int(epoch)) if geometry else None
             for label, est in estimators.items():
                 kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
                 if est.input_kind == "gaussian":
@@ -259,7 +272,7 @@ def _estimate_batch(
                 res = est.estimate(t, y, x, **kwargs)
                 row = {
                     "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
-                    "I_XT": float(res.I_XT), "I_TY": float(res.I_TY),
+                    "I_XT": _checked_i_xt(res, label), "I_TY": float(res.I_TY),
                     "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
                     "n_samples": int(res.n_samples),
                 }
@@ -267,6 +280,8 @@ def _estimate_batch(
                     # The same permutations for every task (seed 0): the baseline is comparable across the table.
                     base = est.shuffle_baseline(t, y, x, n_permutations=shuffle, seed=0, **kwargs)
                     row["I_TY_shuffled"] = float(base.I_TY)
+                if geometry:
+                    row["geo_compression"] = geo
                 rows.append(row)
     finally:
         for store in opened.values():
@@ -288,6 +303,7 @@ def information_plane(
     backend: str | None = None,
     progress: bool = True,
     shuffle: int = 0,
+    geometry: bool = False,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -328,6 +344,11 @@ def information_plane(
         permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
         I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
         balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
+    geometry : bool, default False
+        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.geometry.
+        geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
+        ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
+        deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
 
     Returns
     -------
@@ -379,7 +400,8 @@ def information_plane(
             stores[run] = store
             if opened:
                 opened_here.append(store)
-        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle)
+        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle,
+                                  bool(geometry))
     finally:
         for store in opened_here:
             close = getattr(store, "close", None)
@@ -387,7 +409,8 @@ def information_plane(
                 close()
 
 
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):  # noqa: C901
+def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0,  # noqa: C901
+                       geometry=False):
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
 
@@ -449,7 +472,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, x_checked, shuffle
+                yield tasks, est_map, x_checked, shuffle, geometry
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -457,7 +480,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
         )
 
     runs = list(stores)
-    df = _frame(rows, RESULT_COLUMNS + (["I_TY_shuffled"] if shuffle else []))
+    df = _frame(rows, RESULT_COLUMNS + (["I_TY_shuffled"] if shuffle else []) + (["geo_compression"] if geometry else []))
     df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
     df.attrs = json_safe(
         {
@@ -472,7 +495,8 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
     return df
 
 
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64"}
+_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
+           "geo_compression": "float64"}
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
