@@ -283,6 +283,7 @@ class CriticEstimator(BaseEstimator):
     """
 
     name = "critic"
+    y_kinds = ("labels",)
 
     def __init__(
         self,

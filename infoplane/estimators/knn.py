@@ -222,6 +222,11 @@ class KNNEstimator(BaseEstimator):
         self.target = check_choice(target, "target", owner, _TARGETS)
         self.memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
 
+    @property
+    def y_kinds(self) -> tuple[str, ...]:
+        """What ``y`` it takes (the ground-truth suite skips other tasks): class labels or continuous."""
+        return (self.target,)
+
     def conventions(self) -> dict[str, Any]:
         """k, norm, form (Ross or KSG) and counting convention; ``memory_mb`` is left out (no effect on values)."""
         return {

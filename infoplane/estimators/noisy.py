@@ -169,6 +169,7 @@ class NoisyEstimator(BaseEstimator):
     """
 
     name = "noisy"
+    y_kinds = ("labels",)
 
     def __init__(self, noise_std: float = 0.1, *, n_draws: int = 8, seed: int | None = 0,
                  memory_mb: float = 64.0) -> None:

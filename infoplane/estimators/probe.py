@@ -67,6 +67,7 @@ class ProbeEstimator(BaseEstimator):
     """
 
     name = "probe"
+    y_kinds = ("labels",)
 
     def __init__(self, *, n_folds: int = 5, seed: int | None = 0) -> None:
         self.n_folds = check_int_param(n_folds, "n_folds", "ProbeEstimator", minimum=2)
