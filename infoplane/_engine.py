@@ -27,13 +27,35 @@ from . import diagnostics as _diagnostics
 from ._tables import sort_rows
 from ._types import MIResult, json_safe
 from ._validation import check_input_ids, check_labels
+from .geometry import geometric_compression
 
-__all__ = ["RESULT_COLUMNS", "Task", "open_sources", "plan", "estimate_task", "run_tasks", "assemble"]
+__all__ = ["RESULT_COLUMNS", "Task", "Options", "open_sources", "plan", "estimate_task", "run_tasks", "assemble"]
 
 #: The columns every results table has, in this order.
 RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
 
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64"}
+_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
+           "geo_compression": "float64"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What each task computes beside the estimates: a new per-row column is a field here and a step in
+    `estimate_task`, its name in `columns`.
+
+    ``shuffle``: permutations of the shuffle baseline (``I_TY_shuffled``; 0 = none); ``resampling``: the
+    bootstrap / subsample columns of `infoplane.diagnostics`; ``geometry``: ``geo_compression``.
+    """
+
+    shuffle: int = 0
+    resampling: _diagnostics.Resampling | None = None
+    geometry: bool = False
+
+    def columns(self) -> list[str]:
+        """The extra columns, in table order."""
+        out = ["I_TY_shuffled"] if self.shuffle else []
+        out += self.resampling.columns() if self.resampling is not None else []
+        return out + (["geo_compression"] if self.geometry else [])
 
 
 @dataclass(frozen=True)
@@ -211,25 +233,35 @@ def _load(store: Any, task: Task, need_log_var: bool) -> tuple[Any, Any]:
     return t, log_var
 
 
+def _checked_i_xt(res: Any, label: str) -> float:
+    """I_XT as float; NaN only from an estimator that says why (``conventions["I_XT_note"]``)."""
+    value = float(res.I_XT)
+    if np.isnan(value) and not res.conventions.get("I_XT_note"):
+        raise ValueError(
+            f"estimator {label!r} returned I_XT = NaN without a reason (conventions['I_XT_note']); "
+            "only estimators that report I(T;Y) alone may leave I(T;X) empty."
+        )
+    return value
+
+
 def result_row(task: Task, label: str, res: MIResult) -> dict[str, Any]:
     """The table row of one estimator's result on one task (the `RESULT_COLUMNS`)."""
     return {
         "run": task.run, "epoch": task.epoch, "layer": task.layer, "estimator": label,
-        "I_XT": float(res.I_XT), "I_TY": float(res.I_TY),
+        "I_XT": _checked_i_xt(res, label), "I_TY": float(res.I_TY),
         "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
         "n_samples": int(res.n_samples),
     }
 
 
 def estimate_task(
-    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, shuffle: int = 0,
-    resampling: _diagnostics.Resampling | None = None,
+    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, options: Options = Options()
 ) -> list[dict[str, Any]]:
     """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each.
 
-    Beside the `RESULT_COLUMNS`: ``I_TY_shuffled`` with ``shuffle`` permutations, and the bootstrap /
-    subsample columns of `infoplane.diagnostics.resampled_columns` with ``resampling``.
+    Beside the `RESULT_COLUMNS`, the columns ``options`` asks for (`Options.columns`).
     """
+    geo = geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch) if options.geometry else None
     rows = []
     for label, est in estimators.items():
         kwargs: dict[str, Any] = {"layer": task.layer, "epoch": task.epoch}
@@ -238,20 +270,21 @@ def estimate_task(
                 continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
             kwargs["log_var"] = log_var
         row = result_row(task, label, est.estimate(t, task.y, x, **kwargs))
-        if shuffle:
+        if options.shuffle:
             # The same permutations for every task (seed 0): the baseline is comparable across the table.
-            base = est.shuffle_baseline(t, task.y, x, n_permutations=shuffle, seed=0, **kwargs)
+            base = est.shuffle_baseline(t, task.y, x, n_permutations=options.shuffle, seed=0, **kwargs)
             row["I_TY_shuffled"] = float(base.I_TY)
-        if resampling is not None:
+        if options.resampling is not None:
             where = (task.run, task.epoch, task.layer)
-            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, resampling, where))
+            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, options.resampling, where))
+        if options.geometry:
+            row["geo_compression"] = geo
         rows.append(row)
     return rows
 
 
 def _estimate_batch(
-    batch: list[Task], estimators: Mapping[str, Any], x: Any, shuffle: int = 0,
-    resampling: _diagnostics.Resampling | None = None,
+    batch: list[Task], estimators: Mapping[str, Any], x: Any, options: Options
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch`` (in a worker or in process); opens each zarr path once."""
     opened: dict[str, Any] = {}
@@ -266,7 +299,7 @@ def _estimate_batch(
                 t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))
             else:
                 t, log_var = task.t, task.log_var
-            rows.extend(estimate_task(task, t, log_var, estimators, x, shuffle, resampling))
+            rows.extend(estimate_task(task, t, log_var, estimators, x, options))
     finally:
         close_all(opened.values())
     return len(batch), rows
@@ -276,9 +309,8 @@ def run_tasks(
     tasks: list[tuple[Any, Task]],
     estimators: Mapping[str, Any],
     x: Any,
+    options: Options = Options(),
     *,
-    shuffle: int = 0,
-    resampling: _diagnostics.Resampling | None = None,
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
@@ -299,7 +331,7 @@ def run_tasks(
         def batches() -> Iterator[tuple]:
             # Lazily, so a MemoryStore's arrays are copied into only the few batches joblib holds at once.
             for chunk in chunks:
-                yield [with_data(store, task) for store, task in chunk], estimators, x, shuffle, resampling
+                yield [with_data(store, task) for store, task in chunk], estimators, x, options
 
         return _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(tasks), n_jobs=n_jobs, workers=workers,

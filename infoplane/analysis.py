@@ -56,6 +56,7 @@ def information_plane(
     ci: float | None = None,
     n_boot: int = 100,
     subsample: Sequence[float] | None = None,
+    geometry: bool = False,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -109,6 +110,11 @@ def information_plane(
     subsample : sequence of float, optional
         Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
         ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
+    geometry : bool, default False
+        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.geometry.
+        geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
+        ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
+        deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
 
     Returns
     -------
@@ -145,12 +151,11 @@ def information_plane(
     stores, opened_here = _engine.open_sources(source)
     try:
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
-        rows = _engine.run_tasks(tasks, est_map, x, shuffle=shuffle, resampling=resampling, n_jobs=n_jobs,
-                                 backend=backend, progress=progress)
+        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry))
+        rows = _engine.run_tasks(tasks, est_map, x, options, n_jobs=n_jobs, backend=backend, progress=progress)
     finally:
         _engine.close_all(opened_here)
-    extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
-    df = _engine.assemble(rows, RESULT_COLUMNS + extra, est_map, list(stores), layer_order, skipped)
+    df = _engine.assemble(rows, RESULT_COLUMNS + options.columns(), est_map, list(stores), layer_order, skipped)
     if diagnostics:
         # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
         n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
