@@ -140,8 +140,9 @@ def test_kde_log_sums_match_dense(memory_mb):
     y = rng.integers(0, 3, 300)
     sums = K.kde_log_sums(h, 2e-3, y, np.arange(300), memory_mb=memory_mb)
     a, c = _dense_log_sums(h, 2e-3, y)
-    np.testing.assert_allclose(sums["all"].numpy(), a, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(sums["class"].numpy(), c, rtol=0, atol=1e-10)
+    # float32 exponentials (relative error a few ulps per term): 1e-7 nats per log-sum, stated in the kernel.
+    np.testing.assert_allclose(sums["all"].numpy(), a, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(sums["class"].numpy(), c, rtol=0, atol=1e-7)
     np.testing.assert_allclose(sums["input"].numpy(), 0.0, atol=1e-12)  # only j = i shares the input
 
 
@@ -158,10 +159,10 @@ def test_kde_information_bits_vs_nats():
     out = K.kde_information_bits(h, y, 0.1, "upper")
     a, c = _dense_log_sums(h, 0.2, y)
     i_xt_nats = math.log(200) - a.mean()
-    assert out["I_XT"] == pytest.approx(i_xt_nats / math.log(2), abs=1e-10)
+    assert out["I_XT"] == pytest.approx(i_xt_nats / math.log(2), abs=1e-7)  # float32 exponentials
     p = np.bincount(y) / 200
     i_ty_nats = -(p * np.log(p)).sum() - (a - c).mean()
-    assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-10)
+    assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-7)
 
 
 def _edge_probes(edges: np.ndarray, dtype, rng) -> np.ndarray:
