@@ -151,7 +151,8 @@ def test_repeated_inputs():
         single = KDEEstimator(1e-2, bound).estimate(h, y)
         # Each input presented three times (deterministic network): the same numbers and the same bound kind.
         rep = KDEEstimator(1e-2, bound).estimate(h3, y3, x=x3)
-        assert (rep.I_XT, rep.I_TY) == pytest.approx((single.I_XT, single.I_TY), abs=1e-9)
+        # 1e-6 bits: the kernel's float32 exponentials and partial sums (see its docstring), not an identity.
+        assert (rep.I_XT, rep.I_TY) == pytest.approx((single.I_XT, single.I_TY), abs=1e-6)
         assert rep.bound_XT == bound and rep.conventions["inputs"] == "given"
         # Rows of one input that differ (e.g. dropout): H(T|X) is a mixture too, so I_XT is an estimate.
         noisy = KDEEstimator(1e-2, bound).estimate(h3 + 0.01 * rng.normal(size=h3.shape), y3, x=x3)

@@ -351,6 +351,8 @@ def kde_chunk_rows(n: int, memory_mb: float, n_temporaries: int = 4) -> int:
 #: exp(-x) for x > this is below float32's smallest normal number: such terms are dropped (< 1e-38 each,
 #: relative to a sum >= 1), which keeps the kernel out of slow subnormal arithmetic.
 _EXP_CUTOFF = 87.0
+#: Columns per float32 partial sum (a matrix product with the one-hot labels); partial sums add in float64.
+_SUM_BLOCK = 64
 
 
 def _kde_prepare(h: Any, s_min: float) -> tuple[Any, float]:
@@ -400,132 +402,131 @@ def kde_log_sums_multi(
     For each scale s in ``scales`` a dict with ``"all"`` (and ``"class"``, ``"input"`` when ``y_ids``/``x_ids``
     are given) of per-row ``L_i = ln Σ_j exp(−D_ij / s)``, float64 tensors on h's device. Scales that are
     the largest one divided by an integer m <= 8 (the pairwise-KL scale 2σ² is the Bhattacharyya 8σ² over 4)
-    cost no exponential: exp(−D/s) = exp(−D/s_max)^m by repeated squaring.
+    cost no exponential: exp(−D/s) = exp(−D/s_max)^m by repeated multiplication.
 
-    Precision, chosen so that every value stays within 1e-7 nats of a float64 evaluation:
+    Precision, chosen so that every value stays within 1e-6 nats (observed ~1e-7) of a float64 evaluation:
 
-    - distances ``‖a‖² + ‖b‖² − 2ab`` in float64 on centred rows scaled to unit largest norm (float32 products
-      are not accurate enough: on clustered rows away from the centre, float32 Gram matrices were off by
-      1e-4 bits at d = 1,000; see ``benchmarks/bench_kde.py``), the diagonal forced to exactly 0;
-    - exponentials in float32 (relative error a few ulps, i.e. < 1e-6 of each term, so < 1e-6 nats on L_i),
-      exponents above 87 dropped (terms < 1e-38 against a sum >= 1);
-    - sums accumulated in float64, over the columns of one class at a time (rows are sorted by class once),
-      so ``"all"`` is the float64 sum of the per-class sums and classes need no one-hot product.
+    - distances ``‖a‖² + ‖b‖² − 2ab`` in float64 on centred rows scaled to unit largest norm (float32 Gram
+      products are not accurate enough: on clustered rows away from the centre they were off by 1e-4 bits
+      at d = 1,000), the diagonal forced to exactly 0; when the rows span so many noise widths that float64
+      rounding matters, the close pairs are recomputed by exact differences (`_refine_close_pairs`);
+    - exponents rounded to float32 and exponentiated in float32 (relative error of each term a few ulps times
+      its exponent: < 1e-6 for the terms that matter), exponents capped at 87
+      (terms below e^-87 ≈ 1.6e-38 count as 1.6e-38: against a sum >= 1 that is nothing, and it keeps the
+      arithmetic out of slow subnormal numbers);
+    - sums as float32 matrix products with the one-hot labels over blocks of at most 64 columns,
+      accumulated in float64; ``"all"`` is the float64 sum of the per-class sums.
 
-    Memory is O(n · chunk): about four float32/float64 (chunk, n) temporaries within ``memory_mb``.
+    Memory is O(n · chunk): one float64 and two float32 (chunk, n) buffers, reused, within ``memory_mb``.
     """
     import torch
 
     scales = [float(s) for s in scales]
     s_max, powers = _powers(scales)
-    h, factor = _kde_prepare(h, min(scales))
+    s_min = min(scales)
+    h, factor = _kde_prepare(h, s_min)
     n, dev = h.shape[0], h.device
-    ratios = [min(scales) / s for s in scales]  # exponent of scale s = factor * ratio * D'
-    y_t = None if y_ids is None else torch.as_tensor(np.asarray(y_ids), device=dev).to(torch.int64)
+    to_base = factor * s_min / s_max  # D' -> exponent at the largest scale
+    y_t = torch.zeros(n, dtype=torch.int64, device=dev) if y_ids is None else (
+        torch.as_tensor(np.asarray(y_ids), device=dev).to(torch.int64))
     x_t = None if x_ids is None else torch.as_tensor(np.asarray(x_ids), device=dev).to(torch.int64)
-    # Sort rows by class once: each class is then a contiguous block of columns (results are unsorted back).
-    order = torch.argsort(y_t, stable=True) if y_t is not None else torch.arange(n, device=dev)
-    h = h[order]
-    ys = y_t[order] if y_t is not None else torch.zeros(n, dtype=torch.int64, device=dev)
-    xs = x_t[order] if x_t is not None else None
-    bounds = torch.searchsorted(ys, torch.arange(int(ys.max()) + 2 if n else 1, device=dev)).tolist()
-    blocks = [(c, bounds[c], bounds[c + 1]) for c in range(len(bounds) - 1) if bounds[c + 1] > bounds[c]]
+    onehot = torch.nn.functional.one_hot(y_t).to(torch.float32)
+    col_blocks = [(lo, min(lo + _SUM_BLOCK, n)) for lo in range(0, n, _SUM_BLOCK)]
     sq = (h * h).sum(dim=1)
     outs = [{k: torch.empty(n, dtype=torch.float64, device=dev) for k in ("all", "class", "input")}
             for _ in scales]
-    chunk = kde_chunk_rows(n, memory_mb, n_temporaries=4 if x_ids is None else 5)
+    chunk = kde_chunk_rows(n, memory_mb, n_temporaries=3 if x_ids is None else 4)
     # |error of D'| <= 2 (d + 4) u64 on unit-norm rows; in exponent units at the largest scale:
-    slack = factor * min(scales) / s_max * 2 * (h.shape[1] + 4) * 2.0**-53
-    refine = slack > 1e-9
+    slack = to_base * 2 * (h.shape[1] + 4) * 2.0**-53
+    buf64 = torch.empty((chunk, n), dtype=torch.float64, device=dev)
+    bufs32 = [torch.empty((chunk, n), dtype=torch.float32, device=dev) for _ in range(2)]
     for start in range(0, n, chunk):  # loop over chunks of rows, each a vectorised (chunk, n) block
         stop = min(start + chunk, n)
-        d2 = torch.addmm(sq[start:stop, None] + sq[None, :], h[start:stop], h.T, alpha=-2.0)
+        e = buf64[: stop - start]
+        torch.add(sq[start:stop, None], sq[None, :], out=e)
+        e.addmm_(h[start:stop], h.T, alpha=-2.0)
         idx = torch.arange(start, stop, device=dev)
-        d2[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
-        base_exp = d2.clamp_(min=0.0).mul_(factor * min(scales) / s_max)
-        if refine:
-            _refine_close_pairs(base_exp, h, start, factor * min(scales) / s_max, slack)
-        base_exp = base_exp.to(torch.float32)
-        del d2
-        kernels = _kde_kernels(base_exp, powers, ratios, s_max, min(scales), factor)
-        for out, k in zip(outs, kernels):
-            _kde_accumulate(out, k, start, stop, ys, xs, blocks)
-        del base_exp, kernels
-    inverse = torch.empty_like(order)
-    inverse[order] = torch.arange(n, device=dev)
-    return [
-        {k: v[inverse] for k, v in out.items() if (k != "class" or y_t is not None) and (k != "input" or xs is not None)}
-        for out in outs
-    ]
+        e[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
+        e.mul_(-to_base).clamp_(min=-_EXP_CUTOFF, max=0.0)  # minus the exponent at the largest scale
+        if slack > 1e-9:
+            _refine_close_pairs(e, h, start, to_base, slack)
+        base = bufs32[0][: stop - start]
+        base.copy_(e).exp_()
+        for out, k in zip(outs, _kde_kernels(base, e, powers, s_max, scales, bufs32[1][: stop - start])):
+            per_class = torch.zeros((stop - start, onehot.shape[1]), dtype=torch.float64, device=dev)
+            for lo, hi in col_blocks:
+                per_class += k[:, lo:hi] @ onehot[lo:hi]
+            out["all"][start:stop] = torch.log(per_class.sum(dim=1))
+            out["class"][start:stop] = torch.log(per_class.gather(1, y_t[start:stop, None]).squeeze(1))
+            if x_t is not None:
+                same = x_t[start:stop, None] == x_t[None, :]
+                out["input"][start:stop] = torch.log((k * same).sum(dim=1, dtype=torch.float64))
+    keep = {"all"} | ({"class"} if y_ids is not None else set()) | ({"input"} if x_ids is not None else set())
+    return [{k: v for k, v in out.items() if k in keep} for out in outs]
 
 
 #: At most this many close pairs per row (on average over a chunk) are recomputed by exact differences.
 _MAX_REFINED_PER_ROW = 64
 
 
-def _refine_close_pairs(base_exp: Any, h: Any, start: int, to_exponent: float, slack: float) -> None:
+def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, slack: float) -> None:
     """Recompute, by exact differences, the exponents of the pairs the Gram formula cannot resolve.
 
     When the rows span many noise widths (activations of 1e6 against σ² = 1e-3, or 1e300-scale values)
     the float64 rounding of ‖a‖² + ‖b‖² − 2ab, times the huge exponent factor, exceeds 1e-9: then every
     off-diagonal pair whose exponent might be below the cut-off gets ``Σ_k (a_k − b_k)²``, accurate to
-    relative 1e-16 of the (small) distance itself. Far pairs keep their (harmlessly inexact) huge exponents.
+    relative 1e-16 of the (small) distance itself. Far pairs keep their (harmlessly inexact) capped exponents.
     Raises ValueError when there are too many such pairs to recompute (more than 64 per row).
     """
     import torch
 
-    rows, cols = torch.nonzero(base_exp <= _EXP_CUTOFF + slack, as_tuple=True)
+    rows, cols = torch.nonzero(neg_exp >= -(_EXP_CUTOFF - slack), as_tuple=True)
     keep = rows + start != cols
     rows, cols = rows[keep], cols[keep]
     if rows.numel() == 0:
         return
-    if rows.numel() > _MAX_REFINED_PER_ROW * base_exp.shape[0]:
+    if rows.numel() > _MAX_REFINED_PER_ROW * neg_exp.shape[0]:
         raise ValueError(
             f"activations span about {math.sqrt(slack / (2 * (h.shape[1] + 4) * 2.0**-53)):.3g} noise "
-            "widths, too many for float64 "
-            f"distances ({rows.numel():,} close pairs in {base_exp.shape[0]:,} rows would need exact "
-            "recomputation); rescale the activations or raise noise_variance."
+            f"widths, too many for float64 distances ({rows.numel():,} close pairs in {neg_exp.shape[0]:,} "
+            "rows would need exact recomputation); rescale the activations or raise noise_variance."
         )
     diff = h[rows + start] - h[cols]
-    base_exp[rows, cols] = (diff * diff).sum(dim=1) * to_exponent
+    neg_exp[rows, cols] = ((diff * diff).sum(dim=1) * -to_exponent).clamp_(min=-_EXP_CUTOFF)
 
 
-def _kde_kernels(base_exp: Any, powers: list[int | None], ratios: list[float], s_max: float, s_min: float,
-                 factor: float) -> list[Any]:
-    """exp(−exponent) per scale, float32: one exponential at the largest scale, integer powers of it."""
+def _kde_kernels(base: Any, neg_exp: Any, powers: list[int | None], s_max: float, scales: list[float],
+                 spare: Any) -> list[Any]:
+    """exp(−D/s) per scale, float32, from ``base`` = exp(−D/s_max): integer powers of it (in ``spare``),
+    or, for another ratio, its own exponential. At most one power per call reuses ``spare``."""
     import torch
 
-    base = torch.exp(base_exp.clamp(max=_EXP_CUTOFF).neg_())
-    base[base_exp > _EXP_CUTOFF] = 0.0
     out = []
-    for m, ratio in zip(powers, ratios):
-        if m is None:  # not an integer power of the base: its own exponential
-            e = base_exp * (ratio * s_max / s_min)
-            k = torch.exp(e.clamp(max=_EXP_CUTOFF).neg_())
-            k[e > _EXP_CUTOFF] = 0.0
-        elif m == 1:
-            k = base
+    spare_used = False
+    for m, s in zip(powers, scales):
+        if m == 1:
+            out.append(base)
+            continue
+        k = spare if not spare_used else torch.empty_like(spare)
+        spare_used = True
+        if m is None:
+            k.copy_(neg_exp.mul(s_max / s).clamp_(min=-_EXP_CUTOFF)).exp_()
         else:
-            # Below this, k**m would be subnormal (slow): those terms are < 1e-38 and dropped.
-            k = torch.where(base > math.exp(-_EXP_CUTOFF / m), base, 0.0)
-            k = k ** m
+            # Clamped so that k**m stays a normal float32 (>= e^-87): the tiny terms are < 1.6e-38 each.
+            torch.clamp(base, min=math.exp(-_EXP_CUTOFF / m), out=k)
+            _int_power_(k, m)
         out.append(k)
     return out
 
 
-def _kde_accumulate(out: dict[str, Any], k: Any, start: int, stop: int, ys: Any, xs: Any,
-                    blocks: list[tuple[int, int, int]]) -> None:
-    """Per-class column sums of one chunk's kernel in float64, then ln of all, own class, own input."""
-    import torch
-
-    per_class = torch.stack([k[:, lo:hi].sum(dim=1, dtype=torch.float64) for _, lo, hi in blocks], dim=1)
-    out["all"][start:stop] = torch.log(per_class.sum(dim=1))
-    cls = torch.as_tensor([c for c, _, _ in blocks], device=k.device)
-    pos = torch.searchsorted(cls, ys[start:stop])
-    out["class"][start:stop] = torch.log(per_class.gather(1, pos[:, None]).squeeze(1))
-    if xs is not None:
-        same = xs[start:stop, None] == xs[None, :]
-        out["input"][start:stop] = torch.log((k * same).sum(dim=1, dtype=torch.float64))
+def _int_power_(k: Any, m: int) -> None:
+    """k ← k**m in place by repeated squaring and multiplication (m >= 2)."""
+    if m & (m - 1) == 0:  # a power of two: square log2(m) times
+        while m > 1:
+            k.square_()
+            m //= 2
+        return
+    k.pow_(m)
 
 
 def kde_log_sums(
@@ -542,7 +543,7 @@ def kde_log_sums(
     on h's device): ``"all"`` sums over every j; ``"class"`` over j with ``y_j == y_i``; ``"input"``
     over j with ``x_j == x_i`` (only when given). Each sum contains its own j = i term exp(0) = 1, so the
     log-sums are >= 0 and need no max-shift: the terms are in (0, 1], the sum in [1, n]. Precision and
-    memory as in `kde_log_sums_multi` (this is its one-scale case): within 1e-7 nats of float64.
+    memory as in `kde_log_sums_multi` (this is its one-scale case): within 1e-6 nats of float64.
     """
     return kde_log_sums_multi(h, [scale], y_ids, x_ids, memory_mb=memory_mb)[0]
 

@@ -46,7 +46,7 @@ class KDEEstimator(BaseEstimator):
 
     Computation: torch, on the device of ``t`` (CPU for numpy input, CUDA when the tensor lives there), in
     row chunks sized to ``memory_mb`` so memory is O(N·chunk) — no N×N matrix — with float64 distances on
-    centred, scaled rows, float32 exponentials and float64 sums (within 1e-7 nats of a float64 dense
+    centred, scaled rows, float32 exponentials and float64 sums (within 1e-6 nats of a float64 dense
     reference; see `infoplane.estimators._kernels.kde_log_sums_multi`). Cost O(N² d); both bounds together
     cost about one (one exponential, the other its fourth power).
 
