@@ -430,6 +430,13 @@ def kde_log_sums_multi(
     y_t = torch.zeros(n, dtype=torch.int64, device=dev) if y_ids is None else (
         torch.as_tensor(np.asarray(y_ids), device=dev).to(torch.int64))
     x_t = None if x_ids is None else torch.as_tensor(np.asarray(x_ids), device=dev).to(torch.int64)
+    # A canonical row order (a seeded random projection, ties by label and input): float32 partial sums
+    # depend on the order of terms, so this makes the results bitwise invariant to permuting the rows.
+    key = h @ torch.as_tensor(np.random.default_rng(0).normal(size=h.shape[1]), dtype=h.dtype, device=dev)
+    lex = [key.cpu().numpy(), y_t.cpu().numpy()] + ([] if x_t is None else [x_t.cpu().numpy()])
+    order = torch.as_tensor(np.lexsort(lex[::-1]), device=dev)
+    h, y_t, sq_order = h[order], y_t[order], order
+    x_t = None if x_t is None else x_t[order]
     onehot = torch.nn.functional.one_hot(y_t).to(torch.float32)
     col_blocks = [(lo, min(lo + _SUM_BLOCK, n)) for lo in range(0, n, _SUM_BLOCK)]
     sq = (h * h).sum(dim=1)
@@ -447,9 +454,10 @@ def kde_log_sums_multi(
         e.addmm_(h[start:stop], h.T, alpha=-2.0)
         idx = torch.arange(start, stop, device=dev)
         e[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
-        e.mul_(-to_base).clamp_(min=-_EXP_CUTOFF, max=0.0)  # minus the exponent at the largest scale
+        e.mul_(-to_base)  # minus the exponent at the largest scale
         if slack > 1e-9:
             _refine_close_pairs(e, h, start, to_base, slack)
+        e.clamp_(min=-_EXP_CUTOFF, max=0.0)
         base = bufs32[0][: stop - start]
         base.copy_(e).exp_()
         for out, k in zip(outs, _kde_kernels(base, e, powers, s_max, scales, bufs32[1][: stop - start])):
@@ -462,7 +470,9 @@ def kde_log_sums_multi(
                 same = x_t[start:stop, None] == x_t[None, :]
                 out["input"][start:stop] = torch.log((k * same).sum(dim=1, dtype=torch.float64))
     keep = {"all"} | ({"class"} if y_ids is not None else set()) | ({"input"} if x_ids is not None else set())
-    return [{k: v for k, v in out.items() if k in keep} for out in outs]
+    inverse = torch.empty_like(sq_order)
+    inverse[sq_order] = torch.arange(n, device=dev)
+    return [{k: v[inverse] for k, v in out.items() if k in keep} for out in outs]
 
 
 #: At most this many close pairs per row (on average over a chunk) are recomputed by exact differences.
@@ -480,7 +490,7 @@ def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, sl
     """
     import torch
 
-    rows, cols = torch.nonzero(neg_exp >= -(_EXP_CUTOFF - slack), as_tuple=True)
+    rows, cols = torch.nonzero(neg_exp >= -(_EXP_CUTOFF + slack), as_tuple=True)
     keep = rows + start != cols
     rows, cols = rows[keep], cols[keep]
     if rows.numel() == 0:
@@ -492,7 +502,7 @@ def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, sl
             "rows would need exact recomputation); rescale the activations or raise noise_variance."
         )
     diff = h[rows + start] - h[cols]
-    neg_exp[rows, cols] = ((diff * diff).sum(dim=1) * -to_exponent).clamp_(min=-_EXP_CUTOFF)
+    neg_exp[rows, cols] = (diff * diff).sum(dim=1) * -to_exponent
 
 
 def _kde_kernels(base: Any, neg_exp: Any, powers: list[int | None], s_max: float, scales: list[float],
