@@ -10,20 +10,17 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import datasets, estimators, models
-from .analysis import (
-    compression_scores,
-    information_plane,
-    load_results,
-    save_results,
-    summarize_runs,
-)
+from ._types import MIResult
+from .analysis import compression_scores, information_plane, summarize_runs
 from .models import GaussianEncoder, SZTNet, VIBClassifier, VIBRegressor
 from .recording import Layer, Recorder, Schedule, record
+from .results_io import load_results, save_results
 from .store import MemoryStore, StoreLockedError, ZarrStore, open_store
 from .sweeps import beta_sweep
 
 __all__ = [
     "__version__",
+    "MIResult",
     "Recorder",
     "record",
     "Layer",
@@ -49,9 +46,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # matplotlib is imported only when plots are asked for.
-    if name == "plotting":
+    # matplotlib is imported only when plots are asked for; the ground-truth suite when it is used.
+    if name in ("plotting", "groundtruth"):
         import importlib
 
-        return importlib.import_module(".plotting", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'infoplane' has no attribute {name!r}")

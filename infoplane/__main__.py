@@ -290,7 +290,8 @@ def _dask_client(address: str | None):
 
 
 def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None, epochs=None):
-    from .analysis import compression_scores, information_plane, save_results
+    from .analysis import compression_scores, information_plane
+    from .results_io import save_results
 
     start = time.perf_counter()
     with _dask_client(args.dask_scheduler):
@@ -378,7 +379,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .analysis import load_results
+    from .results_io import load_results
 
     df = load_results(args.table)
     missing = [c for c in ("epoch", "layer", "estimator", "I_XT", "I_TY") if c not in df.columns]

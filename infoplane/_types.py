@@ -57,9 +57,9 @@ class MIResult:
 class Estimator(Protocol):
     """What `information_plane` needs of an estimator.
 
-    ``input_kind == "deterministic"``: ``estimate(t, y, x=None)`` with activations ``t`` of shape (N, d).
-    ``input_kind == "gaussian"``: ``estimate(mu, y, x=None, *, log_var)`` for a Gaussian layer
-    p(z|x) = N(mu, diag exp(log_var)).
+    Every estimator has ``estimate(t, y, x=None, *, layer=None, epoch=None)`` with activations ``t`` of shape
+    (N, d); ``layer`` and ``epoch`` only name the data in error messages. ``input_kind == "gaussian"``: also
+    ``log_var=`` (keyword), ``t`` being the mean of a Gaussian layer p(z|x) = N(t, diag exp(log_var)).
     """
 
     name: str
@@ -67,7 +67,9 @@ class Estimator(Protocol):
 
     def conventions(self) -> dict[str, Any]: ...
 
-    def estimate(self, t: Any, y: Any, x: Any = None, **kwargs: Any) -> MIResult: ...
+    def estimate(
+        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+    ) -> MIResult: ...
 
 
 def json_safe(value: Any) -> Any:

@@ -22,6 +22,7 @@ __all__ = [
     "check_int_param",
     "check_float_param",
     "check_choice",
+    "check_n_jobs",
     "param_error",
 ]
 
@@ -212,3 +213,12 @@ def check_same_length(**arrays: Any) -> int:
         described = ", ".join(f"{k} has {n:,}" for k, n in lengths.items())
         raise ValueError(f"{' and '.join(lengths)} must have the same number of rows: {described}.")
     return next(iter(lengths.values()))
+
+
+def check_n_jobs(n_jobs: Any, owner: str) -> int | None:
+    """None or a non-zero int (joblib's meaning: -1 is every core), or raise naming ``owner``."""
+    if n_jobs is None:
+        return None
+    if not (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)) or n_jobs == 0:
+        raise param_error(owner, "n_jobs", "None or a non-zero int", n_jobs)
+    return int(n_jobs)

@@ -3,9 +3,8 @@
 `information_plane` turns a recorded run (a `Recorder`, a store, or a store path) — or several runs — into
 one tidy pandas DataFrame, one row per (run, epoch, layer, estimator), numbers in bits, with every
 estimator's conventions in ``df.attrs``. `summarize_runs` reduces several runs (seeds) to mean and spread;
-`compression_scores` makes "does this layer compress?" a number. `save_results` / `load_results` write
-and read tables (CSV + a JSON sidecar, or Parquet with the conventions in its metadata) that reload
-identical, dtypes and attrs included.
+`compression_scores` makes "does this layer compress?" a number. Tables are written and read by
+`infoplane.results_io` (`save_results` / `load_results`, re-exported here).
 
 Results-table contract (shared with `infoplane.plotting`): columns ``run, epoch, layer, estimator, I_XT,
 I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator label: conventions}``,
@@ -13,11 +12,8 @@ I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator la
 """
 from __future__ import annotations
 
-import inspect
-import json
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import _parallel
-from ._types import json_safe
-from ._validation import check_input_ids, check_int_param, check_labels
+from ._types import Estimator, json_safe
+from ._validation import check_input_ids, check_int_param, check_labels, check_n_jobs
+from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
     "ESTIMATOR_PRESETS",
@@ -44,11 +41,6 @@ __all__ = [
 RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
 
 _KEYS = ["run", "epoch", "layer", "estimator"]
-_SIDECAR_FORMAT = "infoplane.results"
-_SIDECAR_VERSION = 1
-_PARQUET_KEY = b"infoplane"
-# pandas 3 reads floats back exactly by default (and deprecates the option); pandas 2 needs to be asked.
-_READ_CSV_KW: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,10 +111,9 @@ def make_estimator(name: str) -> Any:
 
 def _is_estimator(obj: Any) -> bool:
     return (
-        callable(getattr(obj, "estimate", None))
-        and callable(getattr(obj, "conventions", None))
-        and isinstance(getattr(obj, "name", None), str)
-        and getattr(obj, "input_kind", None) in ("deterministic", "gaussian")
+        isinstance(obj, Estimator)
+        and isinstance(obj.name, str)
+        and obj.input_kind in ("deterministic", "gaussian")
     )
 
 
@@ -135,35 +126,30 @@ def _auto_label(est: Any) -> str:
     return label
 
 
-def _short(value: Any) -> str:
-    if isinstance(value, list) and len(value) > 3:
-        return f"{len(value)} values {value[0]:g}..{value[-1]:g}" if all(
-            isinstance(v, (int, float)) for v in (value[0], value[-1])
-        ) else f"{len(value)} values"
-    return str(value)
+def _one_estimator(obj: Any, where: str) -> Any:
+    if isinstance(obj, str):
+        return make_estimator(obj)
+    if not _is_estimator(obj):
+        raise TypeError(
+            f"{where} must be an estimator (with name, input_kind, conventions() and estimate()) or a "
+            f"preset name ({', '.join(ESTIMATOR_PRESETS)}). Got {type(obj).__name__}."
+        )
+    return obj
 
 
 def _resolve_estimators(estimators: Any) -> dict[str, Any]:
-    """{label: estimator} from one estimator/preset name, a list of them, or a dict {label: ...}."""
-    def one(obj: Any, where: str) -> Any:
-        if isinstance(obj, str):
-            return make_estimator(obj)
-        if not _is_estimator(obj):
-            raise TypeError(
-                f"{where} must be an estimator (with name, input_kind, conventions() and estimate()) or a "
-                f"preset name ({', '.join(ESTIMATOR_PRESETS)}). Got {type(obj).__name__}."
-            )
-        return obj
+    """{label: estimator} from one estimator/preset name, a list of them, or a dict {label: ...}.
 
+    A preset's label is its name, another estimator's `_auto_label`; two equal labels are an error (pass a
+    dict to name them).
+    """
     if isinstance(estimators, Mapping):
         if not estimators:
             raise ValueError("estimators must hold at least one estimator. Got an empty dict.")
-        out = {}
-        for label, obj in estimators.items():
+        for label in estimators:
             if not isinstance(label, str) or not label:
                 raise TypeError(f"estimators dict keys must be non-empty str labels. Got {label!r}.")
-            out[label] = one(obj, f"estimators[{label!r}]")
-        return out
+        return {label: _one_estimator(obj, f"estimators[{label!r}]") for label, obj in estimators.items()}
     items = [estimators] if isinstance(estimators, str) or _is_estimator(estimators) else estimators
     try:
         items = list(items)
@@ -174,29 +160,18 @@ def _resolve_estimators(estimators: Any) -> dict[str, Any]:
         ) from None
     if not items:
         raise ValueError("estimators must hold at least one estimator. Got an empty list.")
-    resolved = [(obj if isinstance(obj, str) else None, one(obj, f"estimators[{i}]")) for i, obj in enumerate(items)]
-    labels = [preset if preset is not None else _auto_label(est) for preset, est in resolved]
-    # An auto-label shared with another estimator: append the conventions that tell them apart (the ones
-    # this estimator sets). Preset names stay as they are.
-    for label in set(labels):
-        idx = [i for i, lab in enumerate(labels) if lab == label]
-        if len(idx) < 2:
-            continue
-        convs = {i: json_safe(resolved[i][1].conventions()) for i in idx}
-        differ = {k for c in convs.values() for k in c if len({json.dumps(c.get(k)) for c in convs.values()}) > 1}
-        for i in idx:
-            keys = sorted(k for k in differ if convs[i].get(k) is not None)
-            if resolved[i][0] is None and keys:
-                labels[i] = f"{label}({', '.join(f'{k}={_short(convs[i][k])}' for k in keys)})"
-    seen: dict[str, int] = {}
-    for i, label in enumerate(labels):
-        if label in seen:
+    out: dict[str, Any] = {}
+    where: dict[str, int] = {}
+    for i, obj in enumerate(items):
+        est = _one_estimator(obj, f"estimators[{i}]")
+        label = obj if isinstance(obj, str) else _auto_label(est)
+        if label in out:
             raise ValueError(
-                f"estimators must have unique labels: estimators[{seen[label]}] and estimators[{i}] are both "
-                f"{label!r} with the same conventions. Drop the duplicate or pass a dict {{label: estimator}}."
+                f"estimators must have unique labels: estimators[{where[label]}] and estimators[{i}] are both "
+                f"labelled {label!r}. Pass a dict {{label: estimator}} to name them."
             )
-        seen[label] = i
-    return {label: est for label, (_, est) in zip(labels, resolved)}
+        out[label], where[label] = est, i
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,14 +224,6 @@ def _select(requested: Any, available: list, what: str, run: str, cast: Callable
     return requested
 
 
-def _accepted_kwargs(est: Any) -> set[str]:
-    try:
-        params = inspect.signature(est.estimate).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return set()
-    return {name for name in ("layer", "epoch") if name in params}
-
-
 # --------------------------------------------------------------------------------------------------
 # Work: one task = one (run, epoch, layer), all estimators on the array loaded once
 # --------------------------------------------------------------------------------------------------
@@ -267,7 +234,7 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
 
 
 def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], extra_kwargs: dict[str, set[str]], x: Any, shuffle: int = 0
+    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -284,7 +251,7 @@ def _estimate_batch(
             else:
                 t, log_var = data
             for label, est in estimators.items():
-                kwargs = {k: v for k, v in (("layer", layer), ("epoch", epoch)) if k in extra_kwargs[label]}
+                kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
                 if est.input_kind == "gaussian":
                     if kind != "gaussian":
                         continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
@@ -340,8 +307,8 @@ def information_plane(
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
         "kde-upper", "kde-lower"; a preset's label is its name). Other estimators are labelled by their
-        ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``), with the differing conventions
-        appended when two share a name. Labels must be unique.
+        ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
+        estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
         Restrict to these layers / epochs (each must exist in every run; unknown ones raise `KeyError`
         listing what was recorded). Default: everything recorded.
@@ -392,11 +359,7 @@ def information_plane(
     """
     est_map = _resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
-    if n_jobs is not None:
-        if not (isinstance(n_jobs, (int, np.integer)) and not isinstance(n_jobs, bool)) or n_jobs == 0:
-            raise ValueError(
-                f"The 'n_jobs' parameter of information_plane must be None or a non-zero int. Got {n_jobs!r} instead."
-            )
+    n_jobs = check_n_jobs(n_jobs, "information_plane")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("source must hold at least one run. Got an empty dict.")
@@ -424,8 +387,7 @@ def information_plane(
                 close()
 
 
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):
-    extra_kwargs = {label: _accepted_kwargs(est) for label, est in est_map.items()}
+def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):  # noqa: C901
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
 
@@ -487,7 +449,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, extra_kwargs, x_checked, shuffle
+                yield tasks, est_map, x_checked, shuffle
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -740,113 +702,3 @@ def _aggregate_scores(per_run: pd.DataFrame, ddof: int, orders: Mapping[str, lis
     out = out.astype({**{c: "float64" for c in floats}, "peak_epoch_min": "int64", "peak_epoch_max": "int64",
                       "n_runs": "int64"})
     return _sort(out, orders)
-
-
-# --------------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------------
-def _format(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if any(name.endswith(s) for s in (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst")):
-        return "csv"
-    raise ValueError(f"path must end in .csv (optionally compressed, e.g. .csv.gz) or .parquet. Got {str(path)!r}.")
-
-
-def sidecar_path(path: str | os.PathLike) -> Path:
-    """Where `save_results` writes a CSV table's conventions: the table's name plus ``.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def _meta(df: pd.DataFrame) -> dict[str, Any]:
-    attrs = json_safe(dict(df.attrs))
-    try:
-        json.dumps(attrs, allow_nan=True)
-    except TypeError as exc:
-        raise TypeError(f"df.attrs must be JSON-serialisable to be saved with the table: {exc}") from None
-    return {
-        "format": _SIDECAR_FORMAT,
-        "version": _SIDECAR_VERSION,
-        "columns": [str(c) for c in df.columns],
-        "dtypes": {str(c): str(t) for c, t in df.dtypes.items()},
-        "attrs": attrs,
-    }
-
-
-def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a results table with its conventions; `load_results` reads it back identical.
-
-    ``.csv`` (optionally ``.csv.gz`` etc.): the table, floats written to round-trip exactly, and a JSON
-    sidecar next to it (`sidecar_path`: ``results.csv`` -> ``results.csv.json``) holding ``df.attrs``
-    (the estimators' conventions, layer order, ...) and the column dtypes. ``.parquet``: one file, with
-    the same JSON in the Parquet schema metadata (key ``infoplane``). The index is not saved (tables have
-    a default RangeIndex). Works for any table of this module (results, summaries, compression scores).
-
-    Returns
-    -------
-    Path of the written table.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame (a results table). Got {type(df).__name__}.")
-    path = Path(path)
-    fmt = _format(path)
-    meta = _meta(df)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        df.to_csv(path, index=False)
-        sidecar_path(path).write_text(json.dumps(meta, indent=1) + "\n")
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[_PARQUET_KEY] = json.dumps(meta).encode()
-        pq.write_table(table.replace_schema_metadata(metadata), path)
-    return path
-
-
-def load_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table written by `save_results`: same rows, columns, dtypes and ``attrs``.
-
-    A CSV without its sidecar still loads (pandas' inferred dtypes, empty attrs) with a warning that its
-    conventions are unknown.
-    """
-    path = Path(path)
-    fmt = _format(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No results table at {str(path)!r}.")
-    if fmt == "csv":
-        side = sidecar_path(path)
-        meta = json.loads(side.read_text()) if side.exists() else None
-        if meta is None:
-            warnings.warn(
-                f"{str(path)!r} has no conventions sidecar ({side.name}); loading without attrs.", stacklevel=2
-            )
-            return pd.read_csv(path, **_READ_CSV_KW)
-        str_cols = [c for c, t in meta["dtypes"].items() if t in ("str", "object", "string")]
-        df = pd.read_csv(path, **_READ_CSV_KW, dtype={c: str for c in str_cols},
-                         keep_default_na=False, na_values={c: [""] for c in meta["columns"] if c not in str_cols})
-    else:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(_PARQUET_KEY)
-        meta = json.loads(raw) if raw is not None else None
-        df = table.to_pandas()
-        if meta is None:
-            warnings.warn(f"{str(path)!r} has no infoplane metadata; loading without attrs.", stacklevel=2)
-            df.attrs = {}
-            return df
-    if meta.get("format") != _SIDECAR_FORMAT:
-        raise ValueError(f"{str(path)!r}: metadata is not an infoplane results description ({meta.get('format')!r}).")
-    if list(df.columns) != meta["columns"]:
-        raise ValueError(
-            f"{str(path)!r}: columns {list(df.columns)} differ from those saved {meta['columns']}; "
-            "was the file edited?"
-        )
-    df = df.astype(meta["dtypes"])
-    df.attrs = meta["attrs"]
-    return df

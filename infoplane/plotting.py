@@ -313,7 +313,7 @@ def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels
     return ax, artists, table
 
 
-def plot_information_plane_grid(
+def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
     df: pd.DataFrame,
     row: str | None = None,
     col: str | None = None,

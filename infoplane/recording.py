@@ -152,7 +152,7 @@ def _unknown_layer(name: str, names: list[str]) -> KeyError:
     )
 
 
-def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:
+def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:  # noqa: C901  (issue 11: to split)
     """Turn a ``layers=`` argument into concrete (name, module, output selector, gaussian) entries."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module. Got {type(model).__name__}.")

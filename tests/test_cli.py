@@ -55,6 +55,7 @@ def test_every_option_has_help():
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
 
 
+@pytest.mark.slow  # needs the tiny `run` (trains a net)
 def test_run_writes_its_files(tiny_run, capsys):
     code, out = tiny_run
     assert code == 0
@@ -74,12 +75,14 @@ def test_run_writes_its_files(tiny_run, capsys):
     assert list(scores.layer) == LAYERS
 
 
+@pytest.mark.slow  # needs the tiny `run` (trains a net)
 def test_run_refuses_to_overwrite_without_flag(tiny_run, capsys):
     _, out = tiny_run
     assert main(["record", "--out", str(out), "--epochs", "1", "--no-progress"]) == 1
     assert "exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # needs the tiny `run` (trains a net)
 def test_estimate_and_plot_a_store(tiny_run, tmp_path, capsys):
     _, out = tiny_run
     table = tmp_path / "kde.parquet"
@@ -116,6 +119,7 @@ def test_bad_arguments_are_usage_errors(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # needs the tiny `run` (trains a net)
 def test_bad_inputs_fail_with_a_message(tiny_run, tmp_path, capsys):
     _, out = tiny_run
     assert main(["estimate", str(tmp_path / "missing.zarr")]) == 1

@@ -21,6 +21,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "figures" / "make_figures.py"
 
+pytestmark = pytest.mark.slow  # one run of the whole pipeline (about 40 s on 2 cores)
+
 #: Every figure the script must write, and the columns its CSV must hold.
 FIGURES = {
     "szt_information_plane": ["activation", "epoch", "layer", "estimator", "I_XT", "I_TY", "I_XT_std", "n_runs"],

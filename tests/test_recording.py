@@ -450,6 +450,7 @@ def _expected(X_seed: int = 0) -> dict[str, np.ndarray]:
     return model, X, record(model, X, ["0", "1", "2"])
 
 
+@pytest.mark.slow  # a subprocess killed mid-write
 def test_sigkill_mid_epoch_leaves_completed_epochs_and_resume_continues(tmp_path):
     path, _ = _run_and_kill(tmp_path, "hang")
     assert (path / "epochs" / "e000003").is_dir()  # the killed epoch's arrays were written ...
@@ -472,6 +473,7 @@ def test_sigkill_mid_epoch_leaves_completed_epochs_and_resume_continues(tmp_path
     np.testing.assert_array_equal(store.activations(3, "2"), expected["2"])
 
 
+@pytest.mark.slow  # a subprocess killed mid-write
 def test_sigkill_at_a_random_point_never_exposes_a_broken_epoch(tmp_path):
     path, _ = _run_and_kill(tmp_path, "loop")
     store = open_store(path)

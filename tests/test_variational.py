@@ -299,5 +299,5 @@ def test_bad_input_errors_name_the_argument():
         RateEstimator("probe").estimate(mu, np.array([0, 1, 0, 1, 0]))
     with pytest.raises(ValueError, match="'bound' parameter of MixtureEstimator"):
         MixtureEstimator("middle")
-    with pytest.raises(ValueError, match="mu and y must have the same number of rows"):
+    with pytest.raises(ValueError, match=r"y must have one label per row of the activations \(5\)\. Got 2"):
         RateEstimator("probe").estimate(mu, np.array([0, 1]), log_var=lv)

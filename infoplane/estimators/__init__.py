@@ -8,11 +8,13 @@
   I(Z;Y).
 
 Each is a small class whose ``__init__`` stores validated parameters and whose ``estimate(...)`` returns an
-`infoplane._types.MIResult`; the math lives in pure functions (``_kernels``, ``_gaussian``, and the
-functional API below).
+`infoplane.MIResult`; every class has a pure functional twin in `infoplane.estimators.functional`
+(``binning_information``, ``kde_information``, ...), which also publishes the kernels behind them.
 """
 from __future__ import annotations
 
+from .._types import MIResult
+from . import functional  # noqa: E402  (after the classes it wraps)
 from ._base import BaseEstimator
 from .binning import BinningEstimator
 from .kde import KDEEstimator
@@ -29,6 +31,7 @@ from .variational import (
 )
 
 __all__ = [
+    "MIResult",
     "BaseEstimator",
     "BinningEstimator",
     "KDEEstimator",
@@ -41,4 +44,5 @@ __all__ = [
     "VariationalBounds",
     "MixtureBounds",
     "BABound",
+    "functional",
 ]

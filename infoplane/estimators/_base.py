@@ -35,7 +35,13 @@ class BaseEstimator:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
-    def estimate(self, t: Any, y: Any, x: Any = None, **kwargs: Any) -> MIResult:  # pragma: no cover
+    def estimate(
+        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+    ) -> MIResult:  # pragma: no cover
+        """I(T;X) and I(T;Y) in bits; ``layer``/``epoch`` only name the data in error messages.
+
+        Gaussian estimators (``input_kind="gaussian"``) also take ``log_var=`` (keyword), ``t`` being the mean.
+        """
         raise NotImplementedError
 
     def shuffle_baseline(

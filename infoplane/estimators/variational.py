@@ -33,9 +33,9 @@ from .._validation import (
     check_activations,
     check_choice,
     check_float_param,
+    check_input_ids,
     check_int_param,
     check_labels,
-    check_same_length,
 )
 from ._base import BaseEstimator
 from ._gaussian import gaussian_kl_nats, mixture_log_terms, reparameterize
@@ -153,13 +153,18 @@ def _as_tensor64(a: Any) -> torch.Tensor:
     return torch.as_tensor(a if a.flags.writeable else a.copy())
 
 
-def _check_gaussian(mu: Any, log_var: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both finite, 2-D, the same shape; returned as float64 tensors on mu's device."""
-    mu = check_activations(mu, name="mu")
-    log_var = check_activations(log_var, name="log_var")
+def _check_gaussian(
+    mu: Any, log_var: Any, *, name: str = "mu", layer: str | None = None, epoch: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both finite, 2-D, the same shape; returned as float64 tensors on mu's device.
+
+    ``name`` is what the mean is called in messages (``"t"`` for an estimator's first argument).
+    """
+    mu = check_activations(mu, name=name, layer=layer, epoch=epoch)
+    log_var = check_activations(log_var, name="log_var", layer=layer, epoch=epoch)
     if tuple(mu.shape) != tuple(log_var.shape):
         raise ValueError(
-            f"log_var must have the same shape as mu {tuple(mu.shape)}. Got shape {tuple(log_var.shape)}."
+            f"log_var must have the same shape as {name} {tuple(mu.shape)}. Got shape {tuple(log_var.shape)}."
         )
     mu_t = _as_tensor64(mu)
     return mu_t, _as_tensor64(log_var).to(mu_t.device)
@@ -683,11 +688,17 @@ class _VariationalEstimator(BaseEstimator):
             noise_variance=self.noise_variance, n_folds=self.n_folds,
         )
 
-    def _check(self, mu, y, log_var):
+    def _check(self, t, y, x, log_var, layer, epoch):
+        """(mean, log-variance) as float64 tensors, after the checks every estimator makes (names in messages)."""
         if log_var is None:
             raise TypeError(f"{type(self).__name__}.estimate needs log_var (keyword) for a Gaussian layer.")
-        mu_t, lv_t = _check_gaussian(mu, log_var)
-        check_same_length(mu=mu_t, y=y)
+        mu_t, lv_t = _check_gaussian(t, log_var, name="t", layer=layer, epoch=epoch)
+        n = int(mu_t.shape[0])
+        if self.task == "classification":
+            check_labels(y, n)
+        else:
+            _check_regression_target(y, n)
+        check_input_ids(x, n)
         return mu_t, lv_t
 
 
@@ -737,11 +748,16 @@ class RateEstimator(_VariationalEstimator):
     ) -> None:
         self._init_common(decoder, task, n_samples, seed, n_folds, beta, noise_variance)
 
-    def estimate(self, mu: Any, y: Any, x: Any = None, *, log_var: Any = None) -> MIResult:
-        """I(Z;X) ≤ rate and I(Z;Y) ≥ I_BA, bits. ``x`` is unused (each row is one input draw)."""
-        mu_t, lv_t = self._check(mu, y, log_var)
+    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+                 log_var: Any = None) -> MIResult:
+        """I(Z;X) ≤ rate and I(Z;Y) ≥ I_BA, bits, for the layer's mean ``t`` (N, d) and ``log_var`` (N, d).
+
+        ``x`` is checked but unused (each row is one input draw); ``layer``/``epoch`` only name the data in
+        error messages.
+        """
+        mu_t, lv_t = self._check(t, y, x, log_var, layer, epoch)
         ba = self._ba(mu_t, lv_t, y)
-        conventions = {**self.conventions(), "H_Y_bits": ba.h_y, "H_Y_kind": ba.h_y_kind}
+        conventions = {**self.conventions(), "H_Y_bits": ba.h_y, "H_Y_kind": ba.h_y_kind, "units": "bits"}
         return MIResult(
             I_XT=gaussian_rate(mu_t, lv_t), I_TY=ba.value, bound_XT="upper", bound_TY="lower",
             estimator=self.name, n_samples=int(mu_t.shape[0]), conventions=conventions,
@@ -788,9 +804,13 @@ class MixtureEstimator(_VariationalEstimator):
     def conventions(self) -> dict[str, Any]:
         return {**super().conventions(), "bound": self.bound, "mixture": "aggregate posterior, Poole et al. 2019"}
 
-    def estimate(self, mu: Any, y: Any, x: Any = None, *, log_var: Any = None) -> MIResult:
-        """I(Z;X) from the mixture (``bound``) and I(Z;Y) ≥ I_BA, bits. ``x`` is unused."""
-        mu_t, lv_t = self._check(mu, y, log_var)
+    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+                 log_var: Any = None) -> MIResult:
+        """I(Z;X) from the mixture (``bound``) and I(Z;Y) ≥ I_BA, bits, for mean ``t`` and ``log_var`` (N, d).
+
+        ``x`` is checked but unused; ``layer``/``epoch`` only name the data in error messages.
+        """
+        mu_t, lv_t = self._check(t, y, x, log_var, layer, epoch)
         mix = mixture_mi_bounds(mu_t, lv_t, n_samples=self.n_samples, seed=self.seed, memory_mb=self.memory_mb)
         ba = self._ba(mu_t, lv_t, y)
         conventions = {
@@ -801,6 +821,7 @@ class MixtureEstimator(_VariationalEstimator):
             "gap_bits": mix.gap,
             "mixture_lower_bits": mix.lower,
             "mixture_upper_bits": mix.upper,
+            "units": "bits",
         }
         return MIResult(
             I_XT=mix.lower if self.bound == "lower" else mix.upper, I_TY=ba.value, bound_XT=self.bound,

@@ -1,0 +1,109 @@
+"""The functional API: every estimator as a pure function, and the kernels behind them; bits everywhere.
+
+The torchmetrics pattern: each estimator class has a functional twin taking the same data and the class's
+parameters as keywords, returning the same `MIResult` (``binning_information(t, y, edges=e)`` equals
+``BinningEstimator(edges=e).estimate(t, y)``). The twins build no state and keep none. Below them are the
+building blocks, for your own loops: entropies of counts and symbol ids, discrete information from symbol
+ids, the KDE mixture bounds, the Gaussian rate, the aggregate-posterior bounds, Barber–Agakov and the VIB
+training loss.
+
+Unlike the estimator classes, the kernels (`discrete_information_bits`, `kde_information_bits`, ...) do not
+validate their inputs: pass checked arrays (see each docstring).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._types import MIResult
+from .._units import entropy_bits
+from ._kernels import (
+    digitize_edges,
+    digitize_uniform,
+    digitize_width,
+    discrete_information_bits,
+    entropy_of_ids_bits,
+    kde_information_bits,
+    row_ids,
+)
+from .binning import BinningEstimator
+from .kde import KDEEstimator
+from .variational import (
+    MixtureEstimator,
+    RateEstimator,
+    barber_agakov,
+    gaussian_rate,
+    gaussian_rate_nats,
+    mixture_mi_bounds,
+    vib_loss,
+)
+
+__all__ = [
+    "binning_information",
+    "kde_information",
+    "rate_information",
+    "mixture_information",
+    "TWINS",
+    "entropy_bits",
+    "entropy_of_ids_bits",
+    "discrete_information_bits",
+    "digitize_edges",
+    "digitize_width",
+    "digitize_uniform",
+    "row_ids",
+    "kde_information_bits",
+    "gaussian_rate",
+    "gaussian_rate_nats",
+    "mixture_mi_bounds",
+    "barber_agakov",
+    "vib_loss",
+]
+
+
+def binning_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """Plug-in binning estimate of I(T;X) and I(T;Y) in bits; ``params`` as `BinningEstimator`'s.
+
+    E.g. ``binning_information(t, y, edges=np.linspace(-1, 1, 30))`` (Shwartz-Ziv & Tishby 2017) or
+    ``binning_information(t, y, bin_width=0.07)`` (Saxe et al. 2018).
+    """
+    return BinningEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
+def kde_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """Kolchinsky–Tracey KDE bounds in bits; ``params`` as `KDEEstimator`'s (``noise_variance``, ``bound``)."""
+    return KDEEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
+def rate_information(
+    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    **params: Any,
+) -> MIResult:
+    """VIB rate (upper bound on I(Z;X)) and Barber–Agakov (lower bound on I(Z;Y)) in bits for mean ``t``.
+
+    ``params`` as `RateEstimator`'s (``decoder``, ``task``, ``n_samples``, ``seed``, ...).
+    """
+    return RateEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch, log_var=log_var)
+
+
+def mixture_information(
+    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    **params: Any,
+) -> MIResult:
+    """Aggregate-posterior bound on I(Z;X) and Barber–Agakov on I(Z;Y) in bits for mean ``t``.
+
+    ``params`` as `MixtureEstimator`'s (``bound``, ``decoder``, ``n_samples``, ``seed``, ...).
+    """
+    return MixtureEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch, log_var=log_var)
+
+
+#: Estimator class -> its functional twin.
+TWINS: dict[type, Callable[..., MIResult]] = {
+    BinningEstimator: binning_information,
+    KDEEstimator: kde_information,
+    RateEstimator: rate_information,
+    MixtureEstimator: mixture_information,
+}

@@ -1,0 +1,25 @@
+"""Ground truth: tasks of known mutual information, and `evaluate` to judge any estimator on them, in bits.
+
+`tasks()` lists the tasks (each with ``.name``, ``.kind``, ``.true_bits``, ``.dims`` and a seeded
+``.sample(n, seed)`` returning ``(t, y)``):
+
+- multivariate Gaussians, dense and sparse correlation, 1x1 to 50x50 (closed form);
+- MI-preserving transforms of a Gaussian pair: normal CDF, half-cube, asinh, spiral (Czyż et al. 2023);
+- Student-t pairs (closed form with the degrees-of-freedom correction);
+- wide layers: a low-dimensional signal padded with hundreds of independent noise columns (MI unchanged);
+- class labels: K Gaussian classes (K = 2, 4, 10) in 2 to 300 dimensions, I(T;Y) stored from a Monte Carlo
+  with the exact posterior (standard error below 1e-3 bits, in ``.stderr_bits``);
+- deterministic step networks on 1,000 discrete inputs, where I(T;X) = H(T) exactly.
+
+`evaluate(estimators, tasks=None, n_samples=(1000, 4000), seeds=range(3), n_jobs=None)` returns a tidy table
+of estimate vs truth. References: Czyż, Grabowski, Vogt, Beerenwinkel & Marx (2023), "Beyond Normal: On the
+Evaluation of Mutual Information Estimators", NeurIPS; Arellano-Valle, Contreras-Reyes & Genton (2013).
+"""
+from __future__ import annotations
+
+from ._closed_forms import class_mi_monte_carlo, gaussian_mi_bits, student_t_mi_bits
+from ._evaluate import COLUMNS, evaluate
+from ._tasks import Task, get_task, tasks
+
+__all__ = ["Task", "tasks", "get_task", "evaluate", "COLUMNS", "gaussian_mi_bits", "student_t_mi_bits",
+           "class_mi_monte_carlo"]
