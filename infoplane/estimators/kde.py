@@ -1,6 +1,7 @@
 """KDE (Gaussian-mixture) bounds on I(T;X) and I(T;Y), in bits (Kolchinsky & Tracey 2017; Saxe et al. 2018)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from .._validation import (
 from . import _kernels as K
 from ._base import BaseEstimator
 
-__all__ = ["KDEEstimator"]
+__all__ = ["KDEEstimator", "shared_kde_results"]
 
 _OWNER = "KDEEstimator"
 
@@ -138,6 +139,26 @@ class KDEEstimator(BaseEstimator):
                 bound_XT=kind if exact_xt else "estimate", bound_TY="estimate", estimator=self.name,
                 n_samples=n, conventions=json_safe(conv))
         return results
+
+
+def shared_kde_results(estimators: Mapping[str, Any], t: Any, y: Any, x: Any = None, *,
+                       layer: str | None = None, epoch: int | None = None) -> dict[str, MIResult]:
+    """Results, by label, of the `KDEEstimator` s in ``estimators`` whose two bounds can share one pass.
+
+    Estimators asking ``"upper"`` and ``"lower"`` with the same noise variance (and memory budget) are
+    computed together by `KDEEstimator.estimate_bounds`, at the cost of one; the results are the same as
+    each estimator's own `~KDEEstimator.estimate`. Labels not in the returned dict are left to the caller.
+    """
+    groups: dict[tuple[float, float], dict[str, str]] = {}
+    for label, est in estimators.items():
+        if type(est) is KDEEstimator and est.bound in ("upper", "lower"):
+            groups.setdefault((est.noise_variance, est.memory_mb), {})[est.bound] = label
+    out: dict[str, MIResult] = {}
+    for (var, memory_mb), labels in groups.items():
+        if len(labels) == 2:
+            both = KDEEstimator(var, "both", memory_mb=memory_mb).estimate_bounds(t, y, x, layer=layer, epoch=epoch)
+            out.update({label: both[kind] for kind, label in labels.items()})
+    return out
 
 
 def _rows_equal_within_groups(t: Any, ids: np.ndarray) -> bool:
