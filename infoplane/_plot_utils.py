@@ -101,6 +101,10 @@ def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name:
     return layers
 
 
+#: Bootstrap-interval columns of a results table (`infoplane.diagnostics`), drawn as error bars when present.
+INTERVAL_COLUMNS = ("I_XT_low", "I_XT_high", "I_TY_low", "I_TY_high")
+
+
 def plane_table(
     df: pd.DataFrame, layers: Sequence[str], quantities: Sequence[str] = ("I_XT", "I_TY"), *, name: str = "df"
 ) -> pd.DataFrame:
@@ -130,10 +134,14 @@ def plane_table(
         for q in quantities:
             out[STD_COLUMNS[q]] = std[q]
         out["n_runs"] = grouped.size()
+        if "saturated" in sub.columns:  # a mean point is marked when any run's point is saturated
+            out["saturated"] = grouped["saturated"].any()
         out = out.reset_index()
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
-        out = sub[cols + (["n_runs"] if "n_runs" in sub.columns else [])].copy()
+        # diagnostics (infoplane.diagnostics) of one run travel with the points
+        cols += [c for c in ("n_runs", "saturated", *INTERVAL_COLUMNS) if c in sub.columns]
+        out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}
     out["_order"] = out["layer"].map(order)
     out = out.sort_values(["_order", "epoch"], kind="stable").drop(columns="_order").reset_index(drop=True)

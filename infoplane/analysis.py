@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from . import _parallel
+from . import diagnostics as _diagnostics
 from ._types import Estimator, json_safe
-from ._validation import check_input_ids, check_int_param, check_labels, check_n_jobs
+from ._validation import as_numpy, check_input_ids, check_int_param, check_labels, check_n_jobs
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
@@ -234,7 +235,8 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
 
 
 def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0
+    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0,
+    resampling: _diagnostics.Resampling | None = None,
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -272,6 +274,8 @@ def _estimate_batch(
                     # The same permutations for every task (seed 0): the baseline is comparable across the table.
                     base = est.shuffle_baseline(t, y, x, n_permutations=shuffle, seed=0, **kwargs)
                     row["I_TY_shuffled"] = float(base.I_TY)
+                if resampling is not None:
+                    row.update(_diagnostics.resampled_columns(est, t, y, x, kwargs, resampling, (run, epoch, layer)))
                 rows.append(row)
     finally:
         for store in opened.values():
@@ -293,6 +297,10 @@ def information_plane(
     backend: str | None = None,
     progress: bool = True,
     shuffle: int = 0,
+    diagnostics: bool = True,
+    ci: float | None = None,
+    n_boot: int = 100,
+    subsample: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -333,6 +341,19 @@ def information_plane(
         permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
         I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
         balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
+    diagnostics : bool, default True
+        Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
+        input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
+        deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
+        estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
+        form one chain). Cheap: computed on the table (`infoplane.diagnostics.add_flags`).
+    ci, n_boot : float, int, optional
+        With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
+        estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
+        ``n_boot`` extra estimates per row (`infoplane.diagnostics.resampled_columns`).
+    subsample : sequence of float, optional
+        Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
+        ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
 
     Returns
     -------
@@ -365,6 +386,7 @@ def information_plane(
     est_map = _resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
+    resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
     if isinstance(source, Mapping):
         if not source:
             raise ValueError("source must hold at least one run. Got an empty dict.")
@@ -384,15 +406,24 @@ def information_plane(
             stores[run] = store
             if opened:
                 opened_here.append(store)
-        return _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle)
+        df = _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle,
+                                resampling)
     finally:
         for store in opened_here:
             close = getattr(store, "close", None)
             if callable(close):
                 close()
+    if diagnostics:
+        # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
+        n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
+        df = _diagnostics.add_flags(
+            df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
+            n_inputs=n_inputs)
+    return df
 
 
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0):  # noqa: C901
+def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0,  # noqa: C901
+                       resampling=None):
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
 
@@ -459,7 +490,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, x_checked, shuffle
+                yield tasks, est_map, x_checked, shuffle, resampling
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -467,7 +498,8 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
         )
 
     runs = list(stores)
-    df = _frame(rows, RESULT_COLUMNS + (["I_TY_shuffled"] if shuffle else []))
+    extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
+    df = _frame(rows, RESULT_COLUMNS + extra)
     df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
     df.attrs = json_safe(
         {

@@ -47,6 +47,8 @@ QUANTITY_LABELS = {"I_XT": XLABEL, "I_TY": YLABEL}
 GID_TRAJECTORY = "trajectory"
 GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
+GID_SATURATED = "saturated"
+GID_INTERVAL = "interval"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"
 REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}
@@ -162,6 +164,7 @@ def _draw_plane(
                 for collection in bars.lines[2]:
                     collection.set_color(cmap(norm(epochs)))
                     collection.set_gid(GID_SPREAD)
+        _draw_diagnostics(ax, sub, x, y, s)
         annotation = None
         if layer_labels in ("annotate", "both"):
             # a label right of a point at the right edge would spill out of the axes: put it on the left
@@ -178,10 +181,30 @@ def _draw_plane(
                           markerfacecolor="0.3", markeredgecolor="none", label=layer)
                    for i, layer in enumerate(layers) if layer in artists]
         handles += [line for line in ax.lines if line.get_gid() in (GID_H_X, GID_H_Y)]
+        if any(c.get_gid() == GID_SATURATED for c in ax.collections):
+            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="none",
+                                  markeredgecolor="crimson", label="saturated (I(T;X) ≈ log2 N)"))
         style = {"title": "layer", "loc": "best", "fontsize": "small", "title_fontsize": "small",
                  "framealpha": 0.85, "edgecolor": "none"} | (legend_kws or {})
         ax.legend(handles=handles, **style)
     return artists
+
+
+def _draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray, s: float) -> None:
+    """Ring saturated points and draw bootstrap intervals, when the table has those columns."""
+    if all(c in sub.columns for c in pu.INTERVAL_COLUMNS):
+        lo_x, hi_x, lo_y, hi_y = (sub[c].to_numpy(dtype=np.float64) for c in pu.INTERVAL_COLUMNS)
+        xerr = np.clip(np.nan_to_num(np.vstack([x - lo_x, hi_x - x])), 0, None)
+        yerr = np.clip(np.nan_to_num(np.vstack([y - lo_y, hi_y - y])), 0, None)
+        bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.35", elinewidth=0.6, capsize=0,
+                           alpha=0.6, zorder=2.0, label="_interval")
+        for collection in bars.lines[2]:
+            collection.set_gid(GID_INTERVAL)
+    if "saturated" in sub.columns:
+        sat = sub["saturated"].to_numpy(dtype=bool)
+        if sat.any():
+            ax.scatter(x[sat], y[sat], s=2.5 * s, facecolors="none", edgecolors="crimson", linewidths=0.8,
+                       zorder=2.6, gid=GID_SATURATED, label="_saturated")
 
 
 def _add_epoch_colorbar(fig: Figure, mappable: Any, ax: Any, norm: mcolors.Normalize, **kwargs: Any):

@@ -17,10 +17,14 @@ class BaseEstimator:
     """Parameters live in ``__init__`` (validated there); the work happens in ``estimate``.
 
     Subclasses set ``name`` and ``input_kind`` and implement ``estimate`` returning an `MIResult`.
+    ``dpi_tolerance`` (bits) is how far a deeper layer's estimate may exceed a shallower one's before
+    `information_plane` flags a data-processing-inequality violation: binned or kernel estimates of two
+    layers are not themselves a Markov chain, so small excesses are resolution effects, not information.
     """
 
     name: str = "base"
     input_kind: InputKind = "deterministic"
+    dpi_tolerance: float = 0.1
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters, by name, as stored on the instance."""
