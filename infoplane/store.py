@@ -55,6 +55,13 @@ _LOCK = "infoplane.lock"
 _CHUNK_BYTES = 16 * 2**20
 
 
+def _stored_dtype(name: Any) -> str:
+    """The manifest's dtype of a layer: only float32 (the default) and float16 are ever read."""
+    if name not in ("float32", "float16"):
+        raise ValueError(f"the store's manifest names layer dtype {name!r}; expected 'float32' or 'float16'.")
+    return name
+
+
 def _package_version() -> str:
     try:
         import infoplane
@@ -151,6 +158,8 @@ class BaseStore:
                 f"Got {part!r} instead."
             )
         out = self._read(int(epoch), layer, info, part)
+        if out.dtype != np.float32:  # float16 storage: handed out as float32, like every other layer
+            out = out.astype(np.float32)
         out.flags.writeable = False
         return out
 
@@ -232,6 +241,9 @@ class BaseStore:
                 raise TypeError(f"layer names must be non-empty strings. Got {layer!r}.")
             arrays[layer] = self._normalise(layer, epoch, value)
         self._check_consistent(epoch, arrays)
+        for layer, parts in arrays.items():  # later epochs are stored in the dtype the first one fixed
+            stored = np.dtype(self._layer_info.get(layer, {}).get("dtype", next(iter(parts.values())).dtype))
+            arrays[layer] = {p: a.astype(stored, copy=False) for p, a in parts.items()}
         new_layers = not self._layer_info
         if new_layers:
             for i, (layer, parts) in enumerate(arrays.items()):
@@ -240,6 +252,7 @@ class BaseStore:
                     "kind": "gaussian" if None not in parts else "deterministic",
                     "shape": [int(s) for s in first.shape],
                     "key": f"l{i:03d}",
+                    "dtype": str(first.dtype),
                 }
         previous = self._epochs
         try:
@@ -254,8 +267,9 @@ class BaseStore:
 
     @staticmethod
     def _as_float32(value: Any, layer: str, epoch: int) -> np.ndarray:
+        """float32 (N, d); float16 arrays stay float16 (reduced storage chosen by the recorder)."""
         t = check_activations(value, name="activations", layer=layer, epoch=epoch, allow_torch=False)
-        if t.dtype != np.float32:  # float64 beyond float32's range would become Inf: check again
+        if t.dtype not in (np.float32, np.float16):  # float64 beyond float32's range would become Inf: check again
             with np.errstate(over="ignore"):
                 t = t.astype(np.float32)
             t = check_activations(t, name="activations", layer=layer, epoch=epoch)
@@ -353,7 +367,7 @@ class MemoryStore(BaseStore):
 
     def _write_arrays(self, epoch, arrays):
         self._data[epoch] = {
-            layer: {p: np.array(a, dtype=np.float32, copy=True) for p, a in parts.items()}
+            layer: {p: np.array(a, copy=True) for p, a in parts.items()}
             for layer, parts in arrays.items()
         }
 
@@ -505,7 +519,8 @@ class ZarrStore(BaseStore):
             )
         self._epochs = sorted(int(e) for e in manifest["epochs"])
         self._layer_info = {
-            layer: {"kind": info["kind"], "shape": list(info["shape"]), "key": info["key"]}
+            layer: {"kind": info["kind"], "shape": list(info["shape"]), "key": info["key"],
+                    "dtype": _stored_dtype(info.get("dtype", "float32"))}
             for layer, info in manifest["layers"].items()
         }
         self._user_meta = dict(manifest.get("metadata", {}))
@@ -620,7 +635,7 @@ class ZarrStore(BaseStore):
 
     def _read(self, epoch, layer, info, part):
         name = f"{self._epoch_dir(epoch)}/{self._array_name(info['key'], part)}"
-        data = np.asarray(self._open_array(name, np.float32)[...])
+        data = np.asarray(self._open_array(name, np.dtype(info.get("dtype", "float32")))[...])
         if list(data.shape) != list(info["shape"]):
             raise ValueError(
                 f"array {name!r} has shape {data.shape}, but the manifest says {tuple(info['shape'])}; "

