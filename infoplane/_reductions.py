@@ -21,7 +21,6 @@ The reduction is stored with the recording (store metadata ``"reductions"`` and 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
