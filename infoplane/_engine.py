@@ -62,8 +62,9 @@ class Options:
 class Task:
     """One (run, epoch, layer) to estimate, with its labels and where its activations are.
 
-    Exactly one of: ``t`` (and ``log_var`` for a Gaussian layer whose estimators need it) carried with the
-    task, or ``path``, a zarr store the worker opens (read-only) itself.
+    Exactly one of: ``store``, in this process, read when the task runs (so only one (epoch, layer) is in
+    memory at a time); ``t`` (and ``log_var`` for a Gaussian layer whose estimators need it) shipped with the
+    task to a worker; or ``path``, a zarr store the worker opens (read-only) itself.
     """
 
     run: str
@@ -74,6 +75,7 @@ class Task:
     t: Any = None
     log_var: Any = None
     path: str | None = None
+    store: Any = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -261,6 +263,10 @@ def estimate_task(
 
     Beside the `RESULT_COLUMNS`, the columns ``options`` asks for (`Options.columns`).
     """
+    from .estimators.kde import shared_kde_results
+
+    # KDE bounds of one noise variance share one pass over the pairs.
+    shared = shared_kde_results(estimators, t, task.y, x, layer=task.layer, epoch=task.epoch)
     geo = geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch) if options.geometry else None
     rows = []
     for label, est in estimators.items():
@@ -269,7 +275,8 @@ def estimate_task(
             if task.kind != "gaussian":
                 continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
             kwargs["log_var"] = log_var
-        row = result_row(task, label, est.estimate(t, task.y, x, **kwargs))
+        res = shared[label] if label in shared else est.estimate(t, task.y, x, **kwargs)
+        row = result_row(task, label, res)
         if options.shuffle:
             # The same permutations for every task (seed 0): the baseline is comparable across the table.
             base = est.shuffle_baseline(t, task.y, x, n_permutations=options.shuffle, seed=0, **kwargs)
@@ -297,6 +304,8 @@ def _estimate_batch(
 
                     opened[task.path] = open_store(task.path, mode="r")
                 t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))
+            elif task.store is not None:  # in this process: read this one (epoch, layer) now, not before
+                t, log_var = _load(task.store, task, _needs_log_var(task, estimators))
             else:
                 t, log_var = task.t, task.log_var
             rows.extend(estimate_task(task, t, log_var, estimators, x, options))
@@ -319,10 +328,15 @@ def run_tasks(
     with _parallel.backend_context(backend, n_jobs):
         workers = _parallel.n_workers(n_jobs)
         in_process = workers == 1 and not _parallel.is_dask_backend()
-        chunks = _parallel.split_batches(tasks, workers)
+        # Arrays shipped to workers (stores without a path) travel one task per batch, so a worker holds one
+        # (epoch, layer) at a time; in this process a task carries its store and reads when it runs.
+        ships = not in_process and any(_store_path(store) is None for store, _ in tasks)
+        chunks = _parallel.split_batches(tasks, workers, per_worker=len(tasks) if ships else 4)
 
         def with_data(store: Any, task: Task) -> Task:
-            path = None if in_process else _store_path(store)
+            if in_process:
+                return replace(task, store=store)
+            path = _store_path(store)
             if path is not None:
                 return replace(task, path=path)
             t, log_var = _load(store, task, _needs_log_var(task, estimators))
