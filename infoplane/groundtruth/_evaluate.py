@@ -13,7 +13,7 @@ from .._validation import check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
-__all__ = ["evaluate", "COLUMNS"]
+__all__ = ["evaluate", "default_estimators", "COLUMNS"]
 
 #: The columns of `evaluate`'s table, in this order.
 COLUMNS = ["task", "kind", "dims", "n_samples", "seed", "estimator", "true_bits", "estimate_bits",
@@ -223,3 +223,13 @@ def evaluate(
         "units": "bits",
     })
     return df
+
+
+def default_estimators() -> dict[str, Any]:
+    """Every estimator the suite judges by default: the `ESTIMATOR_PRESETS` of `information_plane`, by name.
+
+    The KDE presets use σ² = 1e-3 (the SZT net's); Gaussian-layer estimators (rate, mixture) take no task.
+    """
+    from ..analysis import ESTIMATOR_PRESETS, make_estimator
+
+    return {name: make_estimator(name) for name in ESTIMATOR_PRESETS}
