@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._distributed import check_writer_rank
 from ._validation import check_activations, check_int_param, check_labels, param_error
 from .store import BaseStore, MemoryStore, ZarrStore
 
@@ -367,8 +368,20 @@ explicit = Schedule.explicit
 
 
 # ---------------------------------------------------------------------------------------------- probe pass
+def _probe_keys(probe: Any) -> tuple[str, ...] | None:
+    """The keyword names of a dict probe (passed as ``model(**batch)``), or None for positional inputs."""
+    if not isinstance(probe, Mapping):
+        return None
+    bad = [k for k in probe if not isinstance(k, str)]
+    if bad or not probe:
+        raise ValueError(f"a dict probe must map keyword names (str) to arrays. Got keys {list(probe)!r}.")
+    return tuple(probe)
+
+
 def _as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], int]:
     """The probe as a tuple of CPU tensors (positional inputs of the model) and its number of rows."""
+    if isinstance(probe, Mapping):  # keyword inputs: the values, in the order of _probe_keys
+        probe = tuple(probe.values())
     parts = probe if isinstance(probe, tuple) else (probe,)
     if not parts:
         raise ValueError("probe must hold at least one input array. Got an empty tuple.")
@@ -503,6 +516,7 @@ def _probe_pass(
     batch_size: int,
     device: torch.device,
     epoch: int | None,
+    keys: tuple[str, ...] | None = None,
 ) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
     """Hooks on, probe through the model in eval mode, hooks off; every layer's (N, d) float32 activations."""
     captured: dict[str, list] = {layer.name: [] for layer in layers}
@@ -538,7 +552,7 @@ def _probe_pass(
             batch = [t[start : start + batch_size].to(device, non_blocking=True) for t in probe]
             batch_rows[0] = len(batch[0])
             before = dict(calls)
-            model(*batch)
+            model(**dict(zip(keys, batch))) if keys else model(*batch)
             for layer in layers:
                 fired = calls[layer.name] - before[layer.name]
                 if fired > 1:
@@ -584,14 +598,16 @@ def record(
 ) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
     """One probe pass at a checkpoint: ``{layer: float32 (N, d)}``, or ``{"mu", "log_var"}`` for a Gaussian.
 
-    ``probe`` is a numpy array or tensor (or a tuple of them: positional inputs); ``layers`` as for
+    ``probe`` is a numpy array or tensor (or a tuple of them: positional inputs; or a dict of them: keyword
+    inputs); ``layers`` as for
     `Recorder`. The model's modes, hooks and RNG state are left exactly as found.
     """
     resolved = resolve_layers(model, layers)
     batch_size = check_int_param(batch_size, "batch_size", "record", minimum=1)
+    keys = _probe_keys(probe)
     tensors, n = _as_probe(probe, model)
     device = _model_device(model) if device is None else torch.device(device)
-    return _probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None)
+    return _probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None, keys=keys)
 
 
 # ---------------------------------------------------------------------------------------------- recorder
@@ -622,8 +638,10 @@ class Recorder:
         Any module; its code is not touched. Hooks exist only during a probe pass.
     layers : name, glob, module, module type, Layer, or a list of them
         See the module docstring. Unknown names raise KeyError listing ``named_modules()``.
-    probe : array or tensor (or tuple of them)
-        The fixed inputs, N rows, run at every recording (batched by ``batch_size``).
+    probe : array or tensor (or a tuple of them, or a dict of them)
+        The fixed inputs, N rows, run at every recording (batched by ``batch_size``): a tuple is passed
+        positionally, a dict ``{name: array}`` by keyword (``model(**batch)``, e.g. a Hugging Face model's
+        ``input_ids`` and ``attention_mask``).
     labels : array of int, optional
         (N,) labels of the probe rows, stored for the analysis of I(T;Y).
     schedule : Schedule, int, list of int or None
@@ -655,6 +673,7 @@ class Recorder:
         self.model = model
         self.layer_specs = resolve_layers(model, layers)
         self.batch_size = check_int_param(batch_size, "batch_size", "Recorder", minimum=1)
+        self._probe_keys = _probe_keys(probe)
         self._probe, self.n_probe = _as_probe(probe, model)
         self.labels = None if labels is None else check_labels(labels, None, name="labels", min_classes=1)
         if self.labels is not None and len(self.labels) != self.n_probe:
@@ -666,6 +685,8 @@ class Recorder:
         if on_existing not in ("skip", "raise"):
             raise param_error("Recorder", "on_existing", "one of 'skip', 'raise'", on_existing)
         self.on_existing = on_existing
+        if isinstance(store, (str, os.PathLike)) or (isinstance(store, ZarrStore) and store.mode != "r"):
+            check_writer_rank("Recorder")  # one writer per store under torch.distributed: rank 0
         self._owns_store = store is None or isinstance(store, (str, os.PathLike))
         if store is None:
             self.store: BaseStore = MemoryStore()
@@ -723,6 +744,7 @@ class Recorder:
             layer_specs=[layer.to_dict() for layer in self.layer_specs],
             n_probe=self.n_probe,
             probe_shape=[list(t.shape) for t in self._probe],
+            probe_keys=None if self._probe_keys is None else list(self._probe_keys),
             probe_dtype=[str(t.dtype).replace("torch.", "") for t in self._probe],
             probe_sha256=fingerprint,
             batch_size=self.batch_size,
@@ -775,6 +797,7 @@ class Recorder:
             batch_size=self.batch_size,
             device=device,
             epoch=epoch,
+            keys=self._probe_keys,
         )
         self.store.write_epoch(epoch, data)
         self.recorded.append(epoch)
