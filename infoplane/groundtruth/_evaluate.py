@@ -122,9 +122,7 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
             start = time.perf_counter()
             try:
                 res = est.estimate(t, y)
-            except (ValueError, TypeError) as exc:
-                if getattr(est, "y_kinds", None) is not None:
-                    raise  # it said it takes this kind of y: a failure is a real error
+            except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
                 out.append(("skip", label, task.name, f"estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
@@ -186,10 +184,10 @@ def evaluate(
     Notes
     -----
     An estimator cannot take a task when it has ``input_kind="gaussian"`` (it needs a mean and a
-    log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or, if it
-    declares nothing, when its ``estimate`` raises `ValueError` or `TypeError` on the task's data (e.g. the
-    binning and KDE estimators reject continuous y). Those pairs are skipped, with the reason in
-    ``attrs["skipped"]``, not raised. An estimator that declares ``y_kinds`` and still raises is an error.
+    log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or when its
+    ``estimate`` raises `ValueError` or `TypeError` on the task's data (its own input checks: binning and KDE
+    reject continuous y; a k-NN estimator needs more than k rows per class). Those pairs are skipped, with
+    the reason in ``attrs["skipped"]``, not raised; any other exception propagates.
     """
     est_map = _resolve(estimators)
     task_list = _resolve_tasks(tasks)
