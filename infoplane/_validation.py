@@ -222,3 +222,42 @@ def check_n_jobs(n_jobs: Any, owner: str) -> int | None:
     if not (isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)) or n_jobs == 0:
         raise param_error(owner, "n_jobs", "None or a non-zero int", n_jobs)
     return int(n_jobs)
+
+
+def check_k_neighbours(k: int, n_rows: int, owner: str) -> int:
+    """k of a k-nearest-neighbour estimator: an int with 1 <= k < N (a row is never its own neighbour)."""
+    k = check_int_param(k, "k", owner, minimum=1)
+    if k >= n_rows:
+        raise ValueError(
+            f"The 'k' parameter of {owner} must be < the number of rows ({n_rows:,}): a row has at most "
+            f"N - 1 neighbours. Got k={k}."
+        )
+    return k
+
+
+def check_continuous(value: Any, n_rows: int, *, name: str = "y") -> np.ndarray:
+    """A continuous variable: (N,) or (N, k) finite real numbers; returned as float64 (N, k)."""
+    arr = as_numpy(value)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have shape ({n_rows:,},) or ({n_rows:,}, k). Got shape {arr.shape}.")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must hold real numbers. Got dtype {arr.dtype}.")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must hold real numbers. Got dtype {arr.dtype}.")
+    arr = arr.astype(np.float64).reshape(n_rows, -1)
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column. Got shape {arr.shape}.")
+    _check_finite(arr, name)
+    return arr
+
+
+def check_class_sizes(y: np.ndarray, minimum: int, owner: str, why: str) -> np.ndarray:
+    """Counts per class of int64 labels; raise naming the smallest class when one has fewer than ``minimum``."""
+    values, counts = np.unique(y, return_counts=True)
+    if counts.min() < minimum:
+        c = int(np.argmin(counts))
+        raise ValueError(
+            f"y: class {values[c].item()!r} has {int(counts[c]):,} rows; {owner} needs at least {minimum} rows in "
+            f"every class ({why})."
+        )
+    return counts

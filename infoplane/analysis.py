@@ -25,6 +25,7 @@ from . import _parallel
 from . import diagnostics as _diagnostics
 from ._types import Estimator, json_safe
 from ._validation import as_numpy, check_input_ids, check_int_param, check_labels, check_n_jobs
+from .geometry import geometric_compression
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
@@ -234,9 +235,20 @@ def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
     return t, log_var
 
 
+def _checked_i_xt(res: Any, label: str) -> float:
+    """I_XT as float; NaN only from an estimator that says why (``conventions["I_XT_note"]``)."""
+    value = float(res.I_XT)
+    if np.isnan(value) and not res.conventions.get("I_XT_note"):
+        raise ValueError(
+            f"estimator {label!r} returned I_XT = NaN without a reason (conventions['I_XT_note']); "
+            "only estimators that report I(T;Y) alone may leave I(T;X) empty."
+        )
+    return value
+
+
 def _estimate_batch(
     batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0,
-    resampling: _diagnostics.Resampling | None = None,
+    resampling: _diagnostics.Resampling | None = None, geometry: bool = False,
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
     opened: dict[str, Any] = {}
@@ -252,6 +264,7 @@ def _estimate_batch(
                 t, log_var = _load(opened[data], epoch, layer, kind, need_log_var)
             else:
                 t, log_var = data
+            geo = geometric_compression(t, y, layer=layer, epoch=int(epoch)) if geometry else None
             for label, est in estimators.items():
                 kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
                 if est.input_kind == "gaussian":
@@ -261,7 +274,7 @@ def _estimate_batch(
                 res = est.estimate(t, y, x, **kwargs)
                 row = {
                     "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
-                    "I_XT": float(res.I_XT), "I_TY": float(res.I_TY),
+                    "I_XT": _checked_i_xt(res, label), "I_TY": float(res.I_TY),
                     "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
                     "n_samples": int(res.n_samples),
                 }
@@ -271,6 +284,8 @@ def _estimate_batch(
                     row["I_TY_shuffled"] = float(base.I_TY)
                 if resampling is not None:
                     row.update(_diagnostics.resampled_columns(est, t, y, x, kwargs, resampling, (run, epoch, layer)))
+                if geometry:
+                    row["geo_compression"] = geo
                 rows.append(row)
     finally:
         for store in opened.values():
@@ -296,6 +311,7 @@ def information_plane(
     ci: float | None = None,
     n_boot: int = 100,
     subsample: Sequence[float] | None = None,
+    geometry: bool = False,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -349,6 +365,11 @@ def information_plane(
     subsample : sequence of float, optional
         Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
         ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
+    geometry : bool, default False
+        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.geometry.
+        geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
+        ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
+        deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
 
     Returns
     -------
@@ -402,7 +423,7 @@ def information_plane(
             if opened:
                 opened_here.append(store)
         df = _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle,
-                                resampling)
+                                resampling, bool(geometry))
     finally:
         for store in opened_here:
             close = getattr(store, "close", None)
@@ -418,7 +439,7 @@ def information_plane(
 
 
 def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0,  # noqa: C901
-                       resampling=None):
+                       resampling=None, geometry=False):
     has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
     has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
 
@@ -480,7 +501,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, x_checked, shuffle, resampling
+                yield tasks, est_map, x_checked, shuffle, resampling, geometry
 
         rows = _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
@@ -489,6 +510,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
 
     runs = list(stores)
     extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
+    extra += ["geo_compression"] if geometry else []
     df = _frame(rows, RESULT_COLUMNS + extra)
     df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
     df.attrs = json_safe(
@@ -504,7 +526,8 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
     return df
 
 
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64"}
+_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
+           "geo_compression": "float64"}
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

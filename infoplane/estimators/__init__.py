@@ -5,7 +5,10 @@
 * `KDEEstimator` — Kolchinsky–Tracey pairwise-distance bounds on a layer with added Gaussian noise;
 * `RateEstimator`, `MixtureEstimator` — variational bounds of a Gaussian layer p(z|x) = N(mu, diag sigma^2):
   the VIB rate (upper bound on I(Z;X)), the Monte Carlo aggregate-posterior bounds, and Barber–Agakov for
-  I(Z;Y).
+  I(Z;Y);
+* `KNNEstimator` (Ross / KSG), `CriticEstimator` (InfoNCE, NWJ, SMILE), `ProbeEstimator` (Barber–Agakov with
+  a cross-fitted probe): I(T;Y) of wide deterministic layers (I(T;X) NaN, with the reason);
+* `NoisyEstimator` — I(X;T) and I(T;Y) of a layer with Gaussian noise, by sample propagation.
 
 Each is a small class whose ``__init__`` stores validated parameters and whose ``estimate(...)`` returns an
 `infoplane.MIResult`; every class has a pure functional twin in `infoplane.estimators.functional`
@@ -17,7 +20,11 @@ from .._types import MIResult
 from . import functional  # noqa: E402  (after the classes it wraps)
 from ._base import BaseEstimator
 from .binning import BinningEstimator
+from .critics import CriticEstimator
 from .kde import KDEEstimator
+from .knn import KNNEstimator
+from .noisy import NoisyEstimator
+from .probe import ProbeEstimator
 from .variational import (
     BABound,
     MixtureBounds,
@@ -35,6 +42,10 @@ __all__ = [
     "BaseEstimator",
     "BinningEstimator",
     "KDEEstimator",
+    "KNNEstimator",
+    "CriticEstimator",
+    "ProbeEstimator",
+    "NoisyEstimator",
     "RateEstimator",
     "MixtureEstimator",
     "gaussian_rate",

@@ -27,7 +27,11 @@ from ._kernels import (
     row_ids,
 )
 from .binning import BinningEstimator
+from .critics import CriticEstimator, CriticResult, critic_mi
 from .kde import KDEEstimator
+from .knn import KNNEstimator, kl_entropy, ksg_mi, ross_mi
+from .noisy import NoisyEstimator, NoisyInformation, sample_propagation_mi
+from .probe import ProbeEstimator, probe_mi
 from .variational import (
     MixtureEstimator,
     RateEstimator,
@@ -43,7 +47,19 @@ __all__ = [
     "kde_information",
     "rate_information",
     "mixture_information",
+    "knn_information",
+    "critic_information",
+    "probe_information",
+    "noisy_information",
     "TWINS",
+    "ksg_mi",
+    "ross_mi",
+    "kl_entropy",
+    "critic_mi",
+    "CriticResult",
+    "probe_mi",
+    "sample_propagation_mi",
+    "NoisyInformation",
     "entropy_bits",
     "entropy_of_ids_bits",
     "discrete_information_bits",
@@ -100,10 +116,47 @@ def mixture_information(
     return MixtureEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch, log_var=log_var)
 
 
+def knn_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """k-NN estimate of I(T;Y) in bits (Ross for labels, KSG for continuous y; I_XT NaN); ``params`` as
+    `KNNEstimator`'s (``k``, ``metric``, ``target``). The bare numbers: `ross_mi`, `ksg_mi`, `kl_entropy`."""
+    return KNNEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
+def critic_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """Neural critic bound on I(T;Y) in bits (I_XT NaN); ``params`` as `CriticEstimator`'s. For any two
+    arrays: `critic_mi`."""
+    return CriticEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
+def probe_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """Barber–Agakov lower bound on I(T;Y) with a cross-fitted probe, in bits (I_XT NaN); ``params`` as
+    `ProbeEstimator`'s. The bare number: `probe_mi`."""
+    return ProbeEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
+def noisy_information(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+) -> MIResult:
+    """I(X;T) and I(T;Y) in bits of a layer with Gaussian noise, from its centres ``t`` (sample propagation);
+    ``params`` as `NoisyEstimator`'s (``noise_std``, ``n_draws``, ``seed``). With standard errors:
+    `sample_propagation_mi`."""
+    return NoisyEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
+
+
 #: Estimator class -> its functional twin.
 TWINS: dict[type, Callable[..., MIResult]] = {
     BinningEstimator: binning_information,
     KDEEstimator: kde_information,
     RateEstimator: rate_information,
     MixtureEstimator: mixture_information,
+    KNNEstimator: knn_information,
+    CriticEstimator: critic_information,
+    ProbeEstimator: probe_information,
+    NoisyEstimator: noisy_information,
 }

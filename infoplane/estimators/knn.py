@@ -1,0 +1,264 @@
+"""k-nearest-neighbour estimators, in bits: KSG for continuous pairs, Ross for class labels, Kozachenko–Leonenko.
+
+All run in torch on the device of their input (CPU for numpy), in float64, in blocks of rows: memory
+O(N · block), never an N × N matrix; time O(N² d) (one pass over the distances). See `._knn` for the
+counting conventions (strict "<", a row is never its own neighbour).
+
+References
+----------
+Kraskov, Stögbauer & Grassberger (2004), Estimating mutual information, Phys. Rev. E 69:066138.
+Ross (2014), Mutual information between discrete and continuous data sets, PLoS ONE 9:e87357.
+Kozachenko & Leonenko (1987), Sample estimate of the entropy of a random vector, Probl. Inf. Transm. 23:95.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._types import MIResult, json_safe
+from .._units import LN2
+from .._validation import (
+    check_activations,
+    check_choice,
+    check_class_sizes,
+    check_continuous,
+    check_float_param,
+    check_input_ids,
+    check_int_param,
+    check_k_neighbours,
+    check_labels,
+)
+from . import _knn as K
+from ._base import BaseEstimator
+from ._rows import NO_I_XT, as_tensor64
+
+__all__ = ["KNNEstimator", "ksg_mi", "ross_mi", "kl_entropy"]
+
+_METRICS = ("max", "euclidean")
+_TARGETS = ("labels", "continuous")
+
+
+def _warn_zero_radius(eps: torch.Tensor, what: str) -> int:
+    n_zero = int((eps == 0).sum())
+    if n_zero:
+        warnings.warn(
+            f"{what}: {n_zero:,} of {eps.numel():,} rows have k or more identical neighbours (radius 0); "
+            "k-NN estimates assume a continuous distribution and are biased on repeated rows.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return n_zero
+
+
+def _ksg_nats(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: float) -> tuple[float, int]:
+    n = a.shape[0]
+    eps, n_a, n_b = K.ksg_counts(a, b, k, metric, memory_mb=memory_mb)
+    zero = _warn_zero_radius(eps, "ksg_mi")
+    value = _psi(float(k)) + _psi(float(n)) - K.digamma_mean(n_a + 1) - K.digamma_mean(n_b + 1)
+    return value, zero
+
+
+def _psi(v: float) -> float:
+    return float(torch.special.digamma(torch.tensor(v, dtype=torch.float64)))
+
+
+def ksg_mi(
+    a: Any, b: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0
+) -> float:
+    """Kraskov–Stögbauer–Grassberger estimate (algorithm 1) of I(A;B) in bits, for any two continuous arrays.
+
+    With eps_i the distance from row i to its k-th neighbour in the joint space under
+    max(‖a_i − a_j‖, ‖b_i − b_j‖), n_a(i) = #{j ≠ i : ‖a_i − a_j‖ < eps_i} and n_b(i) likewise,
+    I ≈ [ψ(k) + ψ(N) − (1/N) Σ_i (ψ(n_a(i) + 1) + ψ(n_b(i) + 1))] / ln 2.
+    The marginal norm is the max norm (as in the paper; ``metric="max"``) or Euclidean (``"euclidean"``,
+    bmi's default; standardise columns yourself if their scales differ). Not clipped: it can be slightly
+    negative for independent arrays (its bias).
+
+    Cost O(N² (d_a + d_b)) time, O(N · block) memory (``memory_mb``), torch on ``a``'s device.
+
+    Parameters
+    ----------
+    a, b : array-like or tensor, shape (N,) or (N, d)
+        Samples of A and B, row i of each from the same draw.
+    k : int, 1 <= k < N
+    metric : {"max", "euclidean"}
+    memory_mb : float
+        Budget of the distance blocks (speed and memory only, never the answer).
+
+    Returns
+    -------
+    float, bits.
+    """
+    owner = "ksg_mi"
+    metric = check_choice(metric, "metric", owner, _METRICS)
+    memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
+    a_t = _as_2d(a, "a")
+    b_np = check_continuous(b, int(a_t.shape[0]), name="b")
+    k = check_k_neighbours(k, int(a_t.shape[0]), owner)
+    a64 = as_tensor64(a_t)
+    value, _ = _ksg_nats(a64, as_tensor64(b_np, a64.device), k, metric, memory_mb)
+    return value / LN2
+
+
+def _as_2d(a: Any, name: str) -> Any:
+    if hasattr(a, "ndim") and a.ndim == 1:
+        a = a[:, None]
+    elif not hasattr(a, "ndim"):
+        a = np.asarray(a)
+        a = a[:, None] if a.ndim == 1 else a
+    return check_activations(a, name=name)
+
+
+def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: float) -> tuple[float, int]:
+    n = t.shape[0]
+    _, y_ids, counts = np.unique(y, return_inverse=True, return_counts=True)
+    labels = torch.as_tensor(y_ids.reshape(-1), device=t.device)
+    radius, m = K.ross_counts(t, labels, k, metric, memory_mb=memory_mb)
+    zero = _warn_zero_radius(radius, "ross_mi")
+    n_c = torch.as_tensor(counts[y_ids.reshape(-1)], dtype=torch.float64)
+    value = _psi(float(n)) - K.digamma_mean(n_c) + _psi(float(k)) - K.digamma_mean(m)
+    return value, zero
+
+
+def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0) -> float:
+    """Ross (2014) estimate of I(T;Y) in bits for continuous T and class labels Y.
+
+    For row i of class c (N_c rows): d_i = distance to its k-th neighbour among the other rows of class c;
+    m_i = number of rows of the whole set at distance < d_i, the row itself included (scikit-learn's
+    convention, which makes m_i = k when no other class is nearer). Then
+    I ≈ [ψ(N) − ⟨ψ(N_{y_i})⟩ + ψ(k) − ⟨ψ(m_i)⟩] / ln 2. Not clipped (its bias can make it negative).
+    Every class needs at least k + 1 rows. For a 1-D ``t`` it equals scikit-learn's
+    ``mutual_info_classif`` before that adds its small noise, scales and clips.
+
+    Cost O(N² d) time, O(N · block) memory; torch on ``t``'s device.
+
+    Parameters
+    ----------
+    t : array-like or tensor (N, d) or (N,)
+    y : array-like (N,) of integer class labels
+    k : int, 1 <= k < N, and below every class size
+    metric : {"max", "euclidean"}
+    memory_mb : float
+
+    Returns
+    -------
+    float, bits.
+    """
+    owner = "ross_mi"
+    metric = check_choice(metric, "metric", owner, _METRICS)
+    memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
+    t = _as_2d(t, "t")
+    n = int(t.shape[0])
+    y_np = check_labels(y, n)
+    k = check_k_neighbours(k, n, owner)
+    check_class_sizes(y_np, k + 1, owner, "the k-th neighbour is sought within the class")
+    value, _ = _ross_nats(as_tensor64(t), y_np, k, metric, memory_mb)
+    return value / LN2
+
+
+def kl_entropy(t: Any, k: int = 3, *, metric: str = "euclidean", memory_mb: float = 128.0) -> float:
+    """Kozachenko–Leonenko estimate of the differential entropy h(T) in bits.
+
+    With r_i the distance from row i to its k-th neighbour and V_d the volume of the unit ball of the norm
+    (Euclidean: ln V_d = (d/2) ln π − ln Γ(d/2 + 1); max norm: V_d = 2^d),
+    h ≈ [ψ(N) − ψ(k) + ln V_d + (d/N) Σ_i ln r_i] / ln 2. Repeated rows (some r_i = 0) make it −∞: that
+    raises a ValueError. Cost O(N² d), memory O(N · block).
+    """
+    owner = "kl_entropy"
+    metric = check_choice(metric, "metric", owner, _METRICS)
+    memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
+    t = _as_2d(t, "t")
+    n, d = int(t.shape[0]), int(t.shape[1])
+    k = check_k_neighbours(k, n, owner)
+    r = K.kth_radius(as_tensor64(t), k, metric, memory_mb=memory_mb)
+    n_zero = int((r == 0).sum())
+    if n_zero:
+        raise ValueError(
+            f"t has {n_zero:,} of {n:,} rows with k={k} or more identical rows (k-th neighbour at distance 0): "
+            "its differential entropy estimate is -inf. Remove duplicates, add noise, or raise k."
+        )
+    value = _psi(float(n)) - _psi(float(k)) + K.log_unit_ball(d, metric) + d * float(torch.log(r).mean())
+    return value / LN2
+
+
+class KNNEstimator(BaseEstimator):
+    """k-nearest-neighbour estimate of I(T;Y) for one layer, in bits; I(T;X) is not reported (NaN).
+
+    - ``target="labels"`` (default): Ross (2014) for integer class labels (`ross_mi`); continuous ``y`` is
+      refused (use ``target="continuous"``).
+    - ``target="continuous"``: KSG algorithm 1 (`ksg_mi`) between the activations and a real-valued ``y``
+      of shape (N,) or (N, k).
+
+    ``I_TY`` is the estimate clipped at 0 (the raw value, which the estimator's bias can make negative, is
+    ``conventions["I_TY_raw"]``); ``bound_TY="estimate"``. ``I_XT`` is NaN with the reason in
+    ``conventions["I_XT_note"]``: for a deterministic layer on distinct inputs it is log2 N, not a property of
+    the layer. Rows with k or more identical neighbours (saturated units) make k-NN estimates biased: they
+    are counted in ``conventions["zero_radius_rows"]`` and warned about.
+
+    Cost O(N² d) time and O(N · block) memory per call (``memory_mb``), torch on the device of ``t``.
+    Measured (benchmarks/bench_knn.py): see the README.
+
+    Parameters
+    ----------
+    k : int >= 1
+        Neighbours (Kraskov et al.'s default 3); must be below N (and, for labels, below every class size).
+    metric : {"max", "euclidean"}
+        The norm of the activations' space (and of y's for KSG).
+    target : {"labels", "continuous"}
+    memory_mb : float
+        Budget of the distance blocks; changes speed and memory, never the answer.
+    """
+
+    name = "knn"
+
+    def __init__(self, k: int = 3, *, metric: str = "max", target: str = "labels", memory_mb: float = 128.0) -> None:
+        owner = "KNNEstimator"
+        self.k = check_int_param(k, "k", owner, minimum=1)
+        self.metric = check_choice(metric, "metric", owner, _METRICS)
+        self.target = check_choice(target, "target", owner, _TARGETS)
+        self.memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
+
+    @property
+    def y_kinds(self) -> tuple[str, ...]:
+        """What ``y`` it takes (the ground-truth suite skips other tasks): class labels or continuous."""
+        return (self.target,)
+
+    def conventions(self) -> dict[str, Any]:
+        """k, norm, form (Ross or KSG) and counting convention; ``memory_mb`` is left out (no effect on values)."""
+        return {
+            "estimator": self.name,
+            "k": self.k,
+            "metric": self.metric,
+            "target": self.target,
+            "form": "Ross 2014" if self.target == "labels" else "KSG algorithm 1",
+            "counting": "strict <, a row is never its own neighbour",
+            "I_XT_note": NO_I_XT,
+        }
+
+    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+                 epoch: int | None = None) -> MIResult:
+        """I(T;Y) in bits for activations ``t`` (N, d) and ``y``; ``x`` is accepted and unused (I_XT is NaN)."""
+        owner = "KNNEstimator"
+        t = check_activations(t, name="t", layer=layer, epoch=epoch)
+        n, d = int(t.shape[0]), int(t.shape[1])
+        t64 = as_tensor64(t)
+        check_input_ids(x, n)  # unused, but a malformed x is still an error
+        if self.target == "labels":
+            y_np = check_labels(y, n)
+            k = check_k_neighbours(self.k, n, owner)
+            check_class_sizes(y_np, k + 1, owner, "the k-th neighbour is sought within the class")
+            value, zero = _ross_nats(t64, y_np, k, self.metric, self.memory_mb)
+        else:
+            y_np = check_continuous(y, n)
+            k = check_k_neighbours(self.k, n, owner)
+            value, zero = _ksg_nats(t64, as_tensor64(y_np, t64.device), k, self.metric, self.memory_mb)
+        raw = value / LN2
+        conv = self.conventions()
+        conv.update(n_samples=n, n_units=d, units="bits", I_TY_raw=raw, zero_radius_rows=zero,
+                    device=str(t64.device))
+        return MIResult(I_XT=math.nan, I_TY=max(raw, 0.0), bound_XT="estimate", bound_TY="estimate",
+                        estimator=self.name, n_samples=n, conventions=json_safe(conv))
