@@ -638,7 +638,7 @@ def ground_truth_suite(ctx: dict) -> None:
                            aspect="auto")
     ax_heat.set_facecolor("0.88")  # tasks an estimator cannot take (continuous y for a label estimator)
     for (i, j), value in np.ndenumerate(heat.to_numpy()):
-        text = "–" if np.isnan(value) else f"{value:.2f}"
+        text = "–" if np.isnan(value) else (f"{value:.2f}" if value < 100 else f"{value:.0e}")
         ax_heat.text(j, i, text, ha="center", va="center", fontsize=6.5,
                      color="white" if value > 0.9 else "0.1")
     truth = {t.name: t.true_bits for t in gt.tasks()}

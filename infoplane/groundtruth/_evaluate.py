@@ -224,10 +224,22 @@ def evaluate(
 
 
 def default_estimators() -> dict[str, Any]:
-    """Every estimator the suite judges by default: the `ESTIMATOR_PRESETS` of `information_plane`, by name.
+    """Every estimator the suite judges by default, {label: estimator}, each at its default settings.
 
-    The KDE presets use σ² = 1e-3 (the SZT net's); Gaussian-layer estimators (rate, mixture) take no task.
+    The `ESTIMATOR_PRESETS` of `information_plane` by name (binning; KDE with σ² = 1e-3, the SZT net's), and
+    ``knn-ross`` (`KNNEstimator()`, k = 3, class labels), ``knn-ksg`` (`KNNEstimator(target="continuous")`,
+    KSG with the max-norm), ``critic-infonce`` and ``critic-smile`` (`CriticEstimator`), ``probe``
+    (`ProbeEstimator()`). Gaussian-layer estimators (rate, mixture) and `NoisyEstimator` (which needs the
+    network itself) take no task.
     """
     from ..analysis import ESTIMATOR_PRESETS, make_estimator
+    from ..estimators import CriticEstimator, KNNEstimator, ProbeEstimator
 
-    return {name: make_estimator(name) for name in ESTIMATOR_PRESETS}
+    return {
+        **{name: make_estimator(name) for name in ESTIMATOR_PRESETS},
+        "knn-ross": KNNEstimator(),
+        "knn-ksg": KNNEstimator(target="continuous"),
+        "critic-infonce": CriticEstimator("infonce"),
+        "critic-smile": CriticEstimator("smile"),
+        "probe": ProbeEstimator(),
+    }
