@@ -70,6 +70,7 @@ from infoplane.estimators import (
     gaussian_rate,
     mixture_mi_bounds,
 )
+from infoplane.estimators.functional import entropy_bits
 from infoplane.models import train
 from infoplane.plotting import (
     plot_information_plane,
@@ -156,9 +157,7 @@ FULL = Settings(
 # ------------------------------------------------------------------------------------------------------
 def entropy_of_labels_bits(y: np.ndarray) -> float:
     """Plug-in entropy of the label frequencies, bits."""
-    p = np.bincount(y) / len(y)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return entropy_bits(np.bincount(y))
 
 
 def save_figure(fig: plt.Figure, out: Path, name: str, table: pd.DataFrame) -> None:

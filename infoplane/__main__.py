@@ -235,6 +235,7 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from ._units import entropy_bits
     from .datasets import load_szt, train_test_split
     from .models import SZTNet, train
     from .recording import Recorder
@@ -267,12 +268,10 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     finally:
         store.close()
     last = history.iloc[-1]
-    counts = np.bincount(y)
-    p = counts / counts.sum()
     return {
         "store": store_path, "history": out / HISTORY_NAME, "seconds": seconds, "n_recorded": len(rec.epochs),
         "train_accuracy": float(last["train_accuracy"]), "test_accuracy": float(last["test_accuracy"]),
-        "H_X": math.log2(len(X)), "H_Y": float(-(p * np.log2(p)).sum()),
+        "H_X": math.log2(len(X)), "H_Y": entropy_bits(np.bincount(y)),
     }
 
 
