@@ -16,6 +16,7 @@ from torch import nn
 from torch.distributions import Normal
 from tqdm.auto import tqdm
 
+from ._threads import torch_threads
 from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
 from .estimators._gaussian import vib_loss
 
@@ -200,16 +201,10 @@ def train(
 
     if threads is not None:
         threads = check_int_param(threads, "threads", "train", minimum=1)
-    previous_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
         torch.manual_seed(seed)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
-            return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
-                                 callback, progress)
-        finally:
-            torch.set_num_threads(previous_threads)
+        return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
+                             callback, progress)
 
 
 def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn, callback, progress):
