@@ -210,6 +210,13 @@ def _store_path(store: Any) -> str | None:
     return None
 
 
+def _epoch(value: Any) -> int:
+    """An epoch as int; 1.7 or "1" are refused (never truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"The 'epochs' parameter of information_plane must hold ints. Got {value!r} instead.")
+    return int(value)
+
+
 def _select(requested: Any, available: list, what: str, run: str, cast: Callable[[Any], Any]) -> list:
     if requested is None:
         return list(available)
@@ -449,7 +456,7 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
     x_checked = None
     for run, store in stores.items():
         run_layers = _select(layers, list(store.layers), "layers", run, str)
-        run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, int)
+        run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, _epoch)
         if not run_layers or not run_epochs:
             raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
         y_src = labels if labels is not None else getattr(store, "labels", None)

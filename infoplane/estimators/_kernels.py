@@ -137,8 +137,25 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
-    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0."""
-    return np.floor(np.asarray(t, dtype=np.float64) / width).astype(np.int64)
+    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0.
+
+    Raises ValueError when a code does not fit in int64 (distinct values would silently share a bin).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked (and named) just below
+        codes = np.floor(np.asarray(t, dtype=np.float64) / width)
+    if codes.size:
+        check_width_codes(float(codes.min()), float(codes.max()), width)
+    return codes.astype(np.int64)
+
+
+def check_width_codes(lo: float, hi: float, width: float) -> None:
+    """Raise unless the codes ``floor(t / width)`` in [lo, hi] are integers int64 can hold."""
+    if not (-(2.0**63) <= lo and hi < 2.0**63):
+        raise ValueError(
+            f"The 'bin_width' parameter of BinningEstimator is too small for these activations: the bin codes "
+            f"floor(t / bin_width) reach {max(abs(lo), abs(hi)):.3g}, beyond int64 (|code| < 2^63 = 9.2e18), "
+            f"so distinct values would share one bin. Use a bin_width larger than {width!r}."
+        )
 
 
 def digitize_uniform(
@@ -372,7 +389,15 @@ def kde_log_sums(
         h = np.array(h)  # store arrays are read-only; torch warns on those (the float64 copy follows anyway)
     h = torch.as_tensor(h)
     h = h.to(torch.float64)
+    # Scale, centre and scale again, so that neither the mean nor the squared norms overflow (finite
+    # activations up to float64's maximum) and the cancellation in the expanded square stays small;
+    # distances are then in units of c and the kernel's exponent is -D'·(c²/scale).
+    c0 = float(h.abs().max()) if h.numel() else 0.0
+    h = h / c0 if c0 > 0 else h
     h = h - h.mean(dim=0, keepdim=True)
+    c1 = float(h.abs().max()) if h.numel() else 0.0
+    h = h / c1 if c1 > 0 else h
+    c = (c0 if c0 > 0 else 1.0) * (c1 if c1 > 0 else 1.0)
     n = h.shape[0]
     sq = (h * h).sum(dim=1)
     out: dict[str, Any] = {"all": torch.empty(n, dtype=torch.float64, device=h.device)}
@@ -385,7 +410,7 @@ def kde_log_sums(
         x_t = torch.as_tensor(x_ids, device=h.device).to(torch.int64)
         out["input"] = torch.empty(n, dtype=torch.float64, device=h.device)
     chunk = kde_chunk_rows(n, memory_mb, n_temporaries=4 if x_ids is None else 5)
-    inv_scale = 1.0 / scale
+    inv_scale = c * c / scale  # may be inf for huge activations: every distinct pair's kernel is then 0
     for start in range(0, n, chunk):  # loop over chunks of rows, each a vectorised (chunk, n) block
         stop = min(start + chunk, n)
         d2 = torch.addmm(sq[start:stop, None] + sq[None, :], h[start:stop], h.T, alpha=-2.0)
@@ -393,7 +418,10 @@ def kde_log_sums(
         # The diagonal is exactly 0 in exact arithmetic; force it so every row's sum holds exp(0) = 1.
         idx = torch.arange(start, stop, device=h.device)
         d2[idx - start, idx] = 0.0
-        k = d2.mul_(-inv_scale).exp_()
+        k = d2.mul_(-inv_scale)
+        if math.isinf(inv_scale):
+            k.nan_to_num_(nan=0.0)  # 0 · inf: a zero distance keeps its kernel exp(0) = 1
+        k = k.exp_()
         out["all"][start:stop] = torch.log(k.sum(dim=1))
         if onehot is not None:
             per_class = k @ onehot

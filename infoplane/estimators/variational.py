@@ -20,6 +20,7 @@ Poole, Ozair, van den Oord, Alemi & Tucker (2019), On variational bounds of mutu
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -182,7 +183,27 @@ def _check_regression_target(y: Any, n: int) -> np.ndarray:
     return y_np
 
 
+def _check_seed(seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"The 'seed' parameter must be an int or None. Got {seed!r} instead.")
+    return None if seed is None else int(seed)
+
+
+def _finite_or_raise(value: float, what: str, owner: str, mu_t: torch.Tensor, lv_t: torch.Tensor) -> float:
+    """``value`` if finite; else a ValueError naming the argument whose extreme values overflowed float64."""
+    if math.isfinite(value):
+        return value
+    lo, hi, top = float(lv_t.min()), float(lv_t.max()), float(mu_t.abs().max())
+    culprit = "log_var" if max(abs(lo), abs(hi)) > 300 or top <= 1e150 else "mu"
+    raise ValueError(
+        f"{owner}: the {what} is not finite in float64 for these inputs ({culprit} is too extreme: log_var "
+        f"spans [{lo:.4g}, {hi:.4g}], |mu| reaches {top:.4g}). Variances e^log_var (or means) this far from 1 "
+        "leave no representable result; check the encoder's log_var and mu."
+    )
+
+
 def _generator(seed: int | None) -> torch.Generator:
+    seed = _check_seed(seed)
     g = torch.Generator()
     if seed is None:
         g.seed()
@@ -215,7 +236,7 @@ def gaussian_rate(mu: Any, log_var: Any) -> float:
     float, bits. For a differentiable version in nats see `gaussian_rate_nats`.
     """
     mu_t, lv_t = _check_gaussian(mu, log_var)
-    return float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2
+    return _finite_or_raise(float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2, "rate", "gaussian_rate", mu_t, lv_t)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,6 +291,8 @@ def mixture_mi_bounds(
     upper = float((own - (lse_loo - math.log(n - 1))).mean()) / LN2
     stderr = float(terms.std()) / math.sqrt(terms.numel()) / LN2 if terms.numel() > 1 else float("nan")
     rate = float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2
+    for what, value in (("lower bound", lower), ("upper bound", upper), ("rate", rate)):
+        _finite_or_raise(value, what, "mixture_mi_bounds", mu_t, lv_t)
     return MixtureBounds(
         lower=lower, upper=upper, estimate=lower, rate=rate, gap=rate - lower, stderr=stderr,
         n=int(n), M=n_samples, seed=seed,
@@ -375,6 +398,28 @@ def _probe_log_q(
     return log_q, (np.mean(s2_all, axis=0) if s2_all else None)
 
 
+def _ba_targets(y: Any, n: int, task: str, h_y: Any, owner: str):
+    """Checked targets and H(Y) for `barber_agakov`: (y, label ids 0..K-1, label counts, H(Y) bits, kind)."""
+    if h_y is not None:
+        h_y = check_float_param(h_y, "h_y", owner)
+        if task == "classification":
+            raise ValueError(
+                f"The 'h_y' parameter of {owner} applies to task='regression' only (for classification H(Y) "
+                f"is the entropy of the label frequencies). Got h_y={h_y!r} with task='classification'."
+            )
+    if task != "classification":
+        y_np = _check_regression_target(y, n)
+        if h_y is None:
+            return y_np, None, None, _gaussian_h_y_nats(y_np) / LN2, "differential, fitted Gaussian"
+        return y_np, None, None, h_y, "given"
+    y_np = check_labels(y, n, name="y", min_classes=1)
+    if y_np.min() < 0:
+        raise ValueError(f"y must hold class labels >= 0. Got {int(y_np.min())}.")
+    # Counts and the probe's classes over the distinct labels 0..K-1, never a bincount up to max(y).
+    _, y_ids, label_counts = np.unique(y_np, return_inverse=True, return_counts=True)
+    return y_np, y_ids.reshape(-1).astype(np.int64), label_counts, entropy_bits(label_counts), "label frequencies"
+
+
 def barber_agakov(
     mu: Any,
     log_var: Any,
@@ -426,7 +471,8 @@ def barber_agakov(
     n_samples : int >= 1
         M, z samples per point.
     n_classes : int, optional
-        Number of classes for the probe decoder (default: max label + 1).
+        Number of classes for the probe decoder (labels must then lie in 0..n_classes-1). Default: the
+        distinct labels, mapped to 0..K-1 first (so a label of 1e7 costs nothing).
     batch_size : int
         Rows of z decoded at once (memory only).
 
@@ -441,20 +487,7 @@ def barber_agakov(
     batch_size = check_int_param(batch_size, "batch_size", owner, minimum=1)
     mu_t, lv_t = _check_gaussian(mu, log_var)
     n, d = mu_t.shape
-    if task == "classification":
-        y_np = check_labels(y, n, name="y", min_classes=1)
-        if y_np.min() < 0:
-            raise ValueError(f"y must hold class labels >= 0. Got {int(y_np.min())}.")
-        h_y_bits = entropy_bits(np.bincount(y_np))
-        h_y_kind = "label frequencies"
-    else:
-        y_np = _check_regression_target(y, n)
-        if h_y is None:
-            h_y_bits = _gaussian_h_y_nats(y_np) / LN2
-            h_y_kind = "differential, fitted Gaussian"
-        else:
-            h_y_bits = check_float_param(h_y, "h_y", owner)
-            h_y_kind = "given"
+    y_np, y_ids, label_counts, h_y_bits, h_y_kind = _ba_targets(y, n, task, h_y, owner)
     if noise_variance is not None:
         noise_variance = check_float_param(noise_variance, "noise_variance", owner, positive=True)
 
@@ -462,15 +495,15 @@ def barber_agakov(
     s2_out: np.ndarray | None = None
     if isinstance(decoder, str):
         check_choice(decoder, "decoder", owner, ("probe", "logistic", "linear"))
-        k = int(y_np.max()) + 1 if task == "classification" else 0
+        y_probe, k = (y_ids, int(label_counts.size)) if task == "classification" else (y_np, 0)
         if n_classes is not None:
             k_given = check_int_param(n_classes, "n_classes", owner, minimum=1)
-            if task == "classification" and k_given < k:
+            if task == "classification" and k_given <= int(y_np.max()):
                 raise ValueError(
-                    f"y holds labels outside the decoder's classes 0..{k_given - 1}: found label {k - 1}."
+                    f"y holds labels outside the decoder's classes 0..{k_given - 1}: found label {int(y_np.max())}."
                 )
-            k = k_given
-        log_q, s2_out = _probe_log_q(z.cpu().numpy(), y_np, task, n_folds, seed, k)
+            y_probe, k = y_np, k_given
+        log_q, s2_out = _probe_log_q(z.cpu().numpy(), y_probe, task, n_folds, seed, k)
         desc = f"{_PROBES[task]} probe, {n_folds}-fold cross-fitted"
         mean_log_q = float(log_q.mean())
     elif not callable(decoder):
@@ -480,6 +513,12 @@ def barber_agakov(
         flat = z.reshape(-1, d)
         outs = [_apply_decoder(decoder, flat[s : s + batch_size]) for s in range(0, flat.shape[0], batch_size)]
         out = torch.cat(outs, dim=0).cpu()
+        if not bool(torch.isfinite(out).all()):
+            bad = int((~torch.isfinite(out)).sum())
+            raise ValueError(
+                f"decoder {desc!r} returned NaN or Inf ({bad:,} of {out.numel():,} values); the bound needs "
+                "finite logits or predictions."
+            )
         if task == "classification":
             if out.ndim != 2:
                 raise ValueError(f"decoder must return logits of shape (B, n_classes). Got shape {tuple(out.shape)}.")
