@@ -120,6 +120,8 @@ class BaseStore:
                 f"Got {part!r} instead."
             )
         out = self._read(int(epoch), layer, info, part)
+        if out.dtype != np.float32:  # float16 storage (a recorder's dtype="float16"): handed out as float32
+            out = out.astype(np.float32)
         out.flags.writeable = False
         return out
 
@@ -201,6 +203,9 @@ class BaseStore:
                 raise TypeError(f"layer names must be non-empty strings. Got {layer!r}.")
             arrays[layer] = self._normalise(layer, epoch, value)
         self._check_consistent(epoch, arrays)
+        for layer, parts in arrays.items():  # later epochs are stored in the dtype the first one fixed
+            stored = np.dtype(self._layer_info.get(layer, {}).get("dtype", next(iter(parts.values())).dtype))
+            arrays[layer] = {p: a.astype(stored, copy=False) for p, a in parts.items()}
         new_layers = not self._layer_info
         if new_layers:
             for i, (layer, parts) in enumerate(arrays.items()):
@@ -209,6 +214,7 @@ class BaseStore:
                     "kind": "gaussian" if None not in parts else "deterministic",
                     "shape": [int(s) for s in first.shape],
                     "key": f"l{i:03d}",
+                    "dtype": str(first.dtype),
                 }
         previous = self._epochs
         try:
@@ -223,8 +229,9 @@ class BaseStore:
 
     @staticmethod
     def _as_float32(value: Any, layer: str, epoch: int) -> np.ndarray:
+        """float32 (N, d); float16 arrays stay float16 (reduced storage chosen by the recorder)."""
         t = check_activations(value, name="activations", layer=layer, epoch=epoch, allow_torch=False)
-        if t.dtype != np.float32:  # float64 beyond float32's range would become Inf: check again
+        if t.dtype not in (np.float32, np.float16):  # float64 beyond float32's range would become Inf: check again
             with np.errstate(over="ignore"):
                 t = t.astype(np.float32)
             t = check_activations(t, name="activations", layer=layer, epoch=epoch)
@@ -322,7 +329,7 @@ class MemoryStore(BaseStore):
 
     def _write_arrays(self, epoch, arrays):
         self._data[epoch] = {
-            layer: {p: np.array(a, dtype=np.float32, copy=True) for p, a in parts.items()}
+            layer: {p: np.array(a, copy=True) for p, a in parts.items()}
             for layer, parts in arrays.items()
         }
 

@@ -72,7 +72,10 @@ def _check_layer(name: Any, info: Any, where: str) -> dict[str, Any]:
         raise _bad(where, f"layers.{name}.shape", "a list of two ints >= 1 (rows, units)", shape)
     if not (isinstance(key, str) and KEY_PATTERN.match(key)):
         raise _bad(where, f"layers.{name}.key", f"an array name matching {KEY_PATTERN.pattern}", key)
-    return {"kind": kind, "shape": [int(s) for s in shape], "key": key}
+    dtype = info.get("dtype", "float32")  # absent in stores written before float16 layers existed
+    if dtype not in ("float32", "float16"):
+        raise _bad(where, f"layers.{name}.dtype", "'float32' or 'float16'", dtype)
+    return {"kind": kind, "shape": [int(s) for s in shape], "key": key, "dtype": dtype}
 
 
 def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:

@@ -345,7 +345,7 @@ class ZarrStore(BaseStore):
     def _read(self, epoch, layer, info, part):
         name = f"{self._epoch_dir(epoch)}/{files.array_name(info['key'], part)}"
         what = f"layer {layer!r}{'' if part is None else f' ({part})'} at epoch {epoch}"
-        data = self._read_array(name, np.float32, what)
+        data = self._read_array(name, np.dtype(info.get("dtype", "float32")), what)
         if list(data.shape) != list(info["shape"]):
             raise _damaged(self.path, what, name, f"has shape {data.shape}, but the manifest says {tuple(info['shape'])}")
         if not np.isfinite(data).all():
