@@ -13,6 +13,7 @@ I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator la
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -220,7 +221,7 @@ def _epoch(value: Any) -> int:
 def _select(requested: Any, available: list, what: str, run: str, cast: Callable[[Any], Any]) -> list:
     if requested is None:
         return list(available)
-    if isinstance(requested, (str, int, np.integer)):
+    if isinstance(requested, (str, numbers.Number)):
         requested = [requested]
     requested = [cast(r) for r in requested]
     missing = [r for r in requested if r not in available]

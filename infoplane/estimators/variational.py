@@ -500,7 +500,8 @@ def barber_agakov(
             k_given = check_int_param(n_classes, "n_classes", owner, minimum=1)
             if task == "classification" and k_given <= int(y_np.max()):
                 raise ValueError(
-                    f"y holds labels outside the decoder's classes 0..{k_given - 1}: found label {int(y_np.max())}."
+                    f"y holds labels outside the decoder's classes 0..{k_given - 1} (n_classes={k_given}): found "
+                    f"label {int(y_np.max())}."
                 )
             y_probe, k = y_np, k_given
         log_q, s2_out = _probe_log_q(z.cpu().numpy(), y_probe, task, n_folds, seed, k)
