@@ -1,7 +1,12 @@
-"""A single-writer lock file: created with O_CREAT|O_EXCL, holding the owner's pid and host as JSON.
+"""The single-writer lock of a store: the operating system's advisory lock (``flock``) via `filelock`.
 
-A lock left by a process that died (same host, pid no longer alive) is stale and may be taken over; a lock
-held by a live process, or by any process on another host (whose liveness cannot be checked), is not.
+The kernel holds the lock for the open file and releases it when the holder closes it or dies (killed,
+crashed, power cut), so there is no stale lock to detect or take over and no check-then-act race between
+contenders. The lock file's content (the holder's pid and host, JSON) is informational only, used in the
+error message: an empty, half-written, foreign or leftover lock file never blocks and never breaks parsing.
+The lock file stays in place after release, so every contender locks the same inode.
+
+A forked child inherits the open file but is not the holder: it never releases the parent's lock.
 """
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import json
 import os
 import socket
 import time
-import uuid
 from pathlib import Path
 
 __all__ = ["StoreLockedError", "WriterLock"]
@@ -19,84 +23,58 @@ class StoreLockedError(RuntimeError):
     """Raised when a second writer opens a store that another writer holds."""
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 class WriterLock:
-    """Exclusive writer lock at ``path`` (a file); `acquire` raises `StoreLockedError` when held."""
+    """Exclusive writer lock at ``path`` (a file); `acquire` raises `StoreLockedError` at once when held."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self._held = False
+        self._lock = None
+        self._owner_pid: int | None = None
 
     @property
     def held(self) -> bool:
-        return self._held
+        """True in the process that acquired the lock, until it releases it."""
+        return self._lock is not None and self._owner_pid == os.getpid()
 
-    def _owner(self) -> dict | None:
+    def _holder(self) -> str:
         try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            # Being written right now by its creator (empty or half-written): treat as held, not stale.
-            return {}
-
-    def _try_create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "created": time.time()}
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return True
+            info = json.loads(self.path.read_text())
+            return f"pid {int(info['pid'])} on host {str(info['host'])!r}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return "another process"
 
     def acquire(self, *, what: str = "store") -> None:
-        if self._held:
+        """Take the lock without waiting; raise `StoreLockedError` naming the holder if it is taken."""
+        if self.held:
             return
-        for _ in range(3):
-            if self._try_create():
-                self._held = True
-                return
-            owner = self._owner()
-            if owner is None:  # released between our attempts: try again
-                continue
-            host = owner.get("host")
-            pid = owner.get("pid")
-            stale = host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid)
-            if not stale:
-                held_by = f"pid {pid} on host {host!r}" if owner else "a process creating it right now"
-                raise StoreLockedError(
-                    f"{what} is already open for writing by {held_by} (lock file {str(self.path)!r}). "
-                    "Only one writer may write to a store at a time; open it with mode='r' to read, or "
-                    "close the other writer. If that process is gone and was on another host, delete "
-                    "the lock file by hand."
-                )
-            # Stale: move it aside atomically so that only one of several contenders takes it over.
-            aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex}")
-            try:
-                os.replace(self.path, aside)
-            except FileNotFoundError:
-                continue
-            aside.unlink(missing_ok=True)
-        raise StoreLockedError(f"could not acquire the writer lock {str(self.path)!r} (contended).")
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path), timeout=0)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise StoreLockedError(
+                f"{what} is already open for writing by {self._holder()} (lock file {str(self.path)!r}). "
+                "Only one writer may write to a store at a time; open it with mode='r' to read, or close the "
+                "other writer (the lock is released by the operating system when that process ends)."
+            ) from None
+        self._lock, self._owner_pid = lock, os.getpid()
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "created": time.time()}
+        try:  # informational; the lock itself is the kernel's
+            with open(self.path, "r+") as fh:
+                fh.truncate(0)
+                fh.write(json.dumps(info))
+        except OSError:  # pragma: no cover - e.g. a lock file made read-only by hand
+            pass
 
     def release(self) -> None:
-        if not self._held:
+        """Release the lock (a no-op when not held, and in a forked child of the holder)."""
+        lock, self._lock = self._lock, None
+        if lock is None or self._owner_pid != os.getpid():
             return
-        self._held = False
-        owner = self._owner()
-        if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-            self.path.unlink(missing_ok=True)
+        try:
+            with open(self.path, "r+") as fh:
+                fh.truncate(0)
+        except OSError:  # pragma: no cover
+            pass
+        lock.release(force=True)

@@ -262,8 +262,13 @@ def _estimate_batch(
 
                     opened[data] = open_store(data, mode="r")
                 t, log_var = _load(opened[data], epoch, layer, kind, need_log_var)
-            else:
+            elif isinstance(data, tuple):
                 t, log_var = data
+            else:  # the store itself (in this process): read this one (epoch, layer) now, not before
+                t, log_var = _load(data, epoch, layer, kind, need_log_var)
+            from .estimators.kde import shared_kde_results
+
+            shared = shared_kde_results(estimators, t, y, x, layer=layer, epoch=int(epoch))
             geo = geometric_compression(t, y, layer=layer, epoch=int(epoch)) if geometry else None
             for label, est in estimators.items():
                 kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
@@ -271,7 +276,7 @@ def _estimate_batch(
                     if kind != "gaussian":
                         continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
                     kwargs["log_var"] = log_var
-                res = est.estimate(t, y, x, **kwargs)
+                res = shared[label] if label in shared else est.estimate(t, y, x, **kwargs)
                 row = {
                     "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
                     "I_XT": _checked_i_xt(res, label), "I_TY": float(res.I_TY),
@@ -488,7 +493,10 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
     with _parallel.backend_context(backend, n_jobs):
         workers = _parallel.n_workers(n_jobs)
         in_process = workers == 1 and not _parallel.is_dask_backend()
-        chunks = _parallel.split_batches(plan, workers)
+        # Arrays shipped to workers (stores without a path) travel one task per batch, so a worker holds one
+        # (epoch, layer) at a time; in this process a task carries its store and reads when it runs.
+        ships = not in_process and any(_store_path(s) is None for s in stores.values())
+        chunks = _parallel.split_batches(plan, workers, per_worker=len(plan) if ships else 4)
 
         def batches():
             # Lazily, so a MemoryStore's arrays are copied into only the few batches joblib holds at once.
@@ -496,8 +504,10 @@ def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backe
                 tasks = []
                 for run, store, epoch, layer, kind, y in chunk:
                     path = None if in_process else _store_path(store)
-                    if path is not None:
-                        data: Any = path
+                    if in_process:
+                        data: Any = store
+                    elif path is not None:
+                        data = path
                     else:
                         data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
                     tasks.append((run, epoch, layer, kind, y, data))

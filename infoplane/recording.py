@@ -42,7 +42,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +50,7 @@ import torch
 from torch import nn
 
 from ._distributed import check_writer_rank
+from ._reductions import Reducer, Reduction
 from ._validation import check_activations, check_int_param, check_labels, param_error
 from .store import BaseStore, MemoryStore, ZarrStore
 
@@ -82,20 +83,49 @@ class Layer:
         (A ``torch.distributions.Normal`` output is recognised without this flag.)
     name : str, optional
         The logical name stored; default: the module name followed by the selector, e.g. ``"enc[0]"``.
+    pool : "global" or int, optional
+        Spatial average pooling of an (N, C, *spatial) output inside the hook: ``"global"`` -> (N, C); k ->
+        k x k windows. A non-spatial output raises ValueError naming ``pool``.
+    project : int, optional
+        Seeded Gaussian random projection to k dimensions (entries N(0, 1/k)), 1 <= k <= width: keeps pairwise
+        distances within 1 ± ε (Johnson-Lindenstrauss), so KDE and k-NN estimates move little
+        (`infoplane._reductions.projection_kde_bracket` states how little).
+    units : sequence of int, optional
+        A fixed subset of the (pooled, flattened) units, by index.
+    dtype : {"float32", "float16"}, optional
+        Storage dtype (float16 halves the store; values beyond ±65,504 raise).
+    seed : int, optional
+        Seed of the projection matrix (default 0).
+
+    Unset reductions take the `Recorder`'s defaults. Order: pool, flatten, units, project, dtype; all inside
+    the forward hook, so only the reduced batch is ever copied off the model's device.
     """
 
     module: str | nn.Module
     output: Selector | tuple[Selector, ...] | None = None
     gaussian: bool | GaussianParam = False
     name: str | None = None
+    pool: int | str | None = None
+    project: int | None = None
+    units: Sequence[int] | None = None
+    dtype: str | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.gaussian not in (False, True, "log_var", "std", "var"):
             raise param_error("Layer", "gaussian", "one of False, True, 'log_var', 'std', 'var'", self.gaussian)
+        red = self.reduction
+        object.__setattr__(self, "units", red.units)  # a tuple: hashable and immutable
+        object.__setattr__(self, "dtype", red.dtype)
         path = self.path
         for sel in path:
             if isinstance(sel, bool) or not isinstance(sel, (int, str)):
                 raise param_error("Layer", "output", "an int, a str, a tuple of them or None", self.output)
+
+    @property
+    def reduction(self) -> Reduction:
+        """The validated reductions of this spec (unset ones None)."""
+        return Reduction.create(self.pool, self.units, self.project, self.dtype, self.seed, owner="Layer")
 
     @property
     def path(self) -> tuple[Selector, ...]:
@@ -126,6 +156,18 @@ class _Resolved:
     module: nn.Module = field(compare=False, repr=False)
     path: tuple[Selector, ...]
     gaussian: bool | GaussianParam
+    reduction: Reduction = Reduction()
+    reducer: Reducer | None = field(default=None, compare=False, repr=False)
+
+    def with_defaults(self, default: Reduction) -> _Resolved:
+        """This layer with the recorder's default reductions filling its unset ones (and a reducer if any)."""
+        red = self.reduction.with_defaults(default)
+        if self.gaussian and not red.is_identity:
+            raise ValueError(
+                f"layer {self.name!r} is Gaussian (mean, log-variance): pool/project/units/dtype reduce plain "
+                "activations only."
+            )
+        return replace(self, reduction=red, reducer=None if red.is_identity else Reducer(red, self.name))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +176,7 @@ class _Resolved:
             "module_type": type(self.module).__name__,
             "output": list(self.path),
             "gaussian": self.gaussian,
+            "reduction": self.reduction.to_dict(),
         }
 
 
@@ -177,7 +220,7 @@ def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:  # noqa: C
     def add(module_name: str, spec: Layer) -> None:
         module = named[module_name]
         name = spec.name if spec.name is not None else module_name + _selector_text(spec.path)
-        out.append(_Resolved(name or "output", module_name, module, spec.path, spec.gaussian))
+        out.append(_Resolved(name or "output", module_name, module, spec.path, spec.gaussian, spec.reduction))
 
     for item in items:
         if isinstance(item, str):
@@ -444,7 +487,7 @@ def _select(output: Any, layer: _Resolved) -> Any:
     return value
 
 
-def _flat32(t: Any, layer: _Resolved, n_rows: int, what: str = "output") -> torch.Tensor:
+def _flat32(t: Any, layer: _Resolved, n_rows: int, what: str = "output", reducer: Reducer | None = None) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         hint = ""
         if isinstance(t, (tuple, list, Mapping)):
@@ -458,6 +501,8 @@ def _flat32(t: Any, layer: _Resolved, n_rows: int, what: str = "output") -> torc
             f"layer {layer.name!r}: the {what} has shape {tuple(t.shape)}, but its first dimension must be the "
             f"batch of {n_rows} probe rows."
         )
+    if reducer is not None:  # pool / units / project / float16 on the model's device, then one small copy
+        return reducer(t, n_rows)
     t = t.detach().reshape(n_rows, -1)
     copied = t.dtype != torch.float32 or t.device.type != "cpu"
     t = t.float().cpu()
@@ -473,6 +518,11 @@ def _capture(output: Any, layer: _Resolved, n_rows: int) -> torch.Tensor | tuple
         if not isinstance(value, torch.distributions.Normal):
             raise TypeError(
                 f"layer {layer.name!r}: outputs a {type(value).__name__}; only Normal distributions are recorded."
+            )
+        if layer.reducer is not None:
+            raise ValueError(
+                f"layer {layer.name!r} outputs a Normal distribution: pool/project/units/dtype reduce plain "
+                "activations only."
             )
         mu = _flat32(value.loc.expand(value.batch_shape), layer, n_rows, "Normal's loc")
         scale = _flat32(value.scale.expand(value.batch_shape), layer, n_rows, "Normal's scale")
@@ -499,7 +549,7 @@ def _capture(output: Any, layer: _Resolved, n_rows: int) -> torch.Tensor | tuple
                 f"{tuple(second.shape)}."
             )
         return mu, second
-    return _flat32(value, layer, n_rows)
+    return _flat32(value, layer, n_rows, reducer=layer.reducer)
 
 
 def _restore_modes(modes: list[tuple[nn.Module, bool]]) -> None:
@@ -595,19 +645,29 @@ def record(
     *,
     batch_size: int = 1024,
     device: str | torch.device | None = None,
+    **reductions: Any,
 ) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
     """One probe pass at a checkpoint: ``{layer: float32 (N, d)}``, or ``{"mu", "log_var"}`` for a Gaussian.
 
     ``probe`` is a numpy array or tensor (or a tuple of them: positional inputs; or a dict of them: keyword
-    inputs); ``layers`` as for
-    `Recorder`. The model's modes, hooks and RNG state are left exactly as found.
+    inputs); ``layers`` as for `Recorder`, and so are the default reductions ``pool``, ``project``,
+    ``units``, ``dtype``, ``seed``. The model's modes, hooks and RNG state are left exactly as found.
     """
-    resolved = resolve_layers(model, layers)
+    resolved = _with_reductions(resolve_layers(model, layers), reductions, "record")
     batch_size = check_int_param(batch_size, "batch_size", "record", minimum=1)
     keys = _probe_keys(probe)
     tensors, n = _as_probe(probe, model)
     device = _model_device(model) if device is None else torch.device(device)
     return _probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None, keys=keys)
+
+
+def _with_reductions(layers: list[_Resolved], defaults: dict[str, Any], owner: str) -> list[_Resolved]:
+    """Each layer with the default reductions (keywords pool, project, units, dtype, seed) filling its own."""
+    unknown = set(defaults) - {"pool", "project", "units", "dtype", "seed"}
+    if unknown:
+        raise TypeError(f"{owner} got unexpected keyword argument(s) {sorted(unknown)}.")
+    default = Reduction.create(**defaults, owner=owner)
+    return [layer.with_defaults(default) for layer in layers]
 
 
 # ---------------------------------------------------------------------------------------------- recorder
@@ -655,6 +715,10 @@ class Recorder:
         Where to run the probe; default: where the model's parameters are at each recording.
     on_existing : {"skip", "raise"}, default "skip"
         What `step` does with a scheduled epoch the store already holds (after resuming).
+    pool, project, units, dtype, seed : optional
+        Default reductions for every layer that does not set its own (see `Layer`): applied inside the hook,
+        so a conv layer of 10,000 x 25,088 values is never held in full, only one batch of it. Stored in the
+        metadata (``"reductions"``, and each layer spec).
     """
 
     def __init__(
@@ -669,9 +733,16 @@ class Recorder:
         batch_size: int = 1024,
         device: str | torch.device | None = None,
         on_existing: Literal["skip", "raise"] = "skip",
+        pool: int | str | None = None,
+        project: int | None = None,
+        units: Sequence[int] | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
     ) -> None:
         self.model = model
-        self.layer_specs = resolve_layers(model, layers)
+        self.layer_specs = _with_reductions(
+            resolve_layers(model, layers),
+            {"pool": pool, "project": project, "units": units, "dtype": dtype, "seed": seed}, "Recorder")
         self.batch_size = check_int_param(batch_size, "batch_size", "Recorder", minimum=1)
         self._probe_keys = _probe_keys(probe)
         self._probe, self.n_probe = _as_probe(probe, model)
@@ -742,6 +813,7 @@ class Recorder:
         store.set_metadata(
             schedule=sched.to_dict(),
             layer_specs=[layer.to_dict() for layer in self.layer_specs],
+            reductions={layer.name: layer.reduction.to_dict() for layer in self.layer_specs},
             n_probe=self.n_probe,
             probe_shape=[list(t.shape) for t in self._probe],
             probe_keys=None if self._probe_keys is None else list(self._probe_keys),

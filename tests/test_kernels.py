@@ -140,8 +140,10 @@ def test_kde_log_sums_match_dense(memory_mb):
     y = rng.integers(0, 3, 300)
     sums = K.kde_log_sums(h, 2e-3, y, np.arange(300), memory_mb=memory_mb)
     a, c = _dense_log_sums(h, 2e-3, y)
-    np.testing.assert_allclose(sums["all"].numpy(), a, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(sums["class"].numpy(), c, rtol=0, atol=1e-10)
+    # float32 exponents and exponentials (relative error a few ulps per term) and float32 partial sums of 64
+    # terms: < 1e-6 nats per log-sum (observed ~1e-7), stated in the kernel's docstring.
+    np.testing.assert_allclose(sums["all"].numpy(), a, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(sums["class"].numpy(), c, rtol=0, atol=1e-6)
     np.testing.assert_allclose(sums["input"].numpy(), 0.0, atol=1e-12)  # only j = i shares the input
 
 
@@ -158,10 +160,10 @@ def test_kde_information_bits_vs_nats():
     out = K.kde_information_bits(h, y, 0.1, "upper")
     a, c = _dense_log_sums(h, 0.2, y)
     i_xt_nats = math.log(200) - a.mean()
-    assert out["I_XT"] == pytest.approx(i_xt_nats / math.log(2), abs=1e-10)
+    assert out["I_XT"] == pytest.approx(i_xt_nats / math.log(2), abs=1e-6)  # float32 exponentials
     p = np.bincount(y) / 200
     i_ty_nats = -(p * np.log(p)).sum() - (a - c).mean()
-    assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-10)
+    assert out["I_TY"] == pytest.approx(i_ty_nats / math.log(2), abs=1e-6)
 
 
 def _edge_probes(edges: np.ndarray, dtype, rng) -> np.ndarray:

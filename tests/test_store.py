@@ -138,7 +138,7 @@ def test_no_pickle_only_json_and_plain_numeric_arrays(tmp_path):
     assert len(arrays) == 4  # a, z.mu, z.log_var, labels
     for meta in arrays:
         assert meta["data_type"] in ("float32", "int64")
-        assert {c["name"] for c in meta["codecs"]} <= {"bytes", "blosc"}  # no object/pickle codec anywhere
+        assert {c["name"] for c in meta["codecs"]} == {"bytes", "blosc", "crc32c"}  # no object/pickle codec
     json.loads((path / "manifest.json").read_text())  # the manifest is plain JSON
 
 
@@ -172,20 +172,21 @@ def test_second_writer_gets_a_clear_error_and_readers_follow(tmp_path):
         assert again.epochs == [0, 1]
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+def test_a_lock_file_left_behind_never_blocks(tmp_path):
+    # The lock is the kernel's (flock): whatever a dead writer, another host or a half-written file left in
+    # the lock file, nobody holds it, so the next writer opens the store.
     path = tmp_path / "run.zarr"
     ZarrStore(path, "w").close()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # reaped: its pid is no longer alive
     lock = path / "infoplane.lock"
-    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
-    with ZarrStore(path, "a") as s:
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
-        s.write_epoch(0, payload())
-    assert not lock.exists()
-    lock.write_text(json.dumps({"pid": dead.pid, "host": "another-host"}))  # liveness unknown: not stale
-    with pytest.raises(StoreLockedError, match="another-host"):
-        ZarrStore(path, "a")
+    for content in (json.dumps({"pid": dead.pid, "host": socket.gethostname()}),
+                    json.dumps({"pid": os.getpid(), "host": "another-host"}), "", '{"pid": 12', "[1, 2]", "null"):
+        lock.write_text(content)
+        with ZarrStore(path, "a") as s:
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+            if not s.epochs:
+                s.write_epoch(0, payload())
 
 
 def test_modes_protect_existing_data(tmp_path):
