@@ -123,7 +123,7 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
             try:
                 res = est.estimate(t, y)
             except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
-                out.append(("skip", label, task.name, f"estimate() raised {type(exc).__name__}: {exc}"))
+                out.append(("skip", label, task.name, f"n={n}: estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
             value = float(res.I_TY)
@@ -178,7 +178,8 @@ def evaluate(
         ``estimate_bits`` (the estimator's I_TY), ``error_bits`` (estimate − truth, signed), ``seconds``
         (wall time of that one ``estimate`` call), ``bound`` (the estimator's ``bound_TY``). Sorted by task,
         n_samples, seed, estimator (in the orders given). ``attrs``: ``conventions`` {label: dict},
-        ``skipped`` {label: {task: reason}}, ``tasks`` {name: kind, true_bits, stderr_bits, dims, family,
+        ``skipped`` {label: {task: reason}} (the first reason met; a reason raised by ``estimate`` names the n, as
+        a task may be refused at one n and estimated at another), ``tasks`` {name: kind, true_bits, stderr_bits, dims, family,
         description}, ``estimators``, ``n_samples``, ``seeds``, ``units`` ("bits").
 
     Notes
