@@ -34,7 +34,7 @@ def _conventions(est: Any) -> dict:
 
 def _one_estimator(obj: Any, where: str) -> Any:
     if isinstance(obj, str):
-        from ..analysis import make_estimator
+        from ..presets import make_estimator
 
         return make_estimator(obj)
     if not callable(getattr(obj, "estimate", None)):
@@ -154,7 +154,7 @@ def evaluate(
     ----------
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Any object with ``estimate(t, y)`` returning an `MIResult` (``conventions()`` optional); preset
-        names are those of `infoplane.analysis.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
+        names are those of `infoplane.presets.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
         the estimator's ``name`` (plus ``-bound`` for bounded ones), which must be unique.
     tasks : task name, `Task`, or a list of them, optional
         Default: every task of `tasks()`. An unknown name raises `KeyError` listing the available ones.
@@ -233,8 +233,8 @@ def default_estimators() -> dict[str, Any]:
     (`ProbeEstimator()`). Gaussian-layer estimators (rate, mixture) and `NoisyEstimator` (which needs the
     network itself) take no task.
     """
-    from ..analysis import ESTIMATOR_PRESETS, make_estimator
     from ..estimators import CriticEstimator, KNNEstimator, ProbeEstimator
+    from ..presets import ESTIMATOR_PRESETS, make_estimator
 
     return {
         **{name: make_estimator(name) for name in ESTIMATOR_PRESETS},
