@@ -616,6 +616,111 @@ def figure_vib_plane(ctx: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
+# Wide-layer estimators (k-NN, probe, critic, noisy network) beside binning and KDE
+# ------------------------------------------------------------------------------------------------------
+#: quick/full: recorded epochs the estimators see, the wide net's epochs and recordings, critic epochs, and the
+#: probe rows used (None: all; quick mode subsamples so that the CI smoke run stays short).
+WIDE = {"quick": {"szt_epochs": 2, "wide_epochs": 4, "wide_record": 2, "critic_epochs": 5, "rows": 400},
+        "full": {"szt_epochs": 8, "wide_epochs": 60, "wide_record": 8, "critic_epochs": 100, "rows": None}}
+WIDE_NOISE_STD = 0.1  # s of the noisy-network estimator (noise added after each layer; activations in [-1, 1])
+
+
+def _wide_digits_run(path: str, epochs: int, n_record: int) -> None:
+    """A wide tanh MLP 64-512-256-10 on scikit-learn's digits (1797 inputs); its two tanh layers ("1": 512 units,
+    "3": 256) recorded at log-spaced epochs."""
+    torch.manual_seed(0)
+    X, y = load_digits(return_X_y=True)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 512), torch.nn.Tanh(), torch.nn.Linear(512, 256), torch.nn.Tanh(),
+                                torch.nn.Linear(256, 10))
+    with Recorder(model, ["1", "3"], X, labels=y, schedule=Schedule.log_spaced(epochs, n_record), store=path) as rec:
+        train(model, X, y, epochs=epochs, batch_size=128, lr=1e-3, seed=0, callback=rec.step, progress=False)
+
+
+def _pick(epochs: Sequence[int], k: int) -> list[int]:
+    idx = np.unique(np.round(np.linspace(0, len(epochs) - 1, k)).astype(int))
+    return [int(epochs[i]) for i in idx]
+
+
+def _wide_table(path: str, estimators: dict, n_epochs: int, rows: int | None) -> pd.DataFrame:
+    """Every estimator on every layer at ``n_epochs`` recorded epochs, on ``rows`` probe rows (seeded subset)."""
+    from infoplane.geometry import geometric_compression
+
+    out = []
+    with open_store(path) as store:
+        y = np.asarray(store.labels)
+        idx = np.arange(len(y)) if rows is None else np.sort(np.random.default_rng(0).permutation(len(y))[:rows])
+        for epoch in _pick(store.epochs, n_epochs):
+            for layer in store.layers:
+                t = np.asarray(store.activations(epoch, layer))[idx]
+                geo = geometric_compression(t, y[idx])
+                for label, est in estimators.items():
+                    r = est.estimate(t, y[idx], layer=layer, epoch=epoch)
+                    out.append({"epoch": epoch, "layer": layer, "estimator": label, "I_XT": r.I_XT, "I_TY": r.I_TY,
+                                "bound_XT": r.bound_XT, "bound_TY": r.bound_TY, "n_samples": r.n_samples,
+                                "geo_compression": geo})
+    return pd.DataFrame(out)
+
+
+def figure_wide_estimators(ctx: dict) -> None:
+    """The SZT tanh run (seed 0) and a wide digits MLP under binning and KDE, and under the estimators for wide
+    layers: k-NN (Ross), the cross-fitted probe and an InfoNCE critic for I(T;Y), the noisy-network estimator
+    (s = WIDE_NOISE_STD) for I(X;T) and I(T;Y), and the geometric compression tr(S_W S_B^+)/C."""
+    from infoplane.analysis import make_estimator
+    from infoplane.estimators import CriticEstimator, KNNEstimator, NoisyEstimator, ProbeEstimator
+
+    w = WIDE[ctx["settings"].mode]
+    wide_path = str(ctx["runs_dir"] / "wide-digits.zarr")
+    if Path(wide_path).exists():
+        shutil.rmtree(wide_path)
+    _wide_digits_run(wide_path, w["wide_epochs"], w["wide_record"])
+    runs = {"SZT tanh 12-10-7-5-4-3-2": (ctx["paths"][run_name("tanh", 0)], "binning", KDE_NOISE, w["szt_epochs"]),
+            "digits tanh 64-512-256-10": (wide_path, "binning-width", 1e-1, w["wide_record"] + 1)}
+    learned = {"knn": KNNEstimator(k=3), "probe": ProbeEstimator(),
+               "critic": CriticEstimator("infonce", epochs=w["critic_epochs"], patience=10),
+               "noisy": NoisyEstimator(noise_std=WIDE_NOISE_STD, n_draws=4)}
+    tables = []
+    for label, (path, binning, kde_noise, n_epochs) in runs.items():
+        ests = {binning: make_estimator(binning), "kde-upper": KDEEstimator(noise_variance=kde_noise, bound="upper"),
+                **learned}
+        part = _wide_table(path, ests, n_epochs, w["rows"])
+        part.insert(0, "network", label)
+        tables.append(part)
+    table = pd.concat(tables, ignore_index=True)
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), constrained_layout=True)
+    styles = {"binning": "-", "binning-width": "-", "kde-upper": "--", "noisy": ":", "knn": "-.", "probe": "-",
+              "critic": "--"}
+    for row, (label, part) in zip(axes, table.groupby("network", sort=False)):
+        layers = list(dict.fromkeys(part["layer"]))
+        first, last = layers[0], layers[-2] if len(layers) > 2 else layers[-1]
+        colours = dict(zip(layers, plt.cm.viridis(np.linspace(0, 0.9, len(layers)))))
+        for est, grp in part.groupby("estimator", sort=False):
+            for layer, g in grp.groupby("layer", sort=False):
+                if not g["I_XT"].isna().all():
+                    row[0].plot(g["epoch"], g["I_XT"], styles.get(est, "-"), color=colours[layer],
+                                label=f"{est} · {layer}" if layer in (first, last) else None)
+            for ax, layer in ((row[1], first), (row[2], last)):
+                g = grp[grp["layer"] == layer]
+                ax.plot(g["epoch"], g["I_TY"], styles.get(est, "-"), marker="o", ms=3, label=est)
+        geo = part.drop_duplicates(["epoch", "layer"])
+        for layer, g in geo.groupby("layer", sort=False):
+            row[3].plot(g["epoch"], g["geo_compression"], color=colours[layer], marker="o", ms=3, label=layer)
+        row[0].set_title(f"{label}: I(T;X), binning / KDE / noisy", fontsize="medium")
+        row[1].set_title(f"I(T;Y), layer {first}", fontsize="medium")
+        row[2].set_title(f"I(T;Y), layer {last}", fontsize="medium")
+        row[3].set_title("geometric compression tr(Σ_W Σ_B⁺)/C", fontsize="medium")
+        row[3].set_yscale("log")
+        for ax in row:
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlabel("epoch")
+        row[0].set_ylabel("bits")
+        row[0].legend(fontsize="x-small", ncol=2)
+        row[1].legend(fontsize="x-small")
+        row[3].legend(fontsize="x-small")
+    fig.suptitle("Estimators for wide layers beside binning and KDE (k-NN, probe, critic: I(T;Y) only)")
+    save_figure(fig, ctx["out"], "wide_estimators", table)
+
+
+# ------------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------------
 def ground_truth_suite(ctx: dict) -> None:
@@ -685,6 +790,7 @@ STAGES: list[tuple[str, Callable[[dict], None]]] = [
     ("figure: VIB beta sweep", figure_vib_sweep),
     ("figure: VIB information plane", figure_vib_plane),
     ("figure: ground-truth suite", ground_truth_suite),
+    ("figure: wide-layer estimators", figure_wide_estimators),
 ]
 
 

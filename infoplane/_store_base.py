@@ -5,6 +5,7 @@ See `infoplane.store` for the API and the on-disk `ZarrStore`.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -100,6 +101,8 @@ class BaseStore:
         unit); for a deterministic layer ``part`` must be None.
         """
         info = self._info(layer)
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+            raise TypeError(f"The 'epoch' parameter of activations must be an int. Got {epoch!r} instead.")
         if epoch not in self._epochs:
             self.refresh()
         if epoch not in self._epochs:

@@ -112,6 +112,8 @@ def check_activations(
             t = t.detach().cpu().numpy()
         else:
             t = t.detach()
+            if t.is_complex():
+                raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
             if not t.is_floating_point():
                 t = t.float()
     if not _is_torch(t):

@@ -139,8 +139,25 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
-    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0."""
-    return np.floor(np.asarray(t, dtype=np.float64) / width).astype(np.int64)
+    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0.
+
+    Raises ValueError when a code does not fit in int64 (distinct values would silently share a bin).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked (and named) just below
+        codes = np.floor(np.asarray(t, dtype=np.float64) / width)
+    if codes.size:
+        check_width_codes(float(codes.min()), float(codes.max()), width)
+    return codes.astype(np.int64)
+
+
+def check_width_codes(lo: float, hi: float, width: float) -> None:
+    """Raise unless the codes ``floor(t / width)`` in [lo, hi] are integers int64 can hold."""
+    if not (-(2.0**63) <= lo and hi < 2.0**63):
+        raise ValueError(
+            f"The 'bin_width' parameter of BinningEstimator is too small for these activations: the bin codes "
+            f"floor(t / bin_width) reach {max(abs(lo), abs(hi)):.3g}, beyond int64 (|code| < 2^63 = 9.2e18), "
+            f"so distinct values would share one bin. Use a bin_width larger than {width!r}."
+        )
 
 
 def digitize_uniform(
