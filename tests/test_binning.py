@@ -136,15 +136,18 @@ def test_fit_gives_one_range_across_epochs():
     epochs = [_szt_layer(scale=s)[0] * s for s in (0.5, 1.0, 4.0)]
     y = _szt_layer()[1]
     base = BinningEstimator(n_bins=12, out_of_range="raise")
-    fitted = base.fit(epochs)
+    fitted = BinningEstimator(n_bins=12, out_of_range="raise")
+    assert fitted.fit(epochs) is fitted and not hasattr(base, "range_")  # scikit-learn style: returns self
     lo, hi = min(e.min() for e in epochs), max(e.max() for e in epochs)
-    assert fitted.range == (lo, hi) and base.range is None  # fit does not mutate
+    assert fitted.range_ == (lo, hi) and fitted.range is None  # the fitted attribute, not the parameter
     conv = fitted.estimate(epochs[0], y).conventions
     assert conv["range_source"] == "fit" and conv["range"] == pytest.approx([lo, hi])
     # Small early-epoch activations occupy few of the global bins: lower I(T;X) than under their own range.
     assert fitted.estimate(epochs[0], y).I_XT < base.estimate(epochs[0], y).I_XT
     with pytest.raises(ValueError, match="fit sets a global range"):
         BinningEstimator(bin_width=0.1).fit(epochs)
+    with pytest.raises(ValueError, match=r"fit sets a global range .* range is given \(\(0.0, 1.0\)\)"):
+        BinningEstimator(n_bins=4, range=(0, 1)).fit(epochs)
     with pytest.raises(ValueError, match=r"activations\[1\] contain NaN"):
         base.fit([epochs[0], np.full((3, 2), np.nan)])
 

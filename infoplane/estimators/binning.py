@@ -140,6 +140,11 @@ class BinningEstimator(BaseEstimator):
             return "width"
         return self.strategy
 
+    @property
+    def _uniform_range(self) -> tuple[float, float] | None:
+        """The range of uniform bins: the given ``range``, else the fitted ``range_`` (None: per call)."""
+        return self.range if self.range is not None else getattr(self, "range_", None)
+
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters that are in effect (enough to rebuild an equal estimator)."""
         params: dict[str, Any] = {"edges": self.edges, "bin_width": self.bin_width, "n_bins": self.n_bins,
@@ -168,22 +173,23 @@ class BinningEstimator(BaseEstimator):
         else:
             conv.update(n_bins=self.n_bins, strategy=self.strategy)
             if self.strategy == "uniform":
-                conv.update(range=list(self.range) if self.range is not None else None,
+                conv.update(range=list(self._uniform_range) if self._uniform_range is not None else None,
                             range_source=self._range_source,
-                            out_of_range=self.out_of_range if self.range is not None else None)
+                            out_of_range=self.out_of_range if self._uniform_range is not None else None)
         return conv  # plain Python values already: json_safe's generic walk costs more than the binning
 
     def fit(self, activations: Iterable[Any]) -> BinningEstimator:
-        """A new estimator whose ``range`` is the global [min, max] over ``activations``.
+        """Learn one range for every later `estimate`: ``range_`` = the global [min, max] of ``activations``.
 
-        Pass one layer's activations from every recorded epoch to bin all epochs on the same fixed range
-        (as a fixed-range study needs), instead of a range per layer and epoch. Only for
-        ``n_bins`` with ``strategy="uniform"``. Does not modify ``self``.
+        scikit-learn style: sets the fitted attribute ``range_`` (with the trailing underscore; the
+        constructor's ``range`` stays None) and returns ``self``. Pass one layer's activations from every
+        recorded epoch to bin all epochs on the same fixed range (as a fixed-range study needs), instead of a
+        range per layer and epoch; conventions then say ``range_source="fit"``. Only for ``n_bins`` with
+        ``strategy="uniform"`` and no given ``range``.
         """
-        if self.scheme != "uniform":
-            raise ValueError(
-                f"fit sets a global range for n_bins uniform bins; this estimator's scheme is {self.scheme!r}."
-            )
+        if self.scheme != "uniform" or self._range_source == "given":
+            what = f"scheme is {self.scheme!r}" if self.scheme != "uniform" else f"range is given ({self.range})"
+            raise ValueError(f"fit sets a global range for n_bins uniform bins with range=None; this estimator's {what}.")
         arrays = list(activations) if not _is_array_like(activations) else [activations]
         if not arrays:
             raise ValueError("activations must hold at least one (n_samples, n_units) array. Got none.")
@@ -194,9 +200,9 @@ class BinningEstimator(BaseEstimator):
             hi = max(hi, float(a.max()))
         if hi <= lo:
             hi = lo + 1.0  # a constant layer: any non-empty range puts it in one bin
-        new = BinningEstimator(n_bins=self.n_bins, range=(lo, hi), out_of_range=self.out_of_range)
-        new._range_source = "fit"
-        return new
+        self.range_ = (lo, hi)
+        self._range_source = "fit"
+        return self
 
     # ------------------------------------------------------------------------------------------
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
@@ -272,10 +278,10 @@ class BinningEstimator(BaseEstimator):
         if scheme == "width":
             return K.digitize_width(t, self.bin_width), {}
         if scheme == "uniform":
-            if self.range is None:
+            if self._uniform_range is None:
                 lo, hi = float(t.min()), float(t.max())
                 return K.digitize_uniform(t, self.n_bins, lo, hi), {"range": [lo, hi]}
-            lo, hi = self.range
+            lo, hi = self._uniform_range
             return K.digitize_uniform(t, self.n_bins, lo, hi, self.out_of_range, name=label), {}
         interior = K.adaptive_edges(t, self.n_bins)
         return K.adaptive_codes(t, interior), _adaptive_record(interior, float(t.min()), float(t.max()))
@@ -304,11 +310,11 @@ class BinningEstimator(BaseEstimator):
             K.check_width_codes(float(codes.min()), float(codes.max()), self.bin_width)
             return codes.to(torch.int64), extra
         if scheme == "uniform":
-            if self.range is None:
+            if self._uniform_range is None:
                 lo, hi = float(t64.min()), float(t64.max())
                 extra["range"] = [lo, hi]
             else:
-                lo, hi = self.range
+                lo, hi = self._uniform_range
                 _raise_if_out(lo, hi)
             if hi <= lo:
                 return torch.zeros_like(t64, dtype=torch.int64), extra
