@@ -165,6 +165,24 @@ def test_adaptive_bins_are_equal_mass_per_call():
     assert onehot.conventions["n_bins_effective"] == 2 and onehot.I_XT == pytest.approx(2.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_adaptive_keeps_its_bins_as_a_layer_gets_sparse_and_quantile_loses_them(as_torch):
+    # One unit, 2 classes; half the rows 0 (a dead ReLU half), the other half 600 distinct positive values.
+    t = np.concatenate([np.zeros(600), np.arange(1, 601) / 600.0])[:, None]
+    y = np.arange(1200) % 2
+    tt = torch.from_numpy(t) if as_torch else t
+    adaptive = BinningEstimator(n_bins=30, strategy="adaptive").estimate(tt, y)
+    quantile = BinningEstimator(n_bins=30, strategy="quantile").estimate(tt, y)
+    assert adaptive.conventions["n_bins_effective"] == 30 and quantile.conventions["n_bins_effective"] == 16
+    # Quantile: the zeros in one bin (p = 1/2) and 15 bins of 40 rows: H = 1/2 + 1/2 log2(30) bits.
+    assert quantile.I_XT == pytest.approx(0.5 + 0.5 * np.log2(30), abs=1e-12)
+    # Adaptive: bin 0 holds 0 and the 19 smallest positives (619 rows), 29 bins of 20 or 21 rows.
+    codes = np.searchsorted(np.asarray(adaptive.conventions["edges"]), t.ravel(), side="right")
+    p = np.bincount(codes) / 1200
+    p = p[p > 0]
+    assert adaptive.I_XT == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12) and p.size == 30
+
+
 def test_many_units_use_the_byte_view_and_agree_with_unique_rows():
     rng = np.random.default_rng(2)
     t = rng.normal(size=(500, 40)) * 50
@@ -210,7 +228,7 @@ def test_torch_out_of_range_raises_too():
         ({"bin_width": 0.1, "range": (0, 1)}, r"'range' parameter .* None unless 'n_bins'"),
         ({"n_bins": 5, "strategy": "adaptive", "range": (0, 1)}, r"'range' parameter .* strategy='adaptive'"),
         ({"edges": SZT_EDGES, "strategy": "adaptive"}, r"'strategy' parameter .* needs n_bins"),
-        ({"n_bins": 5, "strategy": "quantile"}, r"'strategy' parameter .* one of 'uniform', 'adaptive'"),
+        ({"n_bins": 5, "strategy": "kmeans"}, r"'strategy' parameter .* one of 'uniform', 'adaptive', 'quantile'"),
         ({"n_bins": 5, "out_of_range": "wrap"}, r"'out_of_range' parameter .* one of 'clip', 'raise'"),
     ],
 )

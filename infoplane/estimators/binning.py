@@ -48,9 +48,12 @@ class BinningEstimator(BaseEstimator):
       layer and epoch. For one range fixed across epochs call `fit` on the layer's activations from every
       epoch: it returns a new estimator whose ``range`` is their global [min, max] (conventions then say
       ``range_source="fit"``).
-    - ``n_bins`` with ``strategy="adaptive"``: equal-mass bins per call (per layer and epoch), edges at
-      the quantiles of all of the layer's values pooled over units (Chelombiev et al. 2019). Tied
-      quantiles (e.g. saturated units) merge, so fewer bins may result; the edges used are recorded.
+    - ``n_bins`` with ``strategy="adaptive"``: bins per call (per layer and epoch) holding an equal number of
+      *distinct* values of the layer's activations pooled over units (Chelombiev et al. 2019): a tied value
+      (the zeros of a sparse ReLU layer, saturated units) is one value, so the layer keeps its n_bins bins
+      however many rows share it. ``strategy="quantile"``: equal-mass bins, edges at the quantiles of all
+      values; tied quantiles merge, so a sparse layer loses bins as it gets sparser (50% zeros: about half
+      of them). The edges used are recorded either way.
 
     Information, for rows equally likely (the empirical distribution of the N probe rows):
     I(T;X) = H(T̂) when every row is a distinct input (``x=None``), else H(T̂) − H(T̂|X);
@@ -67,7 +70,7 @@ class BinningEstimator(BaseEstimator):
         Number of equal-width or equal-mass bins (>= 2).
     range : (float, float), optional
         ``(lo, hi)`` with lo < hi for ``n_bins`` uniform bins; None takes it from each call's data.
-    strategy : {"uniform", "adaptive"}
+    strategy : {"uniform", "adaptive", "quantile"}
         Only with ``n_bins``.
     out_of_range : {"clip", "raise"}
         Values outside a fixed range (``edges`` or a given ``range``): end bins, or an error.
@@ -100,15 +103,15 @@ class BinningEstimator(BaseEstimator):
                 "BinningEstimator needs exactly one of 'edges', 'bin_width' or 'n_bins' to choose the binning "
                 f"scheme. Got {'none' if not given else ' and '.join(repr(g) for g in given)}."
             )
-        self.strategy = check_choice(strategy, "strategy", _OWNER, ("uniform", "adaptive"))
+        self.strategy = check_choice(strategy, "strategy", _OWNER, ("uniform", "adaptive", "quantile"))
         self.out_of_range = check_choice(out_of_range, "out_of_range", _OWNER, ("clip", "raise"))
         self.edges = None
         self.bin_width = None
         self.n_bins = None
         self.range = None
         self._range_source = None
-        if strategy == "adaptive" and n_bins is None:
-            raise param_error(_OWNER, "strategy", "'uniform' unless 'n_bins' is given ('adaptive' needs n_bins)",
+        if strategy != "uniform" and n_bins is None:
+            raise param_error(_OWNER, "strategy", f"'uniform' unless 'n_bins' is given ({strategy!r} needs n_bins)",
                               strategy)
         if range is not None and n_bins is None:
             raise param_error(_OWNER, "range", "None unless 'n_bins' is given (edges and bin_width fix it)", range)
@@ -122,8 +125,8 @@ class BinningEstimator(BaseEstimator):
         else:
             self.n_bins = check_int_param(n_bins, "n_bins", _OWNER, minimum=2)
             if range is not None:
-                if strategy == "adaptive":
-                    raise param_error(_OWNER, "range", "None with strategy='adaptive' (edges come from the data)",
+                if strategy != "uniform":
+                    raise param_error(_OWNER, "range", f"None with strategy={strategy!r} (edges come from the data)",
                                       range)
                 self.range = _check_range(range)
                 self._range_source = "given"
@@ -133,7 +136,7 @@ class BinningEstimator(BaseEstimator):
     # ------------------------------------------------------------------------------------------
     @property
     def scheme(self) -> str:
-        """Which scheme the parameters chose: "edges", "width", "uniform" or "adaptive"."""
+        """Which scheme the parameters chose: "edges", "width", "uniform", "adaptive" or "quantile"."""
         if self.edges is not None:
             return "edges"
         if self.bin_width is not None:
@@ -283,7 +286,7 @@ class BinningEstimator(BaseEstimator):
                 return K.digitize_uniform(t, self.n_bins, lo, hi), {"range": [lo, hi]}
             lo, hi = self._uniform_range
             return K.digitize_uniform(t, self.n_bins, lo, hi, self.out_of_range, name=label), {}
-        interior = K.adaptive_edges(t, self.n_bins)
+        interior = K.adaptive_edges(t, self.n_bins, distinct=scheme == "adaptive")
         return K.adaptive_codes(t, interior), _adaptive_record(interior, float(t.min()), float(t.max()))
 
     def _codes_torch(self, t: Any, layer: str | None, epoch: int | None) -> tuple[Any, dict[str, Any]]:
@@ -321,8 +324,9 @@ class BinningEstimator(BaseEstimator):
             codes = torch.floor((t64 - lo) * (self.n_bins / (hi - lo)))
             return codes.clamp(0, self.n_bins - 1).to(torch.int64), extra
         flat = t64.reshape(-1)
-        ranks = torch.as_tensor(K.adaptive_edge_ranks(flat.numel(), self.n_bins), device=t.device)
-        interior = torch.unique(torch.sort(flat).values[ranks])
+        values = torch.unique(flat) if scheme == "adaptive" else torch.sort(flat).values  # both sorted
+        ranks = torch.as_tensor(K.adaptive_edge_ranks(values.numel(), self.n_bins), device=t.device)
+        interior = torch.unique(values[ranks])
         extra.update(_adaptive_record(interior.cpu().numpy(), float(flat.min()), float(flat.max())))
         return torch.searchsorted(interior.contiguous(), t64.contiguous(), right=True), extra
 
