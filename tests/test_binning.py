@@ -310,33 +310,32 @@ def test_fast_edges_path_is_exact(edges, dtype, labels, monkeypatch):
                                              abs=1e-12)
 
 
-def test_fast_edges_path_declines_to_the_general_path():
+def test_edge_table_path_declines_to_the_general_path_with_the_same_bits():
     est = BinningEstimator(edges=SZT_EDGES)
     rng = np.random.default_rng(7)
     t = rng.uniform(-1, 1, size=(400, 4)).astype(np.float32)
     y = rng.integers(0, 2, 400)
-    assert est._estimate_edges_fast(t, y) is not None
+    assert est._edge_table_symbols(t) is not None
     wide = rng.choice([-0.5, 0.5], size=(400, 12)).astype(np.float32)  # 31**12 > 2**53: keys won't fit
-    declined = {
-        "wide layer": (wide, y),
-        "many classes": (t, rng.integers(0, 600, 400)),
-        "negative labels": (t, y - 1),
-        "list labels": (t, y.tolist()),
-        "float16": (t.astype(np.float16), y),
-        "uneven edges": None,
+    cases = {  # name: (estimator, t, y, whether the edge-table path applies)
+        "float32": (est, t, y, True),
+        "wide layer": (est, wide, y, False),
+        "float16": (est, t.astype(np.float16), y, False),
+        "uneven edges": (BinningEstimator(edges=[-1.0, -0.9, 0.0, 1.0]), t, y, False),
+        # Labels never choose the path: one validation (check_labels) and one factorisation for all.
+        "many classes": (est, t, rng.integers(0, 600, 400), True),
+        "negative labels": (est, t, y - 1, True),
+        "list labels": (est, t, y.tolist(), True),
     }
-    for name, case in declined.items():
-        if case is None:
-            uneven = BinningEstimator(edges=[-1.0, -0.9, 0.0, 1.0])
-            assert uneven._estimate_edges_fast(t, y) is None, name
-            r = uneven.estimate(t, y)
-            ref = _plug_in_reference(t, y, np.array([-1.0, -0.9, 0.0, 1.0]))
-        else:
-            assert est._estimate_edges_fast(*case) is None, name
-            r = est.estimate(*case)
-            ref = _plug_in_reference(case[0], np.asarray(case[1]), SZT_EDGES)
+    for name, (e, tt, yy, applies) in cases.items():
+        assert (e._edge_table_symbols(tt) is not None) == applies, name
+        r = e.estimate(tt, yy)
+        ref = _plug_in_reference(tt, np.asarray(yy), e.edges)
         assert (r.I_XT, r.I_TY) == pytest.approx(ref, abs=1e-12), name
-    assert r.conventions["n_symbols"] > 1
+        assert r.conventions["n_symbols"] > 1
+    # out_of_range="raise" with values outside: the general path, which raises.
+    strict = BinningEstimator(edges=SZT_EDGES, out_of_range="raise")
+    assert strict._edge_table_symbols(t * 2) is None and strict._edge_table_symbols(t) is not None
 
 
 @pytest.mark.parametrize(
@@ -351,6 +350,6 @@ def test_fast_edges_path_declines_to_the_general_path():
          r"t of layer 'fc1' at epoch 2 has 1 of 2 values outside the binning range \[-1, 1\]"),
     ],
 )
-def test_fast_edges_path_keeps_the_checks(t, y, kwargs, error, match):
+def test_edges_path_keeps_the_checks(t, y, kwargs, error, match):
     with pytest.raises(error, match=match):
         BinningEstimator(edges=SZT_EDGES, **kwargs).estimate(t, y, layer="fc1", epoch=2)

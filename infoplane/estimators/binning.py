@@ -215,25 +215,13 @@ class BinningEstimator(BaseEstimator):
         ``x``: (N,) ids or (N, k) input rows, equal ids/rows meaning a repeated input; None means every row is
         a distinct input. ``layer``/``epoch`` only name the data in error messages.
         """
-        if x is None and self.edges is not None:
-            fast = self._estimate_edges_fast(t, y)
-            if fast is not None:
-                return fast
         t = check_activations(t, name="t", layer=layer, epoch=epoch)
         n = int(t.shape[0])
         y_np = check_labels(y, n)
         x_ids = check_input_ids(x, n)
         conv = self.conventions()
-        if _is_torch(t):  # stays on its device: CUDA tensors are binned and counted on the GPU
-            codes, extra = self._codes_torch(t, layer, epoch)
-            t_ids_dev, _ = K.row_ids_torch(codes)
-            t_ids = t_ids_dev.cpu().numpy()
-        else:
-            codes, extra = self._codes(t, layer, epoch)
-            # The edges scheme knows its code range (1…len(edges)): skip two reductions per call.
-            bounds = (1, self.edges.size) if self.edges is not None else (None, None)
-            t_ids, _ = K.row_ids(codes, *bounds)
-        conv.update(json_safe(extra))
+        t_ids, extra = self._symbols(t, layer, epoch)
+        conv.update(json_safe(extra) if extra else {})
         y_ids, _ = K.factorize_int64(y_np)
         i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids, x_ids)
         conv.update(n_samples=n, n_units=int(t.shape[1]), n_symbols=int(t_ids.max()) + 1,
@@ -241,37 +229,30 @@ class BinningEstimator(BaseEstimator):
         return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=conv)
 
-    def _estimate_edges_fast(self, t: Any, y: Any) -> MIResult | None:
-        """`estimate` for the common case, or None to take the general path (which also raises the errors).
+    def _symbols(self, t: Any, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """One symbol id per row of checked activations ``t``, and the per-call conventions (ranges, edges)."""
+        if _is_torch(t):  # stays on its device: CUDA tensors are binned and counted on the GPU
+            codes, extra = self._codes_torch(t, layer, epoch)
+            return K.row_ids_torch(codes)[0].cpu().numpy(), extra
+        fast = self._edge_table_symbols(t)
+        if fast is not None:
+            return fast, {}
+        codes, extra = self._codes(t, layer, epoch)
+        # The edges scheme knows its code range (1…len(edges)): skip two reductions per call.
+        bounds = (1, self.edges.size) if self.edges is not None else (None, None)
+        return K.row_ids(codes, *bounds)[0], extra
 
-        The case: near-uniform ``edges`` (e.g. linspace), ``x=None``, ``t`` a finite float32/float64 numpy
-        array (inside the range unless ``out_of_range="clip"``) narrow enough for one int64 row key, ``y``
-        numpy integer labels in 0…511 with >= 2 classes. The checks are those of check_activations and
-        check_labels, made on the way (NaN/Inf show in min/max, the class count in bincount(y)); codes are
-        np.digitize's exactly (`K.digitize_table`); the bits are the general path's (same counts, and
-        entropies that do not depend on symbol numbering).
-        """
-        if type(t) is not np.ndarray or t.ndim != 2 or 0 in t.shape:
+    def _edge_table_symbols(self, t: np.ndarray) -> np.ndarray | None:
+        """Symbol ids by `K.digitize_table` (exactly np.digitize's codes) and one int64 key per row, or None
+        where that does not apply: ``edges`` not near-uniform (no table for this dtype), rows too wide for
+        one key, or values outside the range with ``out_of_range="raise"`` (the general path raises)."""
+        table = self._edge_tables.get(t.dtype) if self.edges is not None else None
+        radix = self.edges.size + 1 if self.edges is not None else 0  # codes 1…len(edges)
+        if table is None or radix ** int(t.shape[1]) > K.ROW_KEY_LIMIT:
             return None
-        table = self._edge_tables.get(t.dtype)
-        n, d = t.shape
-        radix = self.edges.size + 1  # codes 1…len(edges)
-        if table is None or radix**d > K.ROW_KEY_LIMIT:
+        if self.out_of_range == "raise" and (float(t.min()) < self.edges[0] or float(t.max()) > self.edges[-1]):
             return None
-        t_min, t_max = float(t.min()), float(t.max())
-        if not (np.isfinite(t_min) and np.isfinite(t_max)):
-            return None
-        if self.out_of_range == "raise" and (t_min < self.edges[0] or t_max > self.edges[-1]):
-            return None
-        y_np = _small_labels(y, n)
-        if y_np is None:
-            return None
-        t_ids, n_symbols = K.factorize_int64(K.row_keys(K.digitize_table(t, *table), radix))
-        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_np)
-        conv = self.conventions()
-        conv.update(n_samples=n, n_units=d, n_symbols=n_symbols, inputs="distinct", units="bits")
-        return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
-                        n_samples=n, conventions=conv)
+        return K.factorize_int64(K.row_keys(K.digitize_table(t, *table), radix))[0]
 
     def _codes(self, t: np.ndarray, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
         label = _where_t(layer, epoch)
@@ -338,18 +319,6 @@ def _adaptive_record(interior: np.ndarray, lo: float, hi: float) -> dict[str, An
     """
     n_eff = interior.size + 1 - int(interior.size > 0 and interior[0] <= lo)
     return {"edges": interior, "n_bins_effective": int(n_eff), "range": [lo, hi]}
-
-
-def _small_labels(y: Any, n: int) -> np.ndarray | None:
-    """``y`` as int64 if it is a numpy 1-D integer/bool array of n labels in 0…511 with >= 2 classes, which
-    check_labels accepts unchanged; None for anything else (check_labels then judges it). Labels that small
-    serve as symbol ids as they are."""
-    if type(y) is not np.ndarray or y.ndim != 1 or y.shape[0] != n or y.dtype.kind not in "biu":
-        return None
-    y64 = y.astype(np.int64, copy=False)  # as check_labels converts
-    if y64.min() < 0 or y64.max() > 511 or np.count_nonzero(np.bincount(y64)) < 2:
-        return None
-    return y64
 
 
 def _where_t(layer: str | None, epoch: int | None) -> str:
