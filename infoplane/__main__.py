@@ -270,14 +270,14 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from .recording import Recorder
     from .store import ZarrStore
 
-    X, y = load_szt(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
-    model = SZTNet(activation=args.activation, seed=args.seed)
     schedule = parse_schedule(args.schedule, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / STORE_NAME
-    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")
+    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")  # refuse a wrong path before training
     try:
+        X, y = load_szt(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
+        model = SZTNet(activation=args.activation, seed=args.seed)
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         store.set_metadata(command_line=config, task="szt", train_fraction=0.8)
         threads = torch.get_num_threads()

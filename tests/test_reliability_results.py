@@ -80,6 +80,7 @@ def test_truncated_parquet_is_refused(tmp_path):
         load_results(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
 def test_save_killed_at_every_file_operation_loads_old_new_or_a_clear_error(tmp_path, suffix):
     # Before: killed while overwriting, 10 of 12 tables loaded back truncated with no error, and a kill
