@@ -91,44 +91,31 @@ def _activation_arg(text: str) -> str:
     return text.lower()
 
 
-def _positive_int(text: str) -> int:
+def _parsed(text: str, cast, ok, expected: str):
+    """``cast(text)`` if it parses and satisfies ``ok``; else an argparse error saying what was expected."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+    return _parsed(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 
 
 def _bits(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of bits, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number of bits >= 0, got {text!r}")
-    return value
+    return _parsed(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number of bits >= 0")
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..2**32-1, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..2**32-1, got {text!r}")
-    return value
+    return _parsed(text, int, lambda v: 0 <= v < 2**32, "an integer seed in 0..2**32-1")
 
 
 def _n_jobs(text: str) -> int:
