@@ -70,6 +70,7 @@ from infoplane.estimators import (
     gaussian_rate,
     mixture_mi_bounds,
 )
+from infoplane.estimators.functional import entropy_bits
 from infoplane.models import train
 from infoplane.plotting import (
     plot_information_plane,
@@ -156,9 +157,7 @@ FULL = Settings(
 # ------------------------------------------------------------------------------------------------------
 def entropy_of_labels_bits(y: np.ndarray) -> float:
     """Plug-in entropy of the label frequencies, bits."""
-    p = np.bincount(y) / len(y)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return entropy_bits(np.bincount(y))
 
 
 def save_figure(fig: plt.Figure, out: Path, name: str, table: pd.DataFrame) -> None:
@@ -731,10 +730,20 @@ def ground_truth_suite(ctx: dict) -> None:
     quick = ctx["settings"].mode == "quick"
     df = gt.evaluate(gt.default_estimators(), n_samples=(500,) if quick else (1000, 4000),
                      seeds=range(1 if quick else 3), n_jobs=ctx["jobs"], backend="loky", progress=ctx["progress"])
+    save_figure(draw_ground_truth_suite(df), ctx["out"], "ground_truth_suite", df)
+
+
+def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
+    """The suite figure from an `evaluate` table (or its CSV): heat map of mean |error| at the largest N, estimator
+    x task, and mean |error| against the dimension of t (log scales: some estimators fail by millions of bits)."""
+    import infoplane.groundtruth as gt
+
     n_max = int(df["n_samples"].max())
     top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
-    task_names = [t.name for t in gt.tasks()]
-    estimators = list(df.attrs["estimators"])
+    task_names = [t.name for t in gt.tasks() if t.name in set(df["task"])]
+    present = list(pd.unique(df["estimator"]))  # a CSV has no attrs: the suite's own order first
+    estimators = [e for e in df.attrs.get("estimators", gt.default_estimators()) if e in present]
+    estimators += [e for e in present if e not in estimators]
     heat = (top.groupby(["task", "estimator"])["abs_error"].mean().unstack("estimator")
             .reindex(index=task_names, columns=estimators))
     fig, (ax_heat, ax_dim) = plt.subplots(1, 2, figsize=(6.0 + 1.1 * len(estimators), 8.2),
@@ -749,21 +758,24 @@ def ground_truth_suite(ctx: dict) -> None:
     truth = {t.name: t.true_bits for t in gt.tasks()}
     ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
     ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
-    ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}; grey: skipped", fontsize=9)
-    fig.colorbar(image, ax=ax_heat, fraction=0.05, pad=0.02, label="bits (capped at 1.5)")
+    ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}, mean over seeds; grey: skipped", fontsize=9)
+    fig.colorbar(image, ax=ax_heat, fraction=0.05, pad=0.02, label="bits (colour capped at 1.5)")
     by_dim = top.groupby(["estimator", "dims"])["abs_error"].mean().reset_index()
     for est in estimators:
         sub = by_dim[by_dim["estimator"] == est]
         if not sub.empty:
-            ax_dim.plot(sub["dims"], sub["abs_error"], marker="o", markersize=3.5, linewidth=1.0, label=est)
+            ax_dim.plot(sub["dims"], sub["abs_error"].clip(lower=1e-3), marker="o", markersize=3.5, linewidth=1.0,
+                        label=est)
     ax_dim.axhline(0.1, color="0.5", linestyle=":", linewidth=0.8, label="0.1 bits")
     ax_dim.set_xscale("log")
+    ax_dim.set_yscale("log")
     ax_dim.set_xlabel("dimension of t (columns)")
-    ax_dim.set_ylabel(f"mean |error| over tasks and seeds (bits), N = {n_max:,}")
+    ax_dim.set_ylabel(f"mean |error| over tasks of that dimension and seeds (bits, floor 1e-3), N = {n_max:,}",
+                      fontsize=8)
     ax_dim.set_title("error vs dimension (tasks each estimator takes)", fontsize=9)
-    ax_dim.legend(fontsize=7, frameon=False)
+    ax_dim.legend(fontsize=7, frameon=False, ncol=2)
     fig.tight_layout()
-    save_figure(fig, ctx["out"], "ground_truth_suite", df)
+    return fig
 
 
 STAGES: list[tuple[str, Callable[[dict], None]]] = [

@@ -250,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------
 def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
-    import torch
 
+    from ._units import entropy_bits
     from .datasets import load_szt, train_test_split
     from .models import SZTNet, train
     from .recording import Recorder
@@ -267,29 +267,21 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         model = SZTNet(activation=args.activation, seed=args.seed)
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         store.set_metadata(command_line=config, task="szt", train_fraction=0.8)
-        threads = torch.get_num_threads()
-        # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster, and much
-        # faster on a busy machine (thread hand-offs dominate tiny matrix products).
-        torch.set_num_threads(1)
-        try:
-            with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=store) as rec:
-                start = time.perf_counter()
-                history = train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                                lr=args.lr, seed=args.seed, X_test=X_test, y_test=y_test, callback=rec.step,
-                                progress=not args.no_progress)
-                seconds = time.perf_counter() - start
-        finally:
-            torch.set_num_threads(threads)
+        # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster (threads=1).
+        with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=store) as rec:
+            start = time.perf_counter()
+            history = train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, seed=args.seed, X_test=X_test, y_test=y_test, callback=rec.step,
+                            progress=not args.no_progress, threads=1)
+            seconds = time.perf_counter() - start
         history.to_csv(out / HISTORY_NAME, index=False)
     finally:
         store.close()
     last = history.iloc[-1]
-    counts = np.bincount(y)
-    p = counts / counts.sum()
     return {
         "store": store_path, "history": out / HISTORY_NAME, "seconds": seconds, "n_recorded": len(rec.epochs),
         "train_accuracy": float(last["train_accuracy"]), "test_accuracy": float(last["test_accuracy"]),
-        "H_X": math.log2(len(X)), "H_Y": float(-(p * np.log2(p)).sum()),
+        "H_X": math.log2(len(X)), "H_Y": entropy_bits(np.bincount(y)),
     }
 
 

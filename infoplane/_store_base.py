@@ -23,11 +23,12 @@ FORMAT = "infoplane.store"
 FORMAT_VERSION = 2
 
 def _package_version() -> str:
-    try:
-        import infoplane
+    """infoplane's installed version (package metadata); "unknown" when run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        return str(getattr(infoplane, "__version__", "unknown"))
-    except Exception:  # pragma: no cover - partial imports
+    try:
+        return version("infoplane")
+    except PackageNotFoundError:  # pragma: no cover - an uninstalled source tree
         return "unknown"
 
 
