@@ -438,7 +438,8 @@ def kde_log_sums_multi(
     h, y_t, sq_order = h[order], y_t[order], order
     x_t = None if x_t is None else x_t[order]
     onehot = torch.nn.functional.one_hot(y_t).to(torch.float32)
-    col_blocks = [(lo, min(lo + _SUM_BLOCK, n)) for lo in range(0, n, _SUM_BLOCK)]
+    full = n - n % _SUM_BLOCK
+    blocked = (onehot[:full].reshape(full // _SUM_BLOCK, _SUM_BLOCK, onehot.shape[1]), onehot[full:])
     sq = (h * h).sum(dim=1)
     outs = [{k: torch.empty(n, dtype=torch.float64, device=dev) for k in ("all", "class", "input")}
             for _ in scales]
@@ -461,9 +462,7 @@ def kde_log_sums_multi(
         base = bufs32[0][: stop - start]
         base.copy_(e).exp_()
         for out, k in zip(outs, _kde_kernels(base, e, powers, s_max, scales, bufs32[1][: stop - start])):
-            per_class = torch.zeros((stop - start, onehot.shape[1]), dtype=torch.float64, device=dev)
-            for lo, hi in col_blocks:
-                per_class += k[:, lo:hi] @ onehot[lo:hi]
+            per_class = _block_class_sums(k, onehot, blocked)
             out["all"][start:stop] = torch.log(per_class.sum(dim=1))
             out["class"][start:stop] = torch.log(per_class.gather(1, y_t[start:stop, None]).squeeze(1))
             if x_t is not None:
@@ -477,6 +476,20 @@ def kde_log_sums_multi(
 
 #: At most this many close pairs per row (on average over a chunk) are recomputed by exact differences.
 _MAX_REFINED_PER_ROW = 64
+
+
+def _block_class_sums(k: Any, onehot: Any, blocked: tuple[Any, Any]) -> Any:
+    """(rows, classes) float64 sums of ``k`` over each class's columns: float32 partial sums of 64 columns
+    (one batched matrix product with the one-hot labels), added up in float64."""
+    import torch
+
+    blocks, rest = blocked
+    full = blocks.shape[0] * blocks.shape[1]
+    out = torch.einsum("inb,nbk->ink", k[:, :full].reshape(k.shape[0], blocks.shape[0], blocks.shape[1]), blocks)
+    out = out.sum(dim=1, dtype=torch.float64)
+    if rest.shape[0]:
+        out += k[:, full:] @ rest
+    return out
 
 
 def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, slack: float) -> None:
