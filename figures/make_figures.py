@@ -688,6 +688,49 @@ def figure_real_network(ctx: dict) -> None:
 # ------------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------------
+def ground_truth_suite(ctx: dict) -> None:
+    """Every default estimator on the ground-truth tasks (``infoplane.groundtruth``): error heat map and error vs
+    dimension. Full mode: the suite's defaults (N = 1,000 and 4,000, seeds 0-2); quick mode: N = 500, seed 0."""
+    import infoplane.groundtruth as gt
+
+    quick = ctx["settings"].mode == "quick"
+    df = gt.evaluate(gt.default_estimators(), n_samples=(500,) if quick else (1000, 4000),
+                     seeds=range(1 if quick else 3), n_jobs=ctx["jobs"], backend="loky", progress=ctx["progress"])
+    n_max = int(df["n_samples"].max())
+    top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
+    task_names = [t.name for t in gt.tasks()]
+    estimators = list(df.attrs["estimators"])
+    heat = (top.groupby(["task", "estimator"])["abs_error"].mean().unstack("estimator")
+            .reindex(index=task_names, columns=estimators))
+    fig, (ax_heat, ax_dim) = plt.subplots(1, 2, figsize=(6.0 + 1.1 * len(estimators), 8.2),
+                                          gridspec_kw={"width_ratios": [max(len(estimators), 2), 4]})
+    image = ax_heat.imshow(np.ma.masked_invalid(heat.to_numpy()), cmap="magma_r", vmin=0.0, vmax=1.5,
+                           aspect="auto")
+    ax_heat.set_facecolor("0.88")  # tasks an estimator cannot take (continuous y for a label estimator)
+    for (i, j), value in np.ndenumerate(heat.to_numpy()):
+        text = "–" if np.isnan(value) else (f"{value:.2f}" if value < 100 else f"{value:.0e}")
+        ax_heat.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                     color="white" if value > 0.9 else "0.1")
+    truth = {t.name: t.true_bits for t in gt.tasks()}
+    ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
+    ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
+    ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}; grey: skipped", fontsize=9)
+    fig.colorbar(image, ax=ax_heat, fraction=0.05, pad=0.02, label="bits (capped at 1.5)")
+    by_dim = top.groupby(["estimator", "dims"])["abs_error"].mean().reset_index()
+    for est in estimators:
+        sub = by_dim[by_dim["estimator"] == est]
+        if not sub.empty:
+            ax_dim.plot(sub["dims"], sub["abs_error"], marker="o", markersize=3.5, linewidth=1.0, label=est)
+    ax_dim.axhline(0.1, color="0.5", linestyle=":", linewidth=0.8, label="0.1 bits")
+    ax_dim.set_xscale("log")
+    ax_dim.set_xlabel("dimension of t (columns)")
+    ax_dim.set_ylabel(f"mean |error| over tasks and seeds (bits), N = {n_max:,}")
+    ax_dim.set_title("error vs dimension (tasks each estimator takes)", fontsize=9)
+    ax_dim.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    save_figure(fig, ctx["out"], "ground_truth_suite", df)
+
+
 STAGES: list[tuple[str, Callable[[dict], None]]] = [
     ("train + record SZT runs", stage_train),
     ("estimate (binning, KDE)", stage_estimate),
@@ -698,6 +741,7 @@ STAGES: list[tuple[str, Callable[[dict], None]]] = [
     ("figure: ground truth", figure_ground_truth),
     ("figure: VIB beta sweep", figure_vib_sweep),
     ("figure: VIB information plane", figure_vib_plane),
+    ("figure: ground-truth suite", ground_truth_suite),
     ("figure: ConvNet on augmented digits", figure_real_network),
 ]
 

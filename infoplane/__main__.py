@@ -70,7 +70,7 @@ def _schedule_arg(text: str) -> str:
 
 
 def _estimators_arg(text: str) -> list[str]:
-    from .analysis import ESTIMATOR_PRESETS
+    from .presets import ESTIMATOR_PRESETS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in ESTIMATOR_PRESETS]
@@ -142,7 +142,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
 
 
 def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEFAULT_ESTIMATORS) -> None:
-    from .analysis import ESTIMATOR_PRESETS
+    from .presets import ESTIMATOR_PRESETS
 
     presets = "\n".join(f"  {name}: {desc}" for name, (desc, _) in ESTIMATOR_PRESETS.items())
     g = p.add_argument_group("estimation")

@@ -5,7 +5,7 @@ Everything here works on tidy pandas tables (see the results-table contract) and
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,8 @@ import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib import ticker as mticker
 
+from . import _tables
+from ._tables import listed
 from ._validation import check_choice
 
 __all__ = [
@@ -31,24 +33,9 @@ PLANE_COLUMNS = ("epoch", "layer", "I_XT", "I_TY")
 STD_COLUMNS = {"I_XT": "I_XT_std", "I_TY": "I_TY_std"}
 
 
-def listed(values: Iterable[Any]) -> str:
-    return ", ".join(repr(v) for v in values)
-
-
 def check_table(df: Any, required: Sequence[str], *, name: str = "df", numeric: Sequence[str] = ()) -> None:
     """Raise unless ``df`` is a non-empty DataFrame holding ``required`` columns, ``numeric`` ones numbers."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame (a tidy results table). Got {type(df).__name__}.")
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} is missing required column(s) {listed(missing)}; it has columns {listed(df.columns)}."
-        )
-    if len(df) == 0:
-        raise ValueError(f"{name} is empty (0 rows); nothing to plot.")
-    for column in numeric:
-        if column in df.columns and not pd.api.types.is_numeric_dtype(df[column]):
-            raise TypeError(f"column {column!r} of {name} must hold numbers. Got dtype {df[column].dtype}.")
+    _tables.check_table(df, required, name=name, numeric=numeric, purpose="plot")
 
 
 def select_estimator(
@@ -128,15 +115,9 @@ def plane_table(
             "estimator and configuration, or give each repetition its own 'run' label."
         )
     if has_runs and not has_std:
-        grouped = sub.groupby(keys, sort=False)
-        out = grouped[list(quantities)].mean()
-        std = grouped[list(quantities)].std(ddof=1)
-        for q in quantities:
-            out[STD_COLUMNS[q]] = std[q]
-        out["n_runs"] = grouped.size()
-        if "saturated" in sub.columns:  # a mean point is marked when any run's point is saturated
-            out["saturated"] = grouped["saturated"].any()
-        out = out.reset_index()
+        extra = {"saturated": ("saturated", "any")} if "saturated" in sub.columns else None
+        # a mean point is marked when any run's point is saturated
+        out = _tables.mean_sd(sub, keys, quantities, ddof=1, extra=extra)
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         # diagnostics (infoplane.diagnostics) of one run travel with the points

@@ -13,19 +13,19 @@ I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator la
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import _parallel
+from . import _engine
 from . import diagnostics as _diagnostics
-from ._types import Estimator, json_safe
-from ._validation import as_numpy, check_input_ids, check_int_param, check_labels, check_n_jobs
-from .geometry import geometric_compression
+from ._engine import RESULT_COLUMNS
+from ._tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
+from ._types import json_safe
+from ._validation import as_numpy, check_int_param, check_n_jobs
+from .presets import ESTIMATOR_PRESETS, make_estimator, resolve_estimators
 from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
 __all__ = [
@@ -38,266 +38,6 @@ __all__ = [
     "save_results",
     "load_results",
 ]
-
-#: The columns every results table has, in this order.
-RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
-
-_KEYS = ["run", "epoch", "layer", "estimator"]
-
-
-# --------------------------------------------------------------------------------------------------
-# Estimator presets
-# --------------------------------------------------------------------------------------------------
-def _binning(**kwargs: Any) -> Callable[[], Any]:
-    def make():
-        from .estimators import BinningEstimator
-
-        return BinningEstimator(**kwargs)
-
-    return make
-
-
-def _kde(bound: str) -> Callable[[], Any]:
-    def make():
-        from .estimators import KDEEstimator
-
-        return KDEEstimator(noise_variance=1e-3, bound=bound)
-
-    return make
-
-
-#: Named estimator configurations (the command line's ``--estimators``): name -> (description, factory).
-ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
-    "binning": (
-        "BinningEstimator(edges=np.linspace(-1, 1, 30)): the 30 SZT edges on [-1, 1] (Shwartz-Ziv & Tishby "
-        "2017); values outside join the end bins",
-        lambda: _binning(edges=np.linspace(-1.0, 1.0, 30))(),
-    ),
-    "binning-width": (
-        "BinningEstimator(bin_width=0.07): fixed-width bins over the whole real line (Saxe et al. 2018, SZT net)",
-        _binning(bin_width=0.07),
-    ),
-    "binning-adaptive": (
-        "BinningEstimator(n_bins=30, strategy='adaptive'): 30 equal-mass bins per layer and epoch "
-        "(Chelombiev et al. 2019)",
-        _binning(n_bins=30, strategy="adaptive"),
-    ),
-    "kde-upper": (
-        "KDEEstimator(noise_variance=1e-3, bound='upper'): pairwise-KL upper bound (Kolchinsky & Tracey 2017; "
-        "Saxe et al. 2018)",
-        _kde("upper"),
-    ),
-    "kde-lower": (
-        "KDEEstimator(noise_variance=1e-3, bound='lower'): Bhattacharyya lower bound",
-        _kde("lower"),
-    ),
-}
-
-
-def make_estimator(name: str) -> Any:
-    """A fresh estimator from its preset name (see `ESTIMATOR_PRESETS`).
-
-    Raises
-    ------
-    KeyError
-        For an unknown name, listing the presets.
-    """
-    try:
-        _, factory = ESTIMATOR_PRESETS[name]
-    except (KeyError, TypeError):
-        raise KeyError(
-            f"Unknown estimator preset {name!r}; presets are: {', '.join(ESTIMATOR_PRESETS)}."
-        ) from None
-    return factory()
-
-
-def _is_estimator(obj: Any) -> bool:
-    return (
-        isinstance(obj, Estimator)
-        and isinstance(obj.name, str)
-        and obj.input_kind in ("deterministic", "gaussian")
-    )
-
-
-def _auto_label(est: Any) -> str:
-    """``name``, plus ``-bound`` when the estimator has a bound kind (``kde-upper``)."""
-    label = est.name
-    bound = est.conventions().get("bound")
-    if isinstance(bound, str):
-        label += f"-{bound}"
-    return label
-
-
-def _one_estimator(obj: Any, where: str) -> Any:
-    if isinstance(obj, str):
-        return make_estimator(obj)
-    if not _is_estimator(obj):
-        raise TypeError(
-            f"{where} must be an estimator (with name, input_kind, conventions() and estimate()) or a "
-            f"preset name ({', '.join(ESTIMATOR_PRESETS)}). Got {type(obj).__name__}."
-        )
-    return obj
-
-
-def _resolve_estimators(estimators: Any) -> dict[str, Any]:
-    """{label: estimator} from one estimator/preset name, a list of them, or a dict {label: ...}.
-
-    A preset's label is its name, another estimator's `_auto_label`; two equal labels are an error (pass a
-    dict to name them).
-    """
-    if isinstance(estimators, Mapping):
-        if not estimators:
-            raise ValueError("estimators must hold at least one estimator. Got an empty dict.")
-        for label in estimators:
-            if not isinstance(label, str) or not label:
-                raise TypeError(f"estimators dict keys must be non-empty str labels. Got {label!r}.")
-        return {label: _one_estimator(obj, f"estimators[{label!r}]") for label, obj in estimators.items()}
-    items = [estimators] if isinstance(estimators, str) or _is_estimator(estimators) else estimators
-    try:
-        items = list(items)
-    except TypeError:
-        raise TypeError(
-            "estimators must be an estimator, a preset name, a list of them or a dict {label: estimator}. "
-            f"Got {type(estimators).__name__}."
-        ) from None
-    if not items:
-        raise ValueError("estimators must hold at least one estimator. Got an empty list.")
-    out: dict[str, Any] = {}
-    where: dict[str, int] = {}
-    for i, obj in enumerate(items):
-        est = _one_estimator(obj, f"estimators[{i}]")
-        label = obj if isinstance(obj, str) else _auto_label(est)
-        if label in out:
-            raise ValueError(
-                f"estimators must have unique labels: estimators[{where[label]}] and estimators[{i}] are both "
-                f"labelled {label!r}. Pass a dict {{label: estimator}} to name them."
-            )
-        out[label], where[label] = est, i
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Sources
-# --------------------------------------------------------------------------------------------------
-def _is_store(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("epochs", "layers", "activations", "layer_kind"))
-
-
-def _as_store(source: Any, where: str) -> tuple[Any, bool]:
-    """(store, opened_here) from a Recorder, a store, or a path to a zarr store."""
-    if isinstance(source, (str, os.PathLike)):
-        if not Path(source).exists():
-            raise FileNotFoundError(f"{where}: no store at {str(source)!r}.")
-        from .store import open_store
-
-        return open_store(source, mode="r"), True
-    inner = getattr(source, "store", None)
-    if inner is not None and _is_store(inner) and not _is_store(source):
-        return inner, False
-    if _is_store(source):
-        return source, False
-    raise TypeError(
-        f"{where} must be a Recorder, a store (MemoryStore/ZarrStore) or a path to a zarr store. "
-        f"Got {type(source).__name__}."
-    )
-
-
-def _store_path(store: Any) -> str | None:
-    """The on-disk location of a zarr-backed store, so workers can open it themselves; None for memory."""
-    path = getattr(store, "path", None)
-    if isinstance(path, (str, os.PathLike)) and Path(path).exists():
-        return os.fspath(path)
-    return None
-
-
-def _select(requested: Any, available: list, what: str, run: str, cast: Callable[[Any], Any]) -> list:
-    if requested is None:
-        return list(available)
-    if isinstance(requested, (str, int, np.integer)):
-        requested = [requested]
-    requested = [cast(r) for r in requested]
-    missing = [r for r in requested if r not in available]
-    if missing:
-        raise KeyError(
-            f"{what} {missing} not recorded in run {run!r}; recorded {what}: {list(available)}."
-        )
-    if not requested:
-        raise ValueError(f"{what} must select at least one entry. Got an empty selection.")
-    return requested
-
-
-# --------------------------------------------------------------------------------------------------
-# Work: one task = one (run, epoch, layer), all estimators on the array loaded once
-# --------------------------------------------------------------------------------------------------
-def _load(store: Any, epoch: int, layer: str, kind: str, need_log_var: bool):
-    t = store.activations(epoch, layer)
-    log_var = store.activations(epoch, layer, part="log_var") if need_log_var else None
-    return t, log_var
-
-
-def _checked_i_xt(res: Any, label: str) -> float:
-    """I_XT as float; NaN only from an estimator that says why (``conventions["I_XT_note"]``)."""
-    value = float(res.I_XT)
-    if np.isnan(value) and not res.conventions.get("I_XT_note"):
-        raise ValueError(
-            f"estimator {label!r} returned I_XT = NaN without a reason (conventions['I_XT_note']); "
-            "only estimators that report I(T;Y) alone may leave I(T;X) empty."
-        )
-    return value
-
-
-def _estimate_batch(
-    batch: list[tuple], estimators: dict[str, Any], x: Any, shuffle: int = 0,
-    resampling: _diagnostics.Resampling | None = None, geometry: bool = False,
-) -> tuple[int, list[dict]]:
-    """Estimate every task of ``batch``; a task carries its arrays, or a store path its worker opens."""
-    opened: dict[str, Any] = {}
-    rows = []
-    try:
-        for run, epoch, layer, kind, y, data in batch:
-            need_log_var = kind == "gaussian" and any(e.input_kind == "gaussian" for e in estimators.values())
-            if isinstance(data, str):
-                if data not in opened:
-                    from .store import open_store
-
-                    opened[data] = open_store(data, mode="r")
-                t, log_var = _load(opened[data], epoch, layer, kind, need_log_var)
-            elif isinstance(data, tuple):
-                t, log_var = data
-            else:  # the store itself (in this process): read this one (epoch, layer) now, not before
-                t, log_var = _load(data, epoch, layer, kind, need_log_var)
-            from .estimators.kde import shared_kde_results
-
-            shared = shared_kde_results(estimators, t, y, x, layer=layer, epoch=int(epoch))
-            geo = geometric_compression(t, y, layer=layer, epoch=int(epoch)) if geometry else None
-            for label, est in estimators.items():
-                kwargs: dict[str, Any] = {"layer": layer, "epoch": int(epoch)}
-                if est.input_kind == "gaussian":
-                    if kind != "gaussian":
-                        continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
-                    kwargs["log_var"] = log_var
-                res = shared[label] if label in shared else est.estimate(t, y, x, **kwargs)
-                row = {
-                    "run": run, "epoch": int(epoch), "layer": layer, "estimator": label,
-                    "I_XT": _checked_i_xt(res, label), "I_TY": float(res.I_TY),
-                    "bound_XT": str(res.bound_XT), "bound_TY": str(res.bound_TY),
-                    "n_samples": int(res.n_samples),
-                }
-                if shuffle:
-                    # The same permutations for every task (seed 0): the baseline is comparable across the table.
-                    base = est.shuffle_baseline(t, y, x, n_permutations=shuffle, seed=0, **kwargs)
-                    row["I_TY_shuffled"] = float(base.I_TY)
-                if resampling is not None:
-                    row.update(_diagnostics.resampled_columns(est, t, y, x, kwargs, resampling, (run, epoch, layer)))
-                if geometry:
-                    row["geo_compression"] = geo
-                rows.append(row)
-    finally:
-        for store in opened.values():
-            close = getattr(store, "close", None)
-            if callable(close):
-                close()
-    return len(batch), rows
 
 
 def information_plane(
@@ -404,36 +144,18 @@ def information_plane(
     Shwartz-Ziv & Tishby (2017), Opening the black box of deep neural networks via information,
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
-    est_map = _resolve_estimators(estimators)
+    est_map = resolve_estimators(estimators)
     shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
     resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
-    if isinstance(source, Mapping):
-        if not source:
-            raise ValueError("source must hold at least one run. Got an empty dict.")
-        sources = {str(k): v for k, v in source.items()}
-    elif isinstance(source, (list, tuple)):
-        if not source:
-            raise ValueError("source must hold at least one run. Got an empty list.")
-        sources = {str(i): s for i, s in enumerate(source)}
-    else:
-        sources = {"0": source}
-
-    opened_here = []
+    stores, opened_here = _engine.open_sources(source)
     try:
-        stores = {}
-        for run, src in sources.items():
-            store, opened = _as_store(src, "source" if len(sources) == 1 else f"source[{run!r}]")
-            stores[run] = store
-            if opened:
-                opened_here.append(store)
-        df = _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle,
-                                resampling, bool(geometry))
+        tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
+        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry))
+        rows = _engine.run_tasks(tasks, est_map, x, options, n_jobs=n_jobs, backend=backend, progress=progress)
     finally:
-        for store in opened_here:
-            close = getattr(store, "close", None)
-            if callable(close):
-                close()
+        _engine.close_all(opened_here)
+    df = _engine.assemble(rows, RESULT_COLUMNS + options.columns(), est_map, list(stores), layer_order, skipped)
     if diagnostics:
         # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
         n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
@@ -441,162 +163,6 @@ def information_plane(
             df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
             n_inputs=n_inputs)
     return df
-
-
-def _information_plane(stores, labels, est_map, layers, epochs, x, n_jobs, backend, progress, shuffle=0,  # noqa: C901
-                       resampling=None, geometry=False):
-    has_gaussian_est = any(e.input_kind == "gaussian" for e in est_map.values())
-    has_det_est = any(e.input_kind == "deterministic" for e in est_map.values())
-
-    plan = []  # (run, store, epoch, layer, kind, y)
-    layer_order: list[str] = []
-    skipped: dict[str, list[str]] = {}
-    x_checked = None
-    for run, store in stores.items():
-        run_layers = _select(layers, list(store.layers), "layers", run, str)
-        run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, int)
-        if not run_layers or not run_epochs:
-            raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
-        y_src = labels if labels is not None else getattr(store, "labels", None)
-        if y_src is None:
-            raise ValueError(
-                f"labels are needed for I(T;Y): pass labels=..., or record them with Recorder(..., labels=y). "
-                f"Run {run!r} has no stored labels."
-            )
-        n_rows = getattr(store, "n_probe", None)
-        if not isinstance(n_rows, (int, np.integer)):
-            n_rows = int(store.activations(run_epochs[0], run_layers[0]).shape[0])
-        y = check_labels(y_src, n_rows, name="labels" if labels is not None else f"stored labels of run {run!r}")
-        if x is not None:
-            check_input_ids(x, n_rows)  # fail early, in the caller, not inside a worker
-            x_checked = x
-        for layer in run_layers:
-            if layer not in layer_order:
-                layer_order.append(layer)
-            kind = store.layer_kind(layer)
-            if kind != "gaussian":
-                for label, est in est_map.items():
-                    if est.input_kind == "gaussian" and layer not in skipped.setdefault(label, []):
-                        skipped[label].append(layer)
-            if kind != "gaussian" and not has_det_est:
-                continue
-            for epoch in run_epochs:
-                plan.append((run, store, epoch, layer, kind, y))
-    skipped = {k: v for k, v in skipped.items() if v}
-    if not plan:
-        raise ValueError(
-            "Nothing to compute: every estimator needs Gaussian layers (input_kind='gaussian') and the "
-            f"selected layers {layer_order} are all deterministic. Add a deterministic estimator "
-            "(e.g. 'binning') or record a Gaussian layer."
-        )
-
-    with _parallel.backend_context(backend, n_jobs):
-        workers = _parallel.n_workers(n_jobs)
-        in_process = workers == 1 and not _parallel.is_dask_backend()
-        # Arrays shipped to workers (stores without a path) travel one task per batch, so a worker holds one
-        # (epoch, layer) at a time; in this process a task carries its store and reads when it runs.
-        ships = not in_process and any(_store_path(s) is None for s in stores.values())
-        chunks = _parallel.split_batches(plan, workers, per_worker=len(plan) if ships else 4)
-
-        def batches():
-            # Lazily, so a MemoryStore's arrays are copied into only the few batches joblib holds at once.
-            for chunk in chunks:
-                tasks = []
-                for run, store, epoch, layer, kind, y in chunk:
-                    path = None if in_process else _store_path(store)
-                    if in_process:
-                        data: Any = store
-                    elif path is not None:
-                        data = path
-                    else:
-                        data = _load(store, epoch, layer, kind, kind == "gaussian" and has_gaussian_est)
-                    tasks.append((run, epoch, layer, kind, y, data))
-                yield tasks, est_map, x_checked, shuffle, resampling, geometry
-
-        rows = _parallel.run_batches(
-            _estimate_batch, batches(), n_tasks=len(plan), n_jobs=n_jobs, workers=workers,
-            progress=progress, desc="information plane",
-        )
-
-    runs = list(stores)
-    extra = (["I_TY_shuffled"] if shuffle else []) + (resampling.columns() if resampling is not None else [])
-    extra += ["geo_compression"] if geometry else []
-    df = _frame(rows, RESULT_COLUMNS + extra)
-    df = _sort(df, {"run": runs, "layer": layer_order, "estimator": list(est_map)})
-    df.attrs = json_safe(
-        {
-            "conventions": {label: est.conventions() for label, est in est_map.items()},
-            "layers": layer_order,
-            "estimators": list(est_map),
-            "runs": runs,
-            "skipped": skipped,
-            "units": "bits",
-        }
-    )
-    return df
-
-
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
-           "geo_compression": "float64"}
-
-
-def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=columns)
-    return df.astype({c: t for c, t in _DTYPES.items() if c in df.columns})
-
-
-def _sort(df: pd.DataFrame, orders: Mapping[str, list]) -> pd.DataFrame:
-    """Sort rows by run, epoch, layer, estimator (whichever exist), categorical keys in the given orders."""
-    keys = [c for c in ("run", "layer", "estimator", "epoch") if c in df.columns]
-    order = [c for c in ("run", "epoch", "layer", "estimator") if c in keys]
-
-    def key(col: pd.Series) -> pd.Series:
-        if col.name in orders:
-            known = list(orders[col.name])
-            extra = [v for v in pd.unique(col) if v not in known]
-            rank = {v: i for i, v in enumerate(known + extra)}
-            return col.map(rank)
-        return col
-
-    return df.sort_values(order, key=key, kind="stable").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Checks on tables
-# --------------------------------------------------------------------------------------------------
-def _check_table(df: Any, required: Iterable[str], name: str = "df") -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame (a results table). Got {type(df).__name__}.")
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(df.columns)}.")
-    if len(df) == 0:
-        raise ValueError(f"{name} is empty (0 rows): nothing to summarise.")
-    return df
-
-
-def _orders(df: pd.DataFrame) -> dict[str, list]:
-    out = {}
-    for col, attr in (("layer", "layers"), ("estimator", "estimators"), ("run", "runs")):
-        known = df.attrs.get(attr)
-        if col in df.columns:
-            out[col] = list(known) if isinstance(known, list) else list(pd.unique(df[col]))
-    return out
-
-
-def _group_keys(df: pd.DataFrame) -> list[str]:
-    return [c for c in _KEYS if c in df.columns]
-
-
-def _check_unique_rows(df: pd.DataFrame, name: str) -> None:
-    keys = _group_keys(df)
-    dup = df.duplicated(keys, keep=False)
-    if dup.any():
-        first = df.loc[dup, keys].iloc[0].to_dict()
-        raise ValueError(
-            f"{name} has {int(dup.sum())} rows sharing their {keys} with another row (e.g. {first}); "
-            "give each run its own 'run' name."
-        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -619,13 +185,14 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     DataFrame
         One row per (epoch, layer, estimator): ``I_XT``, ``I_TY`` (mean over runs, bits), ``I_XT_std``,
         ``I_TY_std`` (bits), ``I_XT_min``, ``I_XT_max``, ``I_TY_min``, ``I_TY_max`` (the band of the runs,
-        bits), ``bound_XT``, ``bound_TY``, ``n_samples`` (the smallest over runs) and ``n_runs`` (how many
-        runs recorded that epoch). Sorted by epoch, layer, estimator; attrs kept, plus ``summary``.
+        bits), ``bound_XT``, ``bound_TY``, ``n_samples`` (the smallest over runs), ``I_TY_shuffled`` and
+        ``I_TY_shuffled_std`` (bits; when the table has the shuffle baseline) and ``n_runs`` (how many runs
+        recorded that epoch). Sorted by epoch, layer, estimator; attrs kept, plus ``summary``.
     """
     required = ["epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
-    df = _check_table(df, required)
+    df = check_table(df, required)
     ddof = check_int_param(ddof, "ddof", "summarize_runs", minimum=0)
-    _check_unique_rows(df, "df")
+    check_unique_rows(df, "df")
     keys = ["epoch", "layer", "estimator"]
     bounds = df.groupby(keys, sort=False)[["bound_XT", "bound_TY"]].nunique()
     if (bounds > 1).any(axis=None):
@@ -634,25 +201,21 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
             f"df mixes bound kinds across runs for (epoch, layer, estimator) = {bad}: the same estimator label "
             "must mean the same estimator in every run."
         )
-    g = df.groupby(keys, sort=False)
-    out = g.agg(
-        I_XT=("I_XT", "mean"),
-        I_TY=("I_TY", "mean"),
-        I_XT_std=("I_XT", lambda v: v.std(ddof=ddof)),
-        I_TY_std=("I_TY", lambda v: v.std(ddof=ddof)),
-        I_XT_min=("I_XT", "min"),
-        I_XT_max=("I_XT", "max"),
-        I_TY_min=("I_TY", "min"),
-        I_TY_max=("I_TY", "max"),
-        bound_XT=("bound_XT", "first"),
-        bound_TY=("bound_TY", "first"),
-        n_samples=("n_samples", "min"),
-        n_runs=("I_XT", "size"),
-    ).reset_index()
-    out = out.astype({"epoch": "int64", "n_samples": "int64", "n_runs": "int64"})
-    for col in ("I_XT", "I_TY", "I_XT_std", "I_TY_std", "I_XT_min", "I_XT_max", "I_TY_min", "I_TY_max"):
+    quantities = ["I_XT", "I_TY"] + (["I_TY_shuffled"] if "I_TY_shuffled" in df.columns else [])
+    extra = {
+        "I_XT_min": ("I_XT", "min"), "I_XT_max": ("I_XT", "max"),
+        "I_TY_min": ("I_TY", "min"), "I_TY_max": ("I_TY", "max"),
+        "bound_XT": ("bound_XT", "first"), "bound_TY": ("bound_TY", "first"),
+        "n_samples": ("n_samples", "min"),
+    }
+    out = mean_sd(df, keys, quantities, ddof=ddof, extra=extra)
+    columns = keys + ["I_XT", "I_TY", "I_XT_std", "I_TY_std", *extra, "n_runs"]
+    if "I_TY_shuffled" in quantities:
+        columns[-1:-1] = ["I_TY_shuffled", "I_TY_shuffled_std"]
+    out = out[columns].astype({"epoch": "int64", "n_samples": "int64", "n_runs": "int64"})
+    for col in ("I_XT_min", "I_XT_max", "I_TY_min", "I_TY_max"):
         out[col] = out[col].astype("float64")
-    out = _sort(out, _orders(df))
+    out = sort_rows(out, orders(df))
     runs = list(pd.unique(df["run"])) if "run" in df.columns else None
     out.attrs = json_safe({**df.attrs, "summary": {"over": "run", "runs": runs, "std_ddof": ddof}})
     return out
@@ -697,10 +260,10 @@ def compression_scores(
         ``peak_epoch``, ``I_XT_max``, ``I_XT_final``, ``compression`` (bits), ``compression_fraction``.
         attrs: the table's attrs plus ``compression`` {definition, final_epochs}.
     """
-    df = _check_table(df, ["epoch", "layer", "estimator", "I_XT", "bound_XT"])
+    df = check_table(df, ["epoch", "layer", "estimator", "I_XT", "bound_XT"])
     final_epochs = check_int_param(final_epochs, "final_epochs", "compression_scores", minimum=1)
     ddof = check_int_param(ddof, "ddof", "compression_scores", minimum=0)
-    _check_unique_rows(df, "df")
+    check_unique_rows(df, "df")
     keys = [c for c in ("run", "layer", "estimator") if c in df.columns]
     rows = []
     # One Python step per trajectory (runs x layers x estimators), vectorised within it.
@@ -729,41 +292,30 @@ def compression_scores(
         {"n_epochs": "int64", "peak_epoch": "int64", "I_XT_max": "float64", "I_XT_final": "float64",
          "compression": "float64", "compression_fraction": "float64"}
     )
-    orders = _orders(df)
-    out = _sort(out, orders)
+    order = orders(df)
+    out = sort_rows(out, order)
     info = {
         "definition": "compression = max_e I_XT(e) - mean of I_XT over the last final_epochs recorded epochs "
         "(bits); compression_fraction = compression / max_e I_XT(e); peak_epoch = first epoch of the maximum",
         "final_epochs": final_epochs,
     }
     if aggregate:
-        out = _aggregate_scores(out, ddof, orders)
+        out = _aggregate_scores(out, ddof, order)
         info["aggregate"] = {"over": "run", "std_ddof": ddof}
     out.attrs = json_safe({**df.attrs, "compression": info})
     return out
 
 
-def _aggregate_scores(per_run: pd.DataFrame, ddof: int, orders: Mapping[str, list]) -> pd.DataFrame:
-    def std(v: pd.Series) -> float:
-        return float(v.std(ddof=ddof))
-
-    g = per_run.groupby(["layer", "estimator"], sort=False)
-    out = g.agg(
-        bound_XT=("bound_XT", "first"),
-        compression=("compression", "mean"),
-        compression_std=("compression", std),
-        compression_fraction=("compression_fraction", "mean"),
-        compression_fraction_std=("compression_fraction", std),
-        I_XT_max=("I_XT_max", "mean"),
-        I_XT_max_std=("I_XT_max", std),
-        I_XT_final=("I_XT_final", "mean"),
-        I_XT_final_std=("I_XT_final", std),
-        peak_epoch=("peak_epoch", "median"),
-        peak_epoch_min=("peak_epoch", "min"),
-        peak_epoch_max=("peak_epoch", "max"),
-        n_runs=("compression", "size"),
-    ).reset_index()
-    floats = [c for c in out.columns if c.startswith(("compression", "I_XT")) or c == "peak_epoch"]
-    out = out.astype({**{c: "float64" for c in floats}, "peak_epoch_min": "int64", "peak_epoch_max": "int64",
-                      "n_runs": "int64"})
-    return _sort(out, orders)
+def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list]) -> pd.DataFrame:
+    quantities = ["compression", "compression_fraction", "I_XT_max", "I_XT_final"]
+    extra = {
+        "bound_XT": ("bound_XT", "first"),
+        "peak_epoch": ("peak_epoch", "median"),
+        "peak_epoch_min": ("peak_epoch", "min"),
+        "peak_epoch_max": ("peak_epoch", "max"),
+    }
+    out = mean_sd(per_run, ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
+    columns = ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
+               "peak_epoch", "peak_epoch_min", "peak_epoch_max", "n_runs"]
+    out = out[columns].astype({"peak_epoch": "float64", "peak_epoch_min": "int64", "peak_epoch_max": "int64"})
+    return sort_rows(out, order)

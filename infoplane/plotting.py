@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from . import _plot_utils as pu
+from ._tables import mean_sd
 from ._validation import check_choice
 
 __all__ = [
@@ -566,13 +567,7 @@ def _sweep_table(df: pd.DataFrame, columns: Sequence[str], epoch: int | None, *,
         if rows.empty or missing:
             raise ValueError(f"epoch {epoch!r} is missing for beta(s) {pu.listed(missing)}; the table holds "
                              f"epochs {pu.listed(sorted(pd.unique(df['epoch'])))}.")
-    grouped = rows.groupby("beta", sort=True)[list(columns)]
-    out = grouped.mean()
-    std = grouped.std(ddof=1)
-    for c in columns:
-        out[f"{c}_std"] = std[c]
-    out["n_runs"] = grouped.size()
-    return out.reset_index()
+    return mean_sd(rows, ["beta"], columns, ddof=1).sort_values("beta", kind="stable").reset_index(drop=True)
 
 
 def _beta_norm(betas: np.ndarray) -> mcolors.Normalize:

@@ -327,7 +327,7 @@ def test_missing_labels_raise():
 @pytest.mark.parametrize("func", [summarize_runs, compression_scores])
 def test_table_functions_reject_bad_tables(func):
     good = _table([("r", 0, "a", "e", 1.0, 0.5)])
-    with pytest.raises(ValueError, match=r"df is missing column\(s\) \['I_XT'\]"):
+    with pytest.raises(ValueError, match=r"df is missing required column\(s\) .I_XT."):
         func(good.drop(columns="I_XT"))
     with pytest.raises(ValueError, match="df is empty"):
         func(good.iloc[:0])

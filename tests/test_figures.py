@@ -35,6 +35,8 @@ FIGURES = {
     "vib_beta_sweep": ["seed", "beta", "epoch", "rate_bits", "mixture_lower_bits", "mixture_upper_bits",
                        "gap_bits", "ba_bits", "test_accuracy"],
     "vib_information_plane": ["epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY"],
+    "ground_truth_suite": ["task", "kind", "dims", "n_samples", "seed", "estimator", "true_bits", "estimate_bits",
+                           "error_bits", "seconds"],
 }
 NUMERIC = ["I_XT", "I_TY", "compression", "estimate", "exact", "rate_bits", "mixture_lower_bits", "ba_bits"]
 

@@ -248,3 +248,10 @@ def test_bad_input_names_what_is_wrong():
         gt.evaluate("binning", tasks="gauss-1x1", n_jobs=0)
     with pytest.raises(ValueError, match="'n' parameter of Task 'gauss-1x1'.sample must be an int >= 2"):
         TASKS["gauss-1x1"].sample(1, 0)
+
+
+def test_default_estimators_cover_every_estimator_family_that_can_take_a_task():
+    ests = gt.default_estimators()
+    assert {"binning", "kde-upper", "knn-ross", "knn-ksg", "critic-infonce", "probe"} <= set(ests)
+    assert all(callable(e.estimate) for e in ests.values())
+    assert ests["knn-ksg"].y_kinds == ("continuous",) and ests["knn-ross"].y_kinds == ("labels",)

@@ -94,3 +94,18 @@ def test_missing_layer_fails_at_train_begin(tmp_path):
     with pytest.raises(KeyError, match=r"'bert.encoder.layer.7'.*Closest: .*'bert.encoder.layer.1'"):
         _trainer(tmp_path, model, rows, cb).train()
     assert torch.equal(model.classifier.weight, before)  # no step was taken
+
+
+def test_probe_inputs_from_a_dataset_of_dicts():
+    from infoplane.integrations.huggingface import probe_inputs
+
+    rows = [{"input_ids": [1, 2, 3], "attention_mask": [1, 1, 0], "label": k % 2} for k in range(5)]
+    inputs, labels = probe_inputs(rows)
+    assert list(inputs) == ["input_ids", "attention_mask"] and inputs["input_ids"].shape == (5, 3)
+    np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0])  # one class per row: the probe labels
+    _, token_labels = probe_inputs([{"input_ids": [1, 2], "labels": [0, 1]}])
+    assert token_labels is None  # per-token labels are not probe labels
+    with pytest.raises(ValueError, match=r"'input_ids' has rows of different shapes.*pad the probe"):
+        probe_inputs([{"input_ids": [1, 2, 3]}, {"input_ids": [4, 5]}])
+    with pytest.raises(ValueError, match="no model inputs left"):
+        probe_inputs({"labels": torch.zeros(3)})

@@ -13,7 +13,7 @@ from .._validation import check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
-__all__ = ["evaluate", "COLUMNS"]
+__all__ = ["evaluate", "default_estimators", "COLUMNS"]
 
 #: The columns of `evaluate`'s table, in this order.
 COLUMNS = ["task", "kind", "dims", "n_samples", "seed", "estimator", "true_bits", "estimate_bits",
@@ -122,9 +122,7 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
             start = time.perf_counter()
             try:
                 res = est.estimate(t, y)
-            except (ValueError, TypeError) as exc:
-                if getattr(est, "y_kinds", None) is not None:
-                    raise  # it said it takes this kind of y: a failure is a real error
+            except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
                 out.append(("skip", label, task.name, f"estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
@@ -186,10 +184,10 @@ def evaluate(
     Notes
     -----
     An estimator cannot take a task when it has ``input_kind="gaussian"`` (it needs a mean and a
-    log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or, if it
-    declares nothing, when its ``estimate`` raises `ValueError` or `TypeError` on the task's data (e.g. the
-    binning and KDE estimators reject continuous y). Those pairs are skipped, with the reason in
-    ``attrs["skipped"]``, not raised. An estimator that declares ``y_kinds`` and still raises is an error.
+    log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or when its
+    ``estimate`` raises `ValueError` or `TypeError` on the task's data (its own input checks: binning and KDE
+    reject continuous y; a k-NN estimator needs more than k rows per class). Those pairs are skipped, with
+    the reason in ``attrs["skipped"]``, not raised; any other exception propagates.
     """
     est_map = _resolve(estimators)
     task_list = _resolve_tasks(tasks)
@@ -223,3 +221,25 @@ def evaluate(
         "units": "bits",
     })
     return df
+
+
+def default_estimators() -> dict[str, Any]:
+    """Every estimator the suite judges by default, {label: estimator}, each at its default settings.
+
+    The `ESTIMATOR_PRESETS` of `information_plane` by name (binning; KDE with σ² = 1e-3, the SZT net's), and
+    ``knn-ross`` (`KNNEstimator()`, k = 3, class labels), ``knn-ksg`` (`KNNEstimator(target="continuous")`,
+    KSG with the max-norm), ``critic-infonce`` and ``critic-smile`` (`CriticEstimator`), ``probe``
+    (`ProbeEstimator()`). Gaussian-layer estimators (rate, mixture) and `NoisyEstimator` (which needs the
+    network itself) take no task.
+    """
+    from ..analysis import ESTIMATOR_PRESETS, make_estimator
+    from ..estimators import CriticEstimator, KNNEstimator, ProbeEstimator
+
+    return {
+        **{name: make_estimator(name) for name in ESTIMATOR_PRESETS},
+        "knn-ross": KNNEstimator(),
+        "knn-ksg": KNNEstimator(target="continuous"),
+        "critic-infonce": CriticEstimator("infonce"),
+        "critic-smile": CriticEstimator("smile"),
+        "probe": ProbeEstimator(),
+    }

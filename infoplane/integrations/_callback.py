@@ -42,9 +42,9 @@ class RecordingCore:
         if store is not None and not isinstance(store, (str, os.PathLike, BaseStore)):
             raise TypeError(f"{owner}: store must be None, a path or a MemoryStore/ZarrStore. Got {type(store).__name__}.")
         if estimators is not None:
-            from ..analysis import _resolve_estimators
+            from ..presets import resolve_estimators
 
-            _resolve_estimators(estimators)  # a bad estimator fails here, not after the first epoch
+            resolve_estimators(estimators)  # a bad estimator fails here, not after the first epoch
         self.owner = owner
         self.layers, self.probe, self.labels, self.schedule = layers, probe, labels, schedule
         self.store_arg = store

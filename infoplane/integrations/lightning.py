@@ -97,6 +97,9 @@ class InformationPlaneCallback(CallbackResults, _pl.callbacks.Callback):
         if stage == "fit":
             self.core.close()
 
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self.core.close()  # release the store's writer lock; its completed epochs stay readable
+
     def state_dict(self) -> dict[str, Any]:
         return self.core.state_dict()
 
