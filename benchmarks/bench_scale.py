@@ -144,7 +144,7 @@ def estimator_section(n: int, dims: tuple[int, ...], limit: int = 240) -> None:
                 print(f"   {est:22s} {d:6,d} stopped after {limit} s (the run's time budget)", flush=True)
                 continue
             if out.returncode != 0:
-                print(f"   {est:22s} {d:6,d} failed: {out.stderr.strip().splitlines()[-1]}")
+                print(f"   {est:22s} {d:6,d} failed (exit {out.returncode}): {out.stderr.strip()[-200:]}")
                 continue
             rec = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"   {est:22s} {d:6,d} {rec['seconds']:8.2f}s {rec['extra_mib']:9.1f}MB "

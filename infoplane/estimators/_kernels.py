@@ -444,18 +444,19 @@ def kde_log_sums_multi(
     outs = [{k: torch.empty(n, dtype=torch.float64, device=dev) for k in ("all", "class", "input")}
             for _ in scales]
     chunk = kde_chunk_rows(n, memory_mb, n_temporaries=3 if x_ids is None else 4)
-    # |error of D'| <= 2 (d + 4) u64 on unit-norm rows; in exponent units at the largest scale:
-    slack = to_base * 2 * (h.shape[1] + 4) * 2.0**-53
+    # One product gives minus the exponents: [h_i, ‖h_i‖², 1] · to_base [2 h_j, −1, −‖h_j‖²] = −D'_ij to_base.
+    # Its float64 error on unit-norm rows is at most (d + 2) u64 times the sum of the terms' sizes (<= 4):
+    rows_a = torch.cat([h, sq[:, None], torch.ones_like(sq)[:, None]], dim=1)
+    rows_b = torch.cat([2.0 * h, -torch.ones_like(sq)[:, None], -sq[:, None]], dim=1).mul_(to_base).T
+    slack = to_base * 4 * (h.shape[1] + 2) * 2.0**-53
     buf64 = torch.empty((chunk, n), dtype=torch.float64, device=dev)
     bufs32 = [torch.empty((chunk, n), dtype=torch.float32, device=dev) for _ in range(2)]
     for start in range(0, n, chunk):  # loop over chunks of rows, each a vectorised (chunk, n) block
         stop = min(start + chunk, n)
         e = buf64[: stop - start]
-        torch.add(sq[start:stop, None], sq[None, :], out=e)
-        e.addmm_(h[start:stop], h.T, alpha=-2.0)
+        torch.mm(rows_a[start:stop], rows_b, out=e)  # minus the exponent at the largest scale
         idx = torch.arange(start, stop, device=dev)
         e[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
-        e.mul_(-to_base)  # minus the exponent at the largest scale
         if slack > 1e-9:
             _refine_close_pairs(e, h, start, to_base, slack)
         e.clamp_(min=-_EXP_CUTOFF, max=0.0)
@@ -510,7 +511,7 @@ def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, sl
         return
     if rows.numel() > _MAX_REFINED_PER_ROW * neg_exp.shape[0]:
         raise ValueError(
-            f"activations span about {math.sqrt(slack / (2 * (h.shape[1] + 4) * 2.0**-53)):.3g} noise "
+            f"activations span about {math.sqrt(slack / (4 * (h.shape[1] + 2) * 2.0**-53)):.3g} noise "
             f"widths, too many for float64 distances ({rows.numel():,} close pairs in {neg_exp.shape[0]:,} "
             "rows would need exact recomputation); rescale the activations or raise noise_variance."
         )
