@@ -66,7 +66,9 @@ def main() -> None:
         return
     import torch
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+    threads = os.environ.get("BENCH_THREADS", "2")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({threads} torch threads, "
+          f"affinity {len(os.sched_getaffinity(0))} cores), Python {platform.python_version()}, "
           f"numpy {np.__version__}, torch {torch.__version__}; load (1 min) {os.getloadavg()[0]:.1f}")
     grid = [(4000, 10), (4000, 100)] if args.quick else [(n, d) for n in (4000, 20000) for d in (10, 100, 1000)]
     print(f"{'N':>6} {'d':>5} {'method':<8} {'seconds':>9} {'s/epoch':>8} {'peak MB':>8} {'bits':>7} {'H(Y)':>6}  note")

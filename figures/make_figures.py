@@ -72,6 +72,7 @@ from infoplane.estimators import (
     gaussian_rate,
     mixture_mi_bounds,
 )
+from infoplane.estimators.functional import entropy_bits
 from infoplane.models import ConvNet, train
 from infoplane.plotting import (
     plot_information_plane,
@@ -158,9 +159,7 @@ FULL = Settings(
 # ------------------------------------------------------------------------------------------------------
 def entropy_of_labels_bits(y: np.ndarray) -> float:
     """Plug-in entropy of the label frequencies, bits."""
-    p = np.bincount(y) / len(y)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
+    return entropy_bits(np.bincount(y))
 
 
 def save_figure(fig: plt.Figure, out: Path, name: str, table: pd.DataFrame) -> None:
@@ -686,6 +685,111 @@ def figure_real_network(ctx: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
+# Wide-layer estimators (k-NN, probe, critic, noisy network) beside binning and KDE
+# ------------------------------------------------------------------------------------------------------
+#: quick/full: recorded epochs the estimators see, the wide net's epochs and recordings, critic epochs, and the
+#: probe rows used (None: all; quick mode subsamples so that the CI smoke run stays short).
+WIDE = {"quick": {"szt_epochs": 2, "wide_epochs": 4, "wide_record": 2, "critic_epochs": 5, "rows": 400},
+        "full": {"szt_epochs": 8, "wide_epochs": 60, "wide_record": 8, "critic_epochs": 100, "rows": None}}
+WIDE_NOISE_STD = 0.1  # s of the noisy-network estimator (noise added after each layer; activations in [-1, 1])
+
+
+def _wide_digits_run(path: str, epochs: int, n_record: int) -> None:
+    """A wide tanh MLP 64-512-256-10 on scikit-learn's digits (1797 inputs); its two tanh layers ("1": 512 units,
+    "3": 256) recorded at log-spaced epochs."""
+    torch.manual_seed(0)
+    X, y = load_digits(return_X_y=True)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 512), torch.nn.Tanh(), torch.nn.Linear(512, 256), torch.nn.Tanh(),
+                                torch.nn.Linear(256, 10))
+    with Recorder(model, ["1", "3"], X, labels=y, schedule=Schedule.log_spaced(epochs, n_record), store=path) as rec:
+        train(model, X, y, epochs=epochs, batch_size=128, lr=1e-3, seed=0, callback=rec.step, progress=False)
+
+
+def _pick(epochs: Sequence[int], k: int) -> list[int]:
+    idx = np.unique(np.round(np.linspace(0, len(epochs) - 1, k)).astype(int))
+    return [int(epochs[i]) for i in idx]
+
+
+def _wide_table(path: str, estimators: dict, n_epochs: int, rows: int | None) -> pd.DataFrame:
+    """Every estimator on every layer at ``n_epochs`` recorded epochs, on ``rows`` probe rows (seeded subset)."""
+    from infoplane.geometry import geometric_compression
+
+    out = []
+    with open_store(path) as store:
+        y = np.asarray(store.labels)
+        idx = np.arange(len(y)) if rows is None else np.sort(np.random.default_rng(0).permutation(len(y))[:rows])
+        for epoch in _pick(store.epochs, n_epochs):
+            for layer in store.layers:
+                t = np.asarray(store.activations(epoch, layer))[idx]
+                geo = geometric_compression(t, y[idx])
+                for label, est in estimators.items():
+                    r = est.estimate(t, y[idx], layer=layer, epoch=epoch)
+                    out.append({"epoch": epoch, "layer": layer, "estimator": label, "I_XT": r.I_XT, "I_TY": r.I_TY,
+                                "bound_XT": r.bound_XT, "bound_TY": r.bound_TY, "n_samples": r.n_samples,
+                                "geo_compression": geo})
+    return pd.DataFrame(out)
+
+
+def figure_wide_estimators(ctx: dict) -> None:
+    """The SZT tanh run (seed 0) and a wide digits MLP under binning and KDE, and under the estimators for wide
+    layers: k-NN (Ross), the cross-fitted probe and an InfoNCE critic for I(T;Y), the noisy-network estimator
+    (s = WIDE_NOISE_STD) for I(X;T) and I(T;Y), and the geometric compression tr(S_W S_B^+)/C."""
+    from infoplane.analysis import make_estimator
+    from infoplane.estimators import CriticEstimator, KNNEstimator, NoisyEstimator, ProbeEstimator
+
+    w = WIDE[ctx["settings"].mode]
+    wide_path = str(ctx["runs_dir"] / "wide-digits.zarr")
+    if Path(wide_path).exists():
+        shutil.rmtree(wide_path)
+    _wide_digits_run(wide_path, w["wide_epochs"], w["wide_record"])
+    runs = {"SZT tanh 12-10-7-5-4-3-2": (ctx["paths"][run_name("tanh", 0)], "binning", KDE_NOISE, w["szt_epochs"]),
+            "digits tanh 64-512-256-10": (wide_path, "binning-width", 1e-1, w["wide_record"] + 1)}
+    learned = {"knn": KNNEstimator(k=3), "probe": ProbeEstimator(),
+               "critic": CriticEstimator("infonce", epochs=w["critic_epochs"], patience=10),
+               "noisy": NoisyEstimator(noise_std=WIDE_NOISE_STD, n_draws=4)}
+    tables = []
+    for label, (path, binning, kde_noise, n_epochs) in runs.items():
+        ests = {binning: make_estimator(binning), "kde-upper": KDEEstimator(noise_variance=kde_noise, bound="upper"),
+                **learned}
+        part = _wide_table(path, ests, n_epochs, w["rows"])
+        part.insert(0, "network", label)
+        tables.append(part)
+    table = pd.concat(tables, ignore_index=True)
+    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), constrained_layout=True)
+    styles = {"binning": "-", "binning-width": "-", "kde-upper": "--", "noisy": ":", "knn": "-.", "probe": "-",
+              "critic": "--"}
+    for row, (label, part) in zip(axes, table.groupby("network", sort=False)):
+        layers = list(dict.fromkeys(part["layer"]))
+        first, last = layers[0], layers[-2] if len(layers) > 2 else layers[-1]
+        colours = dict(zip(layers, plt.cm.viridis(np.linspace(0, 0.9, len(layers)))))
+        for est, grp in part.groupby("estimator", sort=False):
+            for layer, g in grp.groupby("layer", sort=False):
+                if not g["I_XT"].isna().all():
+                    row[0].plot(g["epoch"], g["I_XT"], styles.get(est, "-"), color=colours[layer],
+                                label=f"{est} · {layer}" if layer in (first, last) else None)
+            for ax, layer in ((row[1], first), (row[2], last)):
+                g = grp[grp["layer"] == layer]
+                ax.plot(g["epoch"], g["I_TY"], styles.get(est, "-"), marker="o", ms=3, label=est)
+        geo = part.drop_duplicates(["epoch", "layer"])
+        for layer, g in geo.groupby("layer", sort=False):
+            row[3].plot(g["epoch"], g["geo_compression"], color=colours[layer], marker="o", ms=3, label=layer)
+        row[0].set_title(f"{label}: I(T;X), binning / KDE / noisy", fontsize="medium")
+        row[1].set_title(f"I(T;Y), layer {first}", fontsize="medium")
+        row[2].set_title(f"I(T;Y), layer {last}", fontsize="medium")
+        row[3].set_title("geometric compression tr(Σ_W Σ_B⁺)/C", fontsize="medium")
+        row[3].set_yscale("log")
+        for ax in row:
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlabel("epoch")
+        row[0].set_ylabel("bits")
+        row[0].legend(fontsize="x-small", ncol=2)
+        row[1].legend(fontsize="x-small")
+        row[3].legend(fontsize="x-small")
+    fig.suptitle("Estimators for wide layers beside binning and KDE (k-NN, probe, critic: I(T;Y) only)")
+    save_figure(fig, ctx["out"], "wide_estimators", table)
+
+
+# ------------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------------
 def ground_truth_suite(ctx: dict) -> None:
@@ -696,10 +800,20 @@ def ground_truth_suite(ctx: dict) -> None:
     quick = ctx["settings"].mode == "quick"
     df = gt.evaluate(gt.default_estimators(), n_samples=(500,) if quick else (1000, 4000),
                      seeds=range(1 if quick else 3), n_jobs=ctx["jobs"], backend="loky", progress=ctx["progress"])
+    save_figure(draw_ground_truth_suite(df), ctx["out"], "ground_truth_suite", df)
+
+
+def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
+    """The suite figure from an `evaluate` table (or its CSV): heat map of mean |error| at the largest N, estimator
+    x task, and mean |error| against the dimension of t (log scales: some estimators fail by millions of bits)."""
+    import infoplane.groundtruth as gt
+
     n_max = int(df["n_samples"].max())
     top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
-    task_names = [t.name for t in gt.tasks()]
-    estimators = list(df.attrs["estimators"])
+    task_names = [t.name for t in gt.tasks() if t.name in set(df["task"])]
+    present = list(pd.unique(df["estimator"]))  # a CSV has no attrs: the suite's own order first
+    estimators = [e for e in df.attrs.get("estimators", gt.default_estimators()) if e in present]
+    estimators += [e for e in present if e not in estimators]
     heat = (top.groupby(["task", "estimator"])["abs_error"].mean().unstack("estimator")
             .reindex(index=task_names, columns=estimators))
     fig, (ax_heat, ax_dim) = plt.subplots(1, 2, figsize=(6.0 + 1.1 * len(estimators), 8.2),
@@ -714,21 +828,24 @@ def ground_truth_suite(ctx: dict) -> None:
     truth = {t.name: t.true_bits for t in gt.tasks()}
     ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
     ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
-    ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}; grey: skipped", fontsize=9)
-    fig.colorbar(image, ax=ax_heat, fraction=0.05, pad=0.02, label="bits (capped at 1.5)")
+    ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}, mean over seeds; grey: skipped", fontsize=9)
+    fig.colorbar(image, ax=ax_heat, fraction=0.05, pad=0.02, label="bits (colour capped at 1.5)")
     by_dim = top.groupby(["estimator", "dims"])["abs_error"].mean().reset_index()
     for est in estimators:
         sub = by_dim[by_dim["estimator"] == est]
         if not sub.empty:
-            ax_dim.plot(sub["dims"], sub["abs_error"], marker="o", markersize=3.5, linewidth=1.0, label=est)
+            ax_dim.plot(sub["dims"], sub["abs_error"].clip(lower=1e-3), marker="o", markersize=3.5, linewidth=1.0,
+                        label=est)
     ax_dim.axhline(0.1, color="0.5", linestyle=":", linewidth=0.8, label="0.1 bits")
     ax_dim.set_xscale("log")
+    ax_dim.set_yscale("log")
     ax_dim.set_xlabel("dimension of t (columns)")
-    ax_dim.set_ylabel(f"mean |error| over tasks and seeds (bits), N = {n_max:,}")
+    ax_dim.set_ylabel(f"mean |error| over tasks of that dimension and seeds (bits, floor 1e-3), N = {n_max:,}",
+                      fontsize=8)
     ax_dim.set_title("error vs dimension (tasks each estimator takes)", fontsize=9)
-    ax_dim.legend(fontsize=7, frameon=False)
+    ax_dim.legend(fontsize=7, frameon=False, ncol=2)
     fig.tight_layout()
-    save_figure(fig, ctx["out"], "ground_truth_suite", df)
+    return fig
 
 
 STAGES: list[tuple[str, Callable[[dict], None]]] = [
@@ -742,6 +859,7 @@ STAGES: list[tuple[str, Callable[[dict], None]]] = [
     ("figure: VIB beta sweep", figure_vib_sweep),
     ("figure: VIB information plane", figure_vib_plane),
     ("figure: ground-truth suite", ground_truth_suite),
+    ("figure: wide-layer estimators", figure_wide_estimators),
     ("figure: ConvNet on augmented digits", figure_real_network),
 ]
 

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Bound", "InputKind", "MIResult", "Estimator"]
+__all__ = ["Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator"]
 
 #: What kind of number an estimate is relative to the true mutual information.
 Bound = Literal["estimate", "upper", "lower"]
@@ -51,6 +51,84 @@ class MIResult:
         out = asdict(self)
         out["conventions"] = dict(self.conventions)
         return out
+
+
+@dataclass(frozen=True)
+class MixtureBounds:
+    """Monte Carlo aggregate-posterior bounds on I(Z;X) for a probe set, in bits.
+
+    Attributes
+    ----------
+    lower : float
+        E[ln p(z|x_i) − ln (1/N) Σ_j p(z|x_j)] (all j): a lower bound on the population I(Z;X) in expectation,
+        never above log2 N; it *is* I(Z;X) under the empirical input distribution of the probe set (X uniform
+        over its N rows), up to Monte Carlo error in z.
+    upper : float
+        The leave-one-out version, ln (1/(N−1)) Σ_{j≠i} p(z|x_j): an upper bound on the population I(Z;X) in
+        expectation (Poole et al. 2019).
+    estimate : float
+        The probe-set I(Z;X): equal to ``lower`` (see above).
+    rate : float
+        R = mean_i KL[p(z|x_i) ‖ N(0, I)], exact.
+    gap : float
+        R − estimate, the implied KL[p(z) ‖ N(0, I)] (how far the aggregate code is from the prior).
+    stderr : float
+        Approximate Monte Carlo standard error of ``estimate`` (std of the N·M terms / sqrt(N·M)).
+    n, M, seed : int
+        Probe rows, z samples per row, and the seed of the samples.
+    """
+
+    lower: float
+    upper: float
+    estimate: float
+    rate: float
+    gap: float
+    stderr: float
+    n: int
+    M: int
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BABound:
+    """A Barber–Agakov lower bound on I(Z;Y), in bits: ``value = h_y + mean_log_q``.
+
+    Attributes
+    ----------
+    value : float
+        H(Y) + (1/NM) Σ_i Σ_m log2 q(y_i | z_im). For a regression task H(Y) is a differential entropy (see
+        ``h_y_kind``), so the value is a bound only insofar as that H(Y) is right.
+    h_y : float
+        H(Y) in bits: plug-in entropy of the label frequencies (classes) or differential entropy (regression).
+    h_y_kind : str
+        ``"label frequencies"``, ``"differential, fitted Gaussian"`` (½ log2 det(2πe Σ_y), an upper bound on
+        the true differential entropy, exact when Y is Gaussian) or ``"given"``.
+    mean_log_q : float
+        (1/NM) Σ log2 q(y_i | z_im) (≤ 0 for classes).
+    n, M, seed : int
+        Data points, z samples per point, seed.
+    task, decoder : str
+        ``"classification"``/``"regression"``, and a description of the decoder.
+    noise_variance : list of float or None
+        Regression only: the decoder variance s² per output (fitted or given).
+    """
+
+    value: float
+    h_y: float
+    h_y_kind: str
+    mean_log_q: float
+    n: int
+    M: int
+    seed: int | None
+    task: str
+    decoder: str
+    noise_variance: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @runtime_checkable

@@ -24,6 +24,9 @@ __all__ = [
     "check_choice",
     "check_n_jobs",
     "param_error",
+    "as_tensor64",
+    "check_gaussian",
+    "check_regression_target",
 ]
 
 
@@ -109,6 +112,8 @@ def check_activations(
             t = t.detach().cpu().numpy()
         else:
             t = t.detach()
+            if t.is_complex():
+                raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
             if not t.is_floating_point():
                 t = t.float()
     if not _is_torch(t):
@@ -261,3 +266,44 @@ def check_class_sizes(y: np.ndarray, minimum: int, owner: str, why: str) -> np.n
             f"every class ({why})."
         )
     return counts
+
+
+def as_tensor64(a: Any, device: Any = None):
+    """A float64 torch tensor of ``a`` (detached; torch input stays on its device unless ``device`` is given,
+    arrays go to the CPU); never a view of a read-only numpy array (torch warns about those)."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        out = a.detach().to(torch.float64)
+    else:
+        arr = np.asarray(a, dtype=np.float64)
+        out = torch.as_tensor(arr if arr.flags.writeable else arr.copy())
+    return out if device is None else out.to(device)
+
+
+def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):
+    """Both finite, 2-D, the same shape; returned as float64 tensors on mu's device.
+
+    ``name`` is what the mean is called in messages (``"t"`` for an estimator's first argument).
+    """
+    mu = check_activations(mu, name=name, layer=layer, epoch=epoch)
+    log_var = check_activations(log_var, name="log_var", layer=layer, epoch=epoch)
+    if tuple(mu.shape) != tuple(log_var.shape):
+        raise ValueError(
+            f"log_var must have the same shape as {name} {tuple(mu.shape)}. Got shape {tuple(log_var.shape)}."
+        )
+    mu_t = as_tensor64(mu)
+    return mu_t, as_tensor64(log_var).to(mu_t.device)
+
+
+def check_regression_target(y: Any, n: int) -> np.ndarray:
+    """Real targets (N,) or (N, k), all finite, as a float64 (N, k) array."""
+    y_np = as_numpy(y)
+    if y_np.ndim not in (1, 2) or y_np.shape[0] != n:
+        raise ValueError(f"y must have shape ({n:,},) or ({n:,}, k) for regression. Got shape {y_np.shape}.")
+    if not np.issubdtype(y_np.dtype, np.number):
+        raise TypeError(f"y must hold real numbers for regression. Got dtype {y_np.dtype}.")
+    y_np = y_np.astype(np.float64).reshape(n, -1)
+    if not np.isfinite(y_np).all():
+        raise ValueError(f"y contain NaN or Inf ({int((~np.isfinite(y_np)).sum()):,} of {y_np.size:,} values)")
+    return y_np

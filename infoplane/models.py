@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.distributions import Normal
 from tqdm.auto import tqdm
 
+from ._threads import torch_threads
 from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
+from .estimators._gaussian import vib_loss
 
 __all__ = ["ACTIVATIONS", "SZTNet", "ConvNet", "make_activation", "train", "accuracy"]
 
@@ -233,16 +237,10 @@ def train(
 
     if threads is not None:
         threads = check_int_param(threads, "threads", "train", minimum=1)
-    previous_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
         torch.manual_seed(seed)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
-            return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
-                                 callback, progress)
-        finally:
-            torch.set_num_threads(previous_threads)
+        return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
+                             callback, progress)
 
 
 def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn, callback, progress):
@@ -274,12 +272,9 @@ def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, 
 
 
 # --- Variational models ---
-# Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives in
-# infoplane.estimators.variational (imported inside the methods that need it, so importing models stays
-# light and models never depends on estimators at import time).
-from typing import NamedTuple  # noqa: E402
+# Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives beside
+# the Gaussian kernels (infoplane.estimators._gaussian.vib_loss); estimators never import models.
 
-from torch.distributions import Normal  # noqa: E402
 
 __all__ += ["GaussianEncoder", "VIBOutput", "VIBClassifier", "VIBRegressor", "mlp"]
 
@@ -404,8 +399,6 @@ class _VIBBase(nn.Module):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``vib_loss`` (nats) of one batch with this model's β: pass ``loss_fn=type(model).training_loss``
         to `train`."""
-        from .estimators.variational import vib_loss
-
         out = self(x)
         log_var = 2.0 * torch.log(out.dist.scale)
         return vib_loss(out.pred, y, out.dist.loc, log_var, beta=self.beta, task=self.task)

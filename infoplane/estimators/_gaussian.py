@@ -7,17 +7,28 @@ functions in `infoplane.estimators.variational` convert to bits.
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 
+from .._validation import check_choice, check_float_param
+
 __all__ = [
+    "TASKS",
+    "generator",
     "gaussian_kl_nats",
+    "gaussian_rate_nats",
+    "gaussian_log_q",
+    "vib_loss",
     "reparameterize",
     "mixture_chunks",
     "mixture_log_terms",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+#: What a decoder predicts: class labels or real targets.
+TASKS = ("classification", "regression")
 
 
 def gaussian_kl_nats(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -126,3 +137,59 @@ def mixture_log_terms(
         lse_all[i0:i1] = acc_all.reshape(i1 - i0, m)
         lse_loo[i0:i1] = acc_loo.reshape(i1 - i0, m)
     return own, lse_all, lse_loo
+
+
+def gaussian_rate_nats(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """The rate in nats as a differentiable scalar tensor (for losses): mean over rows of `gaussian_kl_nats`."""
+    return gaussian_kl_nats(mu, log_var).mean()
+
+
+def gaussian_log_q(resid: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """ln N(resid; 0, diag s2) per row, nats (numpy; the regression decoder's log-likelihood)."""
+    return -0.5 * ((resid * resid) / s2 + np.log(2 * math.pi * s2)).sum(axis=-1)
+
+
+def vib_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    *,
+    beta: float,
+    task: str = "classification",
+) -> torch.Tensor:
+    """The VIB objective in nats, differentiable: distortion + β · rate (Alemi et al. 2017).
+
+    ``classification``: mean cross-entropy of ``pred`` logits against integer ``target``; ``regression``:
+    mean squared error summed over outputs (``pred`` (B,) or (B, k), ``target`` the same size). A 3-D
+    ``pred`` (S, B, K) carries S reparameterised samples per input, averaged over. rate = mean_i KL[N(μ_i, σ_i²) ‖ N(0, I)] (`gaussian_rate_nats`).
+    Minimising it maximises a lower bound on I(Z;Y) − β I(Z;X) (up to the constant H(Y)).
+    """
+    beta = check_float_param(beta, "beta", "vib_loss", minimum=0.0)
+    task = check_choice(task, "task", "vib_loss", TASKS)
+    if task == "classification":
+        logits = pred if pred.ndim == 3 else pred[None]
+        s = logits.shape[0]
+        distortion = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.repeat(s))
+    else:
+        t = target.to(pred.dtype).reshape(target.shape[0], -1)
+        p = pred if pred.ndim == 3 else pred.reshape(1, t.shape[0], -1)
+        if p.shape[1:] != t.shape:
+            raise ValueError(
+                f"pred must have shape {tuple(t.shape)} (or (S, *{tuple(t.shape)}) with a sample axis) to "
+                f"match target. Got shape {tuple(pred.shape)}."
+            )
+        distortion = ((p - t) ** 2).sum(dim=-1).mean()
+    return distortion + beta * gaussian_rate_nats(mu, log_var)
+
+
+def generator(seed: int | None) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (None: fresh entropy): the same samples on every device."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"The 'seed' parameter must be an int or None. Got {seed!r} instead.")
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(int(seed))
+    return g

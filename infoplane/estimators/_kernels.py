@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._units import LN2
+from .._units import LN2, entropy_bits
 
 __all__ = [
     "edge_table",
@@ -139,8 +139,25 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
-    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0."""
-    return np.floor(np.asarray(t, dtype=np.float64) / width).astype(np.int64)
+    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0.
+
+    Raises ValueError when a code does not fit in int64 (distinct values would silently share a bin).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked (and named) just below
+        codes = np.floor(np.asarray(t, dtype=np.float64) / width)
+    if codes.size:
+        check_width_codes(float(codes.min()), float(codes.max()), width)
+    return codes.astype(np.int64)
+
+
+def check_width_codes(lo: float, hi: float, width: float) -> None:
+    """Raise unless the codes ``floor(t / width)`` in [lo, hi] are integers int64 can hold."""
+    if not (-(2.0**63) <= lo and hi < 2.0**63):
+        raise ValueError(
+            f"The 'bin_width' parameter of BinningEstimator is too small for these activations: the bin codes "
+            f"floor(t / bin_width) reach {max(abs(lo), abs(hi)):.3g}, beyond int64 (|code| < 2^63 = 9.2e18), "
+            f"so distinct values would share one bin. Use a bin_width larger than {width!r}."
+        )
 
 
 def digitize_uniform(
@@ -278,21 +295,6 @@ def row_ids_torch(codes: Any) -> tuple[Any, int]:
     return ids.reshape(-1), int(uniq.shape[0])
 
 
-def _entropy_from_counts_bits(counts: np.ndarray, total: int) -> float:
-    """H = log2 n − Σ c log2 c / n for integer counts (zeros allowed).
-
-    Summed over the distinct count values v with their multiplicities m_v, ``Σ_v m_v · v log2 v``: a
-    function of the multiset of counts, so the float64 result does not depend on how the symbols were
-    numbered (hash order, sorted order, torch or numpy all give the same bits), and few distinct v need
-    few logs.
-    """
-    mult = np.bincount(counts)
-    mult[0] = 0
-    v = np.flatnonzero(mult)
-    vf = v.astype(np.float64)
-    return float(math.log2(total) - (mult[v] * (vf * np.log2(vf))).sum() / total)
-
-
 def entropy_of_ids_bits(*ids: np.ndarray) -> float:
     """Plug-in joint entropy in bits of one or more aligned symbol-id vectors (each in 0…max)."""
     n = ids[0].shape[0]
@@ -310,7 +312,7 @@ def entropy_of_ids_bits(*ids: np.ndarray) -> float:
         counts = np.bincount(key, minlength=0)
     else:
         _, counts = np.unique(key, return_counts=True)
-    return _entropy_from_counts_bits(counts, n)
+    return entropy_bits(counts)
 
 
 def discrete_information_bits(
@@ -324,10 +326,10 @@ def discrete_information_bits(
     """
     n = t_ids.shape[0]
     n_t, n_y = int(t_ids.max()) + 1, int(y_ids.max()) + 1
-    h_t = _entropy_from_counts_bits(np.bincount(t_ids), n)
-    h_y = _entropy_from_counts_bits(np.bincount(y_ids), n)
+    h_t = entropy_bits(np.bincount(t_ids))
+    h_y = entropy_bits(np.bincount(y_ids))
     if n_t * n_y <= 8 * n + 1024:
-        h_ty = _entropy_from_counts_bits(np.bincount(t_ids * n_y + y_ids), n)
+        h_ty = entropy_bits(np.bincount(t_ids * n_y + y_ids))
     else:
         h_ty = entropy_of_ids_bits(t_ids, y_ids)
     i_ty = h_t + h_y - h_ty
@@ -602,14 +604,14 @@ def kde_information_bits(
     n, d = int(all_sums[0]["all"].shape[0]), int(h.shape[1])
     y_np = np.asarray(y_ids.cpu() if hasattr(y_ids, "cpu") else y_ids)
     counts_y = np.bincount(y_np)
-    h_y = _entropy_from_counts_bits(counts_y, n) * LN2  # nats
+    h_y = entropy_bits(counts_y) * LN2  # nats
     # Mean over classes of ln n_c, weighted by p(c): the ln n_c of each class's own mixture.
     mean_log_nc = float((counts_y[counts_y > 0] * np.log(counts_y[counts_y > 0])).sum() / n)
     const = 0.5 * d * math.log(2 * math.pi * math.e * noise_variance)
     h_x = None
     if x_ids is not None:
         x_np = np.asarray(x_ids.cpu() if hasattr(x_ids, "cpu") else x_ids)
-        h_x = _entropy_from_counts_bits(np.bincount(x_np), n) * LN2
+        h_x = entropy_bits(np.bincount(x_np)) * LN2
     results = {}
     for kind, sums in zip(kinds, all_sums):
         mean_all = float(sums["all"].mean())

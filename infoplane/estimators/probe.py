@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from .._types import MIResult, json_safe
-from .._units import LN2, entropy_bits
+from .._units import entropy_bits
 from .._validation import check_activations, check_class_sizes, check_input_ids, check_int_param, check_labels
 from ._base import BaseEstimator
+from ._probe import cross_fitted_log2_q
 from ._rows import NO_I_XT, canonical_order
-from .variational import _probe_log_q
 
 __all__ = ["ProbeEstimator", "probe_mi"]
 
@@ -43,8 +43,8 @@ def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, ow
     t, y = np.asarray(t, dtype=np.float64)[order], y[order]
     _, y_ids = np.unique(y, return_inverse=True)
     y_ids = y_ids.reshape(-1)
-    log_q, _ = _probe_log_q(t[:, None, :], y_ids, "classification", n_folds, seed, int(y_ids.max()) + 1)
-    return entropy_bits(np.bincount(y_ids)) + float(log_q.mean()) / LN2
+    log2_q = cross_fitted_log2_q(t, y_ids, n_folds=n_folds, seed=seed)
+    return entropy_bits(np.bincount(y_ids)) + float(log2_q.mean())
 
 
 class ProbeEstimator(BaseEstimator):
