@@ -448,15 +448,23 @@ def kde_log_sums_multi(
     chunk = kde_chunk_rows(n, memory_mb, n_temporaries=3 if x_ids is None else 4)
     # One product gives minus the exponents: [h_i, ‖h_i‖², 1] · to_base [2 h_j, −1, −‖h_j‖²] = −D'_ij to_base.
     # Its float64 error on unit-norm rows is at most (d + 2) u64 times the sum of the terms' sizes (<= 4):
-    rows_a = torch.cat([h, sq[:, None], torch.ones_like(sq)[:, None]], dim=1)
-    rows_b = torch.cat([2.0 * h, -torch.ones_like(sq)[:, None], -sq[:, None]], dim=1).mul_(to_base).T
+    # (For wide rows, d > 256, the two augmented copies would cost 2 N d floats: there the norms are added
+    # to the product instead, one more pass over the (chunk, n) block.)
+    narrow = h.shape[1] <= 256
+    if narrow:
+        rows_a = torch.cat([h, sq[:, None], torch.ones_like(sq)[:, None]], dim=1)
+        rows_b = torch.cat([2.0 * h, -torch.ones_like(sq)[:, None], -sq[:, None]], dim=1).mul_(to_base).T
     slack = to_base * 4 * (h.shape[1] + 2) * 2.0**-53
     buf64 = torch.empty((chunk, n), dtype=torch.float64, device=dev)
     bufs32 = [torch.empty((chunk, n), dtype=torch.float32, device=dev) for _ in range(2)]
     for start in range(0, n, chunk):  # loop over chunks of rows, each a vectorised (chunk, n) block
         stop = min(start + chunk, n)
         e = buf64[: stop - start]
-        torch.mm(rows_a[start:stop], rows_b, out=e)  # minus the exponent at the largest scale
+        if narrow:
+            torch.mm(rows_a[start:stop], rows_b, out=e)  # minus the exponent at the largest scale
+        else:
+            torch.add(sq[start:stop, None], sq[None, :], alpha=1.0, out=e)
+            e.addmm_(h[start:stop], h.T, beta=-to_base, alpha=2.0 * to_base)
         idx = torch.arange(start, stop, device=dev)
         e[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
         if slack > 1e-9:
