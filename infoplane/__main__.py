@@ -91,44 +91,31 @@ def _activation_arg(text: str) -> str:
     return text.lower()
 
 
-def _positive_int(text: str) -> int:
+def _parsed(text: str, cast, ok, expected: str):
+    """``cast(text)`` if it parses and satisfies ``ok``; else an argparse error saying what was expected."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
+    return _parsed(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
 
 
 def _bits(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of bits, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number of bits >= 0, got {text!r}")
-    return value
+    return _parsed(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number of bits >= 0")
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..2**32-1, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..2**32-1, got {text!r}")
-    return value
+    return _parsed(text, int, lambda v: 0 <= v < 2**32, "an integer seed in 0..2**32-1")
 
 
 def _n_jobs(text: str) -> int:
@@ -270,14 +257,14 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     from .recording import Recorder
     from .store import ZarrStore
 
-    X, y = load_szt(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
-    model = SZTNet(activation=args.activation, seed=args.seed)
     schedule = parse_schedule(args.schedule, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / STORE_NAME
-    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")
+    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")  # refuse a wrong path before training
     try:
+        X, y = load_szt(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
+        model = SZTNet(activation=args.activation, seed=args.seed)
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         store.set_metadata(command_line=config, task="szt", train_fraction=0.8)
         # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster (threads=1).
