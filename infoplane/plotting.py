@@ -338,7 +338,7 @@ def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels
     return ax, artists, table
 
 
-def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
+def plot_information_plane_grid(
     df: pd.DataFrame,
     row: str | None = None,
     col: str | None = None,
@@ -400,54 +400,25 @@ def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
                    numeric=("epoch", "I_XT", "I_TY"))
     sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, allow_several="estimator" in facets)
 
-    def levels(column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
-        if column is None:
-            return [None]
-        present = list(pd.unique(sub[column]))
-        if order is None:
-            return present
-        unknown = [v for v in order if v not in set(present)]
-        if unknown:
-            raise ValueError(f"{param} holds value(s) {pu.listed(unknown)} not in column {column!r}; "
-                             f"it holds {pu.listed(present)}.")
-        return list(order)
-
-    rows = levels(row, row_order, "row_order")
-    cols = levels(col, col_order, "col_order")
+    rows = _facet_levels(sub, row, row_order, "row_order")
+    cols = _facet_levels(sub, col, col_order, "col_order")
     if fig is None:
         fig = plt.figure(figsize=(panel_size[0] * len(cols) + 0.9, panel_size[1] * len(rows)),
                          layout="constrained")
     elif not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure or None. Got {type(fig).__name__}.")
     axes = fig.subplots(len(rows), len(cols), sharex=sharex, sharey=sharey, squeeze=False)
-    mask_all = np.ones(len(sub), dtype=bool)
-    if row is not None:
-        mask_all &= sub[row].isin(rows).to_numpy()
-    if col is not None:
-        mask_all &= sub[col].isin(cols).to_numpy()
-    norm = pu.epoch_norm(sub.loc[mask_all, "epoch"], epoch_scale, owner=owner)
+    shown = _facet_mask(sub, row, rows, col, cols)
+    norm = pu.epoch_norm(sub.loc[shown, "epoch"], epoch_scale, owner=owner)
     mappable = None
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
-            mask = np.ones(len(sub), dtype=bool)
-            parts = []
-            if row is not None:
-                mask &= (sub[row] == r).to_numpy()
-                parts.append(f"{row} = {r}")
-            if col is not None:
-                mask &= (sub[col] == c).to_numpy()
-                parts.append(f"{col} = {c}")
-            ax.set_title(" | ".join(parts), fontsize="medium")
-            panel = sub[mask]
-            if panel.empty:
-                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
-                continue
-            panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
-            table = pu.plane_table(panel, panel_layers)
-            artists = _draw_plane(ax, table, panel_layers, norm, cmap, spread=spread,
-                                  layer_labels=layer_labels, marker=marker, s=s, line_kws=None,
-                                  scatter_kws=None, H_X=H_X, H_Y=H_Y)
+            ax.set_title(" | ".join(f"{k} = {v}" for k, v in ((row, r), (col, c)) if k is not None),
+                         fontsize="medium")
+            panel = sub[_facet_mask(sub, row, [r], col, [c])]
+            artists = _draw_panel(ax, panel, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
+                                  marker=marker, s=s, H_X=H_X, H_Y=H_Y)
             if mappable is None and artists:
                 mappable = next(iter(artists.values()))[1]
             if i == len(rows) - 1:
@@ -459,6 +430,40 @@ def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
     _add_epoch_colorbar(fig, mappable, axes.ravel().tolist(), norm, shrink=0.6 if len(rows) > 1 else 1.0,
                         aspect=30 if len(rows) > 1 else 20)
     return fig
+
+
+def _facet_levels(sub: pd.DataFrame, column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
+    """The values of a facet column to draw, in order (``[None]`` without the facet)."""
+    if column is None:
+        return [None]
+    present = list(pd.unique(sub[column]))
+    if order is None:
+        return present
+    unknown = [v for v in order if v not in set(present)]
+    if unknown:
+        raise ValueError(f"{param} holds value(s) {pu.listed(unknown)} not in column {column!r}; "
+                         f"it holds {pu.listed(present)}.")
+    return list(order)
+
+
+def _facet_mask(sub: pd.DataFrame, row: str | None, rows: list[Any], col: str | None, cols: list[Any]) -> np.ndarray:
+    """Rows of ``sub`` whose ``row`` value is in ``rows`` and ``col`` value in ``cols`` (absent facets: all)."""
+    mask = np.ones(len(sub), dtype=bool)
+    for column, values in ((row, rows), (col, cols)):
+        if column is not None:
+            mask &= sub[column].isin(values).to_numpy()
+    return mask
+
+
+def _draw_panel(ax: Axes, panel: pd.DataFrame, chosen: list[str], norm: mcolors.Normalize, cmap: Any,
+                **kwargs: Any) -> dict:
+    """One grid panel: the plane of its rows (averaged over runs), or "no data"."""
+    if panel.empty:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
+        return {}
+    panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
+    table = pu.plane_table(panel, panel_layers)
+    return _draw_plane(ax, table, panel_layers, norm, cmap, line_kws=None, scatter_kws=None, **kwargs)
 
 
 def plot_mi_vs_epoch(
