@@ -20,7 +20,7 @@ from ._threads import torch_threads
 from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
 from .estimators._gaussian import vib_loss
 
-__all__ = ["ACTIVATIONS", "SZTNet", "make_activation", "train", "accuracy"]
+__all__ = ["ACTIVATIONS", "SZTNet", "ConvNet", "make_activation", "train", "accuracy"]
 
 #: Hidden activations by name.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -123,6 +123,42 @@ class SZTNet(nn.Module):
         logits = getattr(self, f"fc{self._n_linear}")(h)
         self.softmax(logits)  # computed for hooks only: the loss takes logits
         return logits
+
+
+class ConvNet(nn.Module):
+    """A small convolutional network: three conv blocks and two dense layers, for image probe sets.
+
+    ``block1``-``block3``: 3×3 convolution (padding 1) and the activation; blocks 1 and 2 end with a 2×2
+    max pool. Then ``dense1`` (flatten, linear to ``hidden``, activation) and ``dense2`` (linear to
+    ``n_classes`` logits). Every block is a named module, so ``layers=["block1", "block2", "block3",
+    "dense1", "dense2"]`` records them all; the conv blocks are (N, C, H, W) maps that ``pool=``/``project=``
+    reduce while recording. Widths per input at ``image_size`` s: block1 c₁·s², block2 c₂·(s/2)²,
+    block3 c₃·(s/4)².
+    """
+
+    def __init__(self, *, in_channels: int = 1, image_size: int = 8, channels: Sequence[int] = (16, 32, 64),
+                 hidden: int = 64, n_classes: int = 10, activation: str | Callable[[], nn.Module] = "relu",
+                 seed: int | None = 0) -> None:
+        super().__init__()
+        if len(channels) != 3:
+            raise ValueError(f"The 'channels' parameter of ConvNet must hold 3 ints. Got {list(channels)}.")
+        image_size = check_int_param(image_size, "image_size", "ConvNet", minimum=4)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(check_int_param(seed, "seed", "ConvNet", minimum=0))
+            c1, c2, c3 = (check_int_param(c, "channels", "ConvNet", minimum=1) for c in channels)
+            self.block1 = nn.Sequential(nn.Conv2d(in_channels, c1, 3, padding=1), make_activation(activation),
+                                        nn.MaxPool2d(2))
+            self.block2 = nn.Sequential(nn.Conv2d(c1, c2, 3, padding=1), make_activation(activation),
+                                        nn.MaxPool2d(2))
+            self.block3 = nn.Sequential(nn.Conv2d(c2, c3, 3, padding=1), make_activation(activation))
+            side = image_size // 4
+            self.dense1 = nn.Sequential(nn.Flatten(), nn.Linear(c3 * side * side, hidden),
+                                        make_activation(activation))
+            self.dense2 = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense2(self.dense1(self.block3(self.block2(self.block1(x)))))
 
 
 def accuracy(model: nn.Module, X, y, *, batch_size: int = 4096) -> float:
