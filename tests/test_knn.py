@@ -108,6 +108,7 @@ def test_ross_matches_sklearn_private_kernel_in_1d():
     assert ross_mi(t, y, k=3) == pytest.approx(expected, abs=TOL)
 
 
+@pytest.mark.slow
 def test_ksg_close_to_gaussian_closed_form():
     """Correlated Gaussians, I = -1/2 log2(1 - rho^2) per pair of coordinates; KSG's bias is small at N=4000."""
     rng = np.random.default_rng(5)
@@ -121,6 +122,7 @@ def test_ksg_close_to_gaussian_closed_form():
     assert r.I_TY == pytest.approx(ksg_mi(a, b), abs=TOL)
 
 
+@pytest.mark.slow
 def test_kl_entropy_gaussian_and_uniform():
     rng = np.random.default_rng(6)
     z = rng.normal(size=(3000, 3)) * np.array([1.0, 2.0, 0.5])
