@@ -80,8 +80,11 @@ def kth_radius(z: torch.Tensor, k: int, metric: str, *, memory_mb: float = 128.0
     for s in range(0, n, step):  # loop over blocks of rows, each a vectorised (c, N) computation
         e = min(s + step, n)
         d = sp.block(s, e)
-        sp.refine(d, s, _kth(d, k))
-        out[s:e] = _kth(d, k)
+        r = _kth(d, k)
+        if not sp.exact:
+            sp.refine(d, s, r)
+            r = _kth(d, k)
+        out[s:e] = r
     return out
 
 
@@ -102,8 +105,10 @@ def ross_counts(
         e = min(s + step, n)
         d = sp.block(s, e)
         other = labels[s:e, None] != labels[None, :]
-        sp.refine(d, s, _kth(d.masked_fill(other, math.inf), k))
         eps = _kth(d.masked_fill(other, math.inf), k)
+        if not sp.exact:
+            sp.refine(d, s, eps)
+            eps = _kth(d.masked_fill(other, math.inf), k)
         radius[s:e] = eps
         m[s:e] = (d < eps[:, None]).sum(dim=1) + 1
     return radius, m
