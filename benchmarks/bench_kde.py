@@ -15,7 +15,8 @@
    resource.getrusage reports as ru_maxrss) afterwards; the difference is what the estimate needed. A dense float64 N x N matrix would need 8 N^2 bytes
    (0.8 GB at 10,000; 28.8 GB at 60,000, more than this machine has).
 
-Usage: python benchmarks/bench_kde.py [--quick]      (--quick: N = 4,096 only, smaller dense sizes, N = 10,000 only)
+Usage: python benchmarks/bench_kde.py [--quick] [--both-only]
+(--quick: N = 4,096 only, smaller dense sizes, N = 10,000 only; --both-only: section 0 only)
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def both_bounds_section(sizes: tuple[int, ...], var: float = 1e-1) -> bool:
     for n in sizes:
         h, y = layer(n)
         h = h.astype(np.float32)  # what a store holds
-        repeats = 3 if n <= 5000 else 2
+        repeats = 7 if n <= 5000 else 3  # many short runs: a busy machine steals some of them
         both = KDEEstimator(var, "both")
         both.estimate(h[:100], y[:100])  # warm-up
         t_ref, ref = best_of(lambda h=h, y=y: numpy_float32_both(h, y, var), repeats)
@@ -157,6 +158,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--both-only", action="store_true", help="only section 0 (both bounds vs numpy float32)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -165,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}")
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
     ok_both = both_bounds_section((4096,) if args.quick else (4096, 20_000))
+    if args.both_only:
+        print(f"load average (1 min) at end: {os.getloadavg()[0]:.2f}")
+        return 0 if ok_both else 1
     print(f"layer: d = {D} units, 4 classes, noise variance {VAR}, bound 'upper' (I(T;X) and I(T;Y))")
     ok = True
     for n in ((1000, 2000) if args.quick else (1000, 2000, 4000, 8000)):

@@ -91,14 +91,31 @@ def _activation_arg(text: str) -> str:
     return text.lower()
 
 
-def _positive_int(text: str) -> int:
+def _parsed(text: str, cast, ok, expected: str):
+    """``cast(text)`` if it parses and satisfies ``ok``; else an argparse error saying what was expected."""
     try:
-        value = int(text)
+        value = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def _positive_float(text: str) -> float:
+    return _parsed(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def _bits(text: str) -> float:
+    return _parsed(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number of bits >= 0")
+
+
+def _seed(text: str) -> int:
+    return _parsed(text, int, lambda v: 0 <= v < 2**32, "an integer seed in 0..2**32-1")
 
 
 def _n_jobs(text: str) -> int:
@@ -130,13 +147,13 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--activation", type=_activation_arg, default="tanh",
                    help="hidden activation: tanh (compresses under SZT binning), relu (Saxe et al. 2018), ...")
     g.add_argument("--epochs", type=_positive_int, default=300, help="training epochs (Adam, 80%% train split)")
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=_seed, default=0,
                    help="seed of the initial weights, the train/test split and the minibatch order")
     g.add_argument("--schedule", type=_schedule_arg, default="log:30",
                    help="epochs to record: 'log:N' (N log-spaced epochs in [0, EPOCHS]), 'every:K', 'all', "
                    "or a list '0,1,10,100'")
     g.add_argument("--batch-size", type=_positive_int, default=256, help="minibatch size")
-    g.add_argument("--lr", type=float, default=4e-4, help="Adam learning rate")
+    g.add_argument("--lr", type=_positive_float, default=4e-4, help="Adam learning rate")
     g.add_argument("--overwrite", action="store_true",
                    help="replace an existing recording in OUT instead of refusing to")
 
@@ -220,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated estimator labels to draw (default: all in the table)")
     p.add_argument("--layers", type=_csv_list, default=None, help="comma-separated layers (default: all)")
     p.add_argument("--epoch-scale", choices=("linear", "log"), default="log", help="colour scale of epochs")
-    p.add_argument("--hx", type=float, default=None, metavar="BITS",
+    p.add_argument("--hx", type=_bits, default=None, metavar="BITS",
                    help="H(X) in bits, drawn as a reference line (12 for the SZT task)")
-    p.add_argument("--hy", type=float, default=None, metavar="BITS",
+    p.add_argument("--hy", type=_bits, default=None, metavar="BITS",
                    help="H(Y) in bits, drawn as a reference line (0.9992 for the SZT task)")
     p.add_argument("--dpi", type=_positive_int, default=150, help="resolution of the PNG")
     return parser
@@ -233,46 +250,38 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------
 def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
-    import torch
 
+    from ._units import entropy_bits
     from .datasets import load_szt, train_test_split
     from .models import SZTNet, train
     from .recording import Recorder
     from .store import ZarrStore
 
-    X, y = load_szt(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
-    model = SZTNet(activation=args.activation, seed=args.seed)
     schedule = parse_schedule(args.schedule, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / STORE_NAME
-    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")
+    store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")  # refuse a wrong path before training
     try:
+        X, y = load_szt(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
+        model = SZTNet(activation=args.activation, seed=args.seed)
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
         store.set_metadata(command_line=config, task="szt", train_fraction=0.8)
-        threads = torch.get_num_threads()
-        # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster, and much
-        # faster on a busy machine (thread hand-offs dominate tiny matrix products).
-        torch.set_num_threads(1)
-        try:
-            with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=store) as rec:
-                start = time.perf_counter()
-                history = train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                                lr=args.lr, seed=args.seed, X_test=X_test, y_test=y_test, callback=rec.step,
-                                progress=not args.no_progress)
-                seconds = time.perf_counter() - start
-        finally:
-            torch.set_num_threads(threads)
+        # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster (threads=1).
+        with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=store) as rec:
+            start = time.perf_counter()
+            history = train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, seed=args.seed, X_test=X_test, y_test=y_test, callback=rec.step,
+                            progress=not args.no_progress, threads=1)
+            seconds = time.perf_counter() - start
         history.to_csv(out / HISTORY_NAME, index=False)
     finally:
         store.close()
     last = history.iloc[-1]
-    counts = np.bincount(y)
-    p = counts / counts.sum()
     return {
         "store": store_path, "history": out / HISTORY_NAME, "seconds": seconds, "n_recorded": len(rec.epochs),
         "train_accuracy": float(last["train_accuracy"]), "test_accuracy": float(last["test_accuracy"]),
-        "H_X": math.log2(len(X)), "H_Y": float(-(p * np.log2(p)).sum()),
+        "H_X": math.log2(len(X)), "H_Y": entropy_bits(np.bincount(y)),
     }
 
 
@@ -409,9 +418,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("\npython -m infoplane: error: choose a sub-command (run, record, estimate, plot)", file=sys.stderr)
         return 2
+    from ._lock import StoreLockedError
+
     try:
         return _COMMANDS[args.command](args)
-    except (ValueError, KeyError, OSError, ImportError) as exc:
+    except (ValueError, TypeError, KeyError, OSError, ImportError, StoreLockedError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"python -m infoplane {args.command}: error: {message}", file=sys.stderr)
         return 1

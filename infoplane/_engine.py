@@ -13,6 +13,7 @@ small function so new columns have one place to go:
 """
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -148,10 +149,17 @@ def _store_path(store: Any) -> str | None:
     return None
 
 
+def _epoch(value: Any) -> int:
+    """An epoch as int; 1.7 or "1" are refused (never truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"The 'epochs' parameter of information_plane must hold ints. Got {value!r} instead.")
+    return int(value)
+
+
 def _select(requested: Any, available: list, what: str, run: str, cast: Callable[[Any], Any]) -> list:
     if requested is None:
         return list(available)
-    if isinstance(requested, (str, int, np.integer)):
+    if isinstance(requested, (str, numbers.Number)):
         requested = [requested]
     requested = [cast(r) for r in requested]
     missing = [r for r in requested if r not in available]
@@ -198,7 +206,7 @@ def plan(
     skipped: dict[str, list[str]] = {label: [] for label in gaussian}
     for run, store in stores.items():
         run_layers = _select(layers, list(store.layers), "layers", run, str)
-        run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, int)
+        run_epochs = _select(epochs, [int(e) for e in store.epochs], "epochs", run, _epoch)
         if not run_layers or not run_epochs:
             raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
         y = _run_labels(store, run, labels, x, (run_epochs[0], run_layers[0]))

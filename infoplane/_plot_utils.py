@@ -79,6 +79,8 @@ def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name:
         return available
     if isinstance(layers, str):
         layers = [layers]
+    if not isinstance(layers, (Sequence, np.ndarray, pd.Index)):
+        raise TypeError(f"layers must be a layer name or a sequence of layer names. Got {type(layers).__name__}.")
     layers = list(layers)
     if not layers:
         raise ValueError("layers must name at least one layer. Got an empty sequence.")

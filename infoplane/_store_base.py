@@ -5,6 +5,7 @@ See `infoplane.store` for the API and the on-disk `ZarrStore`.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -22,11 +23,12 @@ FORMAT = "infoplane.store"
 FORMAT_VERSION = 2
 
 def _package_version() -> str:
-    try:
-        import infoplane
+    """infoplane's installed version (package metadata); "unknown" when run from an uninstalled tree."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        return str(getattr(infoplane, "__version__", "unknown"))
-    except Exception:  # pragma: no cover - partial imports
+    try:
+        return version("infoplane")
+    except PackageNotFoundError:  # pragma: no cover - an uninstalled source tree
         return "unknown"
 
 
@@ -100,6 +102,8 @@ class BaseStore:
         unit); for a deterministic layer ``part`` must be None.
         """
         info = self._info(layer)
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral):
+            raise TypeError(f"The 'epoch' parameter of activations must be an int. Got {epoch!r} instead.")
         if epoch not in self._epochs:
             self.refresh()
         if epoch not in self._epochs:

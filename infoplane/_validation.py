@@ -112,6 +112,8 @@ def check_activations(
             t = t.detach().cpu().numpy()
         else:
             t = t.detach()
+            if t.is_complex():
+                raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
             if not t.is_floating_point():
                 t = t.float()
     if not _is_torch(t):
@@ -266,15 +268,17 @@ def check_class_sizes(y: np.ndarray, minimum: int, owner: str, why: str) -> np.n
     return counts
 
 
-def as_tensor64(a: Any):
-    """A float64 torch tensor of ``a`` (detached; a tensor keeps its device, arrays go to the CPU)."""
+def as_tensor64(a: Any, device: Any = None):
+    """A float64 torch tensor of ``a`` (detached; torch input stays on its device unless ``device`` is given,
+    arrays go to the CPU); never a view of a read-only numpy array (torch warns about those)."""
     import torch
 
     if isinstance(a, torch.Tensor):
-        return a.detach().to(torch.float64)
-    a = np.asarray(a, dtype=np.float64)
-    # Store arrays are read-only, which torch warns about: copy those (reading is all we do).
-    return torch.as_tensor(a if a.flags.writeable else a.copy())
+        out = a.detach().to(torch.float64)
+    else:
+        arr = np.asarray(a, dtype=np.float64)
+        out = torch.as_tensor(arr if arr.flags.writeable else arr.copy())
+    return out if device is None else out.to(device)
 
 
 def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):

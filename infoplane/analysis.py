@@ -95,8 +95,9 @@ def information_plane(
     shuffle : int, default 0
         When > 0, also estimate I(T;Y) with the labels randomly permuted, averaged over ``shuffle``
         permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
-        I(T;Y) under permuted labels is 0, so this column is the estimator's bias at this N and label
-        balance; ``I_TY - I_TY_shuffled`` is a bias-corrected reading.
+        I(T;Y) under permuted labels is 0, so this column is the estimator's value under independence at
+        this N and label balance: a floor below which I_TY says nothing. It is not the bias at the
+        dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y).
     diagnostics : bool, default True
         Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
         input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a

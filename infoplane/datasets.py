@@ -9,7 +9,10 @@ import numpy as np
 
 from ._validation import check_float_param, check_labels
 
-__all__ = ["load_szt", "load_digits", "train_test_split", "szt_label_rule", "ICOSAHEDRON_VERTICES"]
+__all__ = [
+    "load_szt", "load_digits", "load_digits_augmented", "load_idx", "load_mnist_idx", "train_test_split",
+    "szt_label_rule", "ICOSAHEDRON_VERTICES",
+]
 
 _PHI = (1.0 + 5.0**0.5) / 2.0
 
@@ -95,6 +98,95 @@ def load_digits(*, return_X_y: bool = False, scale: bool = True):
         target_names=bunch.target_names,
         DESCR=bunch.DESCR,
     )
+
+
+def load_digits_augmented(n: int = 10_000, *, seed: int = 0, size: int = 8, max_shift: float = 1.0,
+                          max_rotation: float = 15.0, noise: float = 0.05):
+    """scikit-learn's digits enlarged to ``n`` images by seeded shifts, rotations and noise (no download).
+
+    The first min(n, 1797) images are the originals, each once, in their order (resampled to ``size``); the
+    rest are drawn uniformly with replacement from the originals and transformed: a rotation by an angle
+    uniform in ±``max_rotation`` degrees about the centre and a shift uniform in ±``max_shift`` pixels (of
+    the 8×8 original) per axis, resampled bilinearly (`torch.nn.functional.grid_sample`, zeros outside);
+    then Gaussian noise of standard deviation ``noise`` on every pixel of every augmented image, clipped to
+    [0, 1]. All randomness comes from ``numpy.random.default_rng(seed)``.
+
+    Returns ``(X, y)``: X float32 (n, 1, size, size) in [0, 1], y int64 (n,) (the source image's digit).
+    ``size > 8`` upsamples (bilinear), e.g. 28 for MNIST-sized maps.
+    """
+    from ._validation import check_int_param
+
+    n = check_int_param(n, "n", "load_digits_augmented", minimum=1)
+    size = check_int_param(size, "size", "load_digits_augmented", minimum=2)
+    for value, name in ((max_shift, "max_shift"), (max_rotation, "max_rotation"), (noise, "noise")):
+        if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+            raise ValueError(f"The {name!r} parameter of load_digits_augmented must be a finite float >= 0. "
+                             f"Got {value!r} instead.")
+    import torch
+
+    X0, y0 = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    n_orig = min(n, len(X0))
+    src = np.concatenate([np.arange(n_orig), rng.integers(0, len(X0), n - n_orig)])
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation, n))
+    shift = rng.uniform(-max_shift, max_shift, (n, 2)) * (2.0 / 8.0)  # pixels -> grid units of [-1, 1]
+    angle[:n_orig], shift[:n_orig] = 0.0, 0.0
+    cos, sin = np.cos(angle), np.sin(angle)
+    theta = np.stack([np.stack([cos, -sin, shift[:, 0]], 1), np.stack([sin, cos, shift[:, 1]], 1)], 1)
+    images = torch.from_numpy(X0[src].reshape(n, 1, 8, 8))
+    grid = torch.nn.functional.affine_grid(torch.from_numpy(theta).float(), [n, 1, size, size], align_corners=False)
+    X = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                                        align_corners=False).numpy()
+    if noise > 0 and n > n_orig:
+        X[n_orig:] += rng.normal(0.0, noise, X[n_orig:].shape).astype(np.float32)
+    np.clip(X, 0.0, 1.0, out=X)
+    return X.astype(np.float32), y0[src].astype(np.int64)
+
+
+#: IDX type codes (the MNIST file format, LeCun et al.): code -> big-endian numpy dtype.
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path) -> np.ndarray:
+    """Read one IDX file (the MNIST format; ``.gz`` read transparently) into a numpy array.
+
+    Layout: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
+    0x0E float64), the number of dimensions, then each dimension as a big-endian uint32, then the data,
+    big-endian, row-major. Raises ValueError naming the file for a wrong header or a size mismatch.
+    """
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{str(path)!r} is not an IDX file: expected two zero bytes and a type code in "
+                         f"{sorted(_IDX_DTYPES)}, got header bytes {list(raw[:4])}.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{str(path)!r}: the IDX header promises {ndim} dimensions but the file ends first.")
+    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(f"{str(path)!r}: shape {shape} of {dtype.name} needs {expected:,} data bytes; the file "
+                         f"holds {len(raw) - header:,}.")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def load_mnist_idx(images, labels):
+    """MNIST-format image and label IDX files -> ``(X, y)``: X float32 (n, 1, h, w) in [0, 1], y int64.
+
+    For users who have the files (e.g. ``train-images-idx3-ubyte.gz``); nothing is downloaded.
+    """
+    X, y = load_idx(images), load_idx(labels)
+    if X.ndim != 3 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(f"images must be (n, h, w) and labels (n,) with the same n. Got {X.shape} and {y.shape}.")
+    scale = 255.0 if X.dtype == np.uint8 else 1.0
+    return (X.astype(np.float32) / scale)[:, None], y.astype(np.int64)
 
 
 def train_test_split(X, y, *, test_size: float = 0.2, seed: int = 0, stratify: bool = True):

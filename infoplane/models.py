@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.distributions import Normal
 from tqdm.auto import tqdm
 
+from ._threads import torch_threads
 from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
+from .estimators._gaussian import vib_loss
 
-__all__ = ["ACTIVATIONS", "SZTNet", "make_activation", "train", "accuracy"]
+__all__ = ["ACTIVATIONS", "SZTNet", "ConvNet", "make_activation", "train", "accuracy"]
 
 #: Hidden activations by name.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -121,6 +125,42 @@ class SZTNet(nn.Module):
         return logits
 
 
+class ConvNet(nn.Module):
+    """A small convolutional network: three conv blocks and two dense layers, for image probe sets.
+
+    ``block1``-``block3``: 3×3 convolution (padding 1) and the activation; blocks 1 and 2 end with a 2×2
+    max pool. Then ``dense1`` (flatten, linear to ``hidden``, activation) and ``dense2`` (linear to
+    ``n_classes`` logits). Every block is a named module, so ``layers=["block1", "block2", "block3",
+    "dense1", "dense2"]`` records them all; the conv blocks are (N, C, H, W) maps that ``pool=``/``project=``
+    reduce while recording. Widths per input at ``image_size`` s: block1 c₁·s², block2 c₂·(s/2)²,
+    block3 c₃·(s/4)².
+    """
+
+    def __init__(self, *, in_channels: int = 1, image_size: int = 8, channels: Sequence[int] = (16, 32, 64),
+                 hidden: int = 64, n_classes: int = 10, activation: str | Callable[[], nn.Module] = "relu",
+                 seed: int | None = 0) -> None:
+        super().__init__()
+        if len(channels) != 3:
+            raise ValueError(f"The 'channels' parameter of ConvNet must hold 3 ints. Got {list(channels)}.")
+        image_size = check_int_param(image_size, "image_size", "ConvNet", minimum=4)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(check_int_param(seed, "seed", "ConvNet", minimum=0))
+            c1, c2, c3 = (check_int_param(c, "channels", "ConvNet", minimum=1) for c in channels)
+            self.block1 = nn.Sequential(nn.Conv2d(in_channels, c1, 3, padding=1), make_activation(activation),
+                                        nn.MaxPool2d(2))
+            self.block2 = nn.Sequential(nn.Conv2d(c1, c2, 3, padding=1), make_activation(activation),
+                                        nn.MaxPool2d(2))
+            self.block3 = nn.Sequential(nn.Conv2d(c2, c3, 3, padding=1), make_activation(activation))
+            side = image_size // 4
+            self.dense1 = nn.Sequential(nn.Flatten(), nn.Linear(c3 * side * side, hidden),
+                                        make_activation(activation))
+            self.dense2 = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense2(self.dense1(self.block3(self.block2(self.block1(x)))))
+
+
 def accuracy(model: nn.Module, X, y, *, batch_size: int = 4096) -> float:
     """Classification accuracy of ``model`` (logits out) on ``(X, y)``, in eval mode, without gradients."""
     X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
@@ -197,16 +237,10 @@ def train(
 
     if threads is not None:
         threads = check_int_param(threads, "threads", "train", minimum=1)
-    previous_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(threads):
         torch.manual_seed(seed)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
-            return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
-                                 callback, progress)
-        finally:
-            torch.set_num_threads(previous_threads)
+        return _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn,
+                             callback, progress)
 
 
 def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, loss_fn, callback, progress):
@@ -238,12 +272,9 @@ def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, 
 
 
 # --- Variational models ---
-# Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives in
-# infoplane.estimators.variational (imported inside the methods that need it, so importing models stays
-# light and models never depends on estimators at import time).
-from typing import NamedTuple  # noqa: E402
+# Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives beside
+# the Gaussian kernels (infoplane.estimators._gaussian.vib_loss); estimators never import models.
 
-from torch.distributions import Normal  # noqa: E402
 
 __all__ += ["GaussianEncoder", "VIBOutput", "VIBClassifier", "VIBRegressor", "mlp"]
 
@@ -368,8 +399,6 @@ class _VIBBase(nn.Module):
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``vib_loss`` (nats) of one batch with this model's β: pass ``loss_fn=type(model).training_loss``
         to `train`."""
-        from .estimators.variational import vib_loss
-
         out = self(x)
         log_var = 2.0 * torch.log(out.dist.scale)
         return vib_loss(out.pred, y, out.dist.loc, log_var, beta=self.beta, task=self.task)

@@ -13,6 +13,7 @@ I(T;X) <= H(X) and I(T;Y) <= H(Y) (data processing), drawn as reference lines wh
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,7 +76,7 @@ def _colormap(cmap: str | mcolors.Colormap) -> mcolors.Colormap:
 def _optional_bits(value: Any, param: str, owner: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
         raise ValueError(f"The {param!r} parameter of {owner} must be None or a finite number of bits >= 0. "
                          f"Got {value!r} instead.")
     return float(value)

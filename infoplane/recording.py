@@ -319,6 +319,8 @@ class Schedule:
     @classmethod
     def explicit(cls, epochs: Iterable[int]) -> Schedule:
         """Exactly these epochs (duplicates dropped, sorted)."""
+        if isinstance(epochs, (str, bytes)) or not isinstance(epochs, Iterable):
+            raise param_error("Schedule.explicit", "epochs", "a non-empty list of ints >= 0", epochs)
         values = list(epochs)
         for e in values:
             check_int_param(e, "epochs", "Schedule.explicit", minimum=0)
@@ -439,6 +441,8 @@ def _as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], i
             if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
                 raise TypeError(f"{label} must be a numeric array or tensor. Got dtype {arr.dtype}.")
             t = torch.from_numpy(np.ascontiguousarray(arr))
+        if t.is_complex():
+            raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
         if t.ndim == 0:
             raise ValueError(f"{label} must have a first dimension of probe rows. Got a scalar.")
         if t.shape[0] == 0:
@@ -454,10 +458,22 @@ def _as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], i
     return tuple(tensors), len(tensors[0])
 
 
+def _as_device(device: Any, owner: str) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"The 'device' parameter of {owner} must name a torch device ('cpu', 'cuda:0', ...). Got {device!r} ({exc})."
+        ) from None
+
+
 def _model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.device.type == "meta":
+            raise ValueError(
+                "model has parameters on the meta device (shapes without data), so it cannot be run on the "
+                "probe; materialise it first (e.g. model.to_empty(device='cpu') and load its weights)."
+            )
         return tensor.device
     return torch.device("cpu")
 
@@ -657,7 +673,7 @@ def record(
     batch_size = check_int_param(batch_size, "batch_size", "record", minimum=1)
     keys = _probe_keys(probe)
     tensors, n = _as_probe(probe, model)
-    device = _model_device(model) if device is None else torch.device(device)
+    device = _model_device(model) if device is None else _as_device(device, "record")
     return _probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None, keys=keys)
 
 
@@ -752,7 +768,7 @@ class Recorder:
                 f"labels must have one entry per probe row: probe has {self.n_probe:,} rows, labels has "
                 f"{len(self.labels):,}."
             )
-        self.device = None if device is None else torch.device(device)
+        self.device = None if device is None else _as_device(device, "Recorder")
         if on_existing not in ("skip", "raise"):
             raise param_error("Recorder", "on_existing", "one of 'skip', 'raise'", on_existing)
         self.on_existing = on_existing

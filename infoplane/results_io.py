@@ -3,8 +3,8 @@
 ``.csv`` (optionally ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zst``): the table, floats written to
 round-trip exactly, and a JSON sidecar next to it (`sidecar_path`: ``results.csv`` -> ``results.csv.json``)
 holding ``df.attrs`` (the estimators' conventions, layer order, ...), the column dtypes, and the table
-file's row count and SHA-256 checksum. ``.parquet``: one file, with the same JSON in the Parquet schema
-metadata (key ``infoplane``).
+file's row count and SHA-256 checksum. ``.parquet``: one file; Parquet keeps the dtypes and pandas
+(>= 2.1) keeps ``df.attrs`` in its schema metadata, so nothing of ours is added.
 
 Every file is written to a temporary name, fsync'ed and moved into place with `os.replace`, so a process
 killed while saving leaves the old file or the new one, never a truncated one. The table is replaced before
@@ -32,7 +32,6 @@ __all__ = ["save_results", "load_results", "sidecar_path"]
 
 _SIDECAR_FORMAT = "infoplane.results"
 _SIDECAR_VERSION = 2
-_PARQUET_KEY = b"infoplane"
 # pandas 3 reads floats back exactly by default (and deprecates the option); pandas 2 needs to be asked.
 _READ_CSV_KW: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 _CSV_COMPRESSION = {".csv": None, ".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz", ".csv.zst": "zstd"}
@@ -113,14 +112,10 @@ def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         atomic_write(path, data)
         atomic_write(sidecar_path(path), (json.dumps(meta, indent=1) + "\n").encode())
     else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        meta["table"] = {"file": path.name, "n_rows": int(len(df))}
-        metadata[_PARQUET_KEY] = json.dumps(meta).encode()
-        pq.write_table(table.replace_schema_metadata(metadata), buffer)
+        # Parquet keeps the dtypes, and (pandas >= 2.1) df.attrs in its schema metadata: nothing of ours to add.
+        plain = df.copy(deep=False)
+        plain.attrs = meta["attrs"]  # JSON-safe (numpy values as Python ones), as pandas serialises attrs to JSON
+        plain.to_parquet(buffer, index=False)
         atomic_write(path, buffer.getvalue())
     return path
 
@@ -209,7 +204,7 @@ def _read_csv(path: Path, compression: str | None) -> tuple[pd.DataFrame, dict[s
     return df, meta
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -217,13 +212,9 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise ValueError(f"the table {str(path)!r} is not a readable Parquet file: {exc}") from None
-    raw = (table.schema.metadata or {}).get(_PARQUET_KEY)
-    df = table.to_pandas()
-    if raw is None:
-        warnings.warn(f"{str(path)!r} has no infoplane metadata; loading without attrs.", stacklevel=3)
-        df.attrs = {}
-        return df, None
-    return df, _parse_meta(raw, f"the infoplane metadata of {str(path)!r}")
+    if b"PANDAS_ATTRS" not in (table.schema.metadata or {}):
+        warnings.warn(f"{str(path)!r} has no pandas attrs; loading without conventions.", stacklevel=3)
+    return pd.read_parquet(path)  # dtypes and attrs as saved
 
 
 def load_results(path: str | os.PathLike) -> pd.DataFrame:
@@ -237,7 +228,9 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
     fmt, compression = _format(path)
     if not path.is_file():
         raise FileNotFoundError(f"No results table at {str(path)!r}.")
-    df, meta = _read_csv(path, compression) if fmt == "csv" else _read_parquet(path)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    df, meta = _read_csv(path, compression)
     if meta is None:
         return df
     where = f"the metadata of {str(path)!r}"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._threads import torch_threads
 from ._validation import check_choice, check_float_param, check_int_param
 from .datasets import load_digits, load_szt, train_test_split
 from .estimators.variational import barber_agakov, mixture_mi_bounds
@@ -39,13 +40,8 @@ def _record_epochs(epochs: int, record_every: int) -> set[int]:
 
 def _one_beta(beta: float, cfg: dict[str, Any], n_threads: int | None) -> pd.DataFrame:
     """Train at one β and return its rows (epochs recorded only)."""
-    previous_threads = torch.get_num_threads()
-    if n_threads is not None:
-        torch.set_num_threads(n_threads)
-    try:
+    with torch_threads(n_threads):
         return _train_and_measure(beta, cfg)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train_and_measure(beta: float, cfg: dict[str, Any]) -> pd.DataFrame:

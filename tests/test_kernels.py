@@ -12,6 +12,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
+from infoplane._units import entropy_bits
 from infoplane.estimators import _kernels as K
 
 
@@ -246,6 +247,10 @@ def test_entropies_do_not_depend_on_symbol_numbering():
     b = K.discrete_information_bits(perm[t_ids], y)
     assert a == b
     counts = np.bincount(t_ids)
-    assert K._entropy_from_counts_bits(counts, 4096) == K._entropy_from_counts_bits(counts[::-1].copy(), 4096)
+    assert entropy_bits(counts) == entropy_bits(counts[::-1].copy())
     p = counts[counts > 0] / 4096
-    assert K._entropy_from_counts_bits(counts, 4096) == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)
+    assert entropy_bits(counts) == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)
+    # Float counts (weights) give the same entropy; a single symbol has none, no symbol none either.
+    assert entropy_bits(counts.astype(float)) == pytest.approx(entropy_bits(counts), abs=1e-12)
+    assert entropy_bits([0, 7, 0]) == 0.0 and entropy_bits([0, 0]) == 0.0
+    assert entropy_bits([1, 1, 2]) == pytest.approx(1.5, abs=1e-15)

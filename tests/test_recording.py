@@ -212,7 +212,6 @@ def test_recorded_values_are_inference_copies_on_cpu():
     model = make_model()
     out = record(model, torch.from_numpy(X).double(), "fc", device="cpu")  # float64 probe -> model dtype
     assert isinstance(out["fc"], np.ndarray) and out["fc"].dtype == np.float32
-    assert out["fc"].flags.owndata or out["fc"].base is not None
     assert all(p.grad is None for p in model.parameters())
 
 

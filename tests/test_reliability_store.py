@@ -120,6 +120,17 @@ def test_cli_overwrite_keeps_a_foreign_directory(tmp_path, capsys):
     assert snapshot(tmp_path / "out" / STORE_NAME) == before
 
 
+@pytest.mark.parametrize("argv", [["--lr", "nan"], ["--seed", "-1"], ["--lr", "-1"]])
+def test_cli_bad_training_options_fail_before_creating_a_store(tmp_path, capsys, argv):
+    # Before: --lr nan ended in an uncaught TypeError with a store left behind; --seed -1 in
+    # scikit-learn's random_state message.
+    from infoplane.__main__ import main
+
+    assert main(["record", "--out", str(tmp_path / "out"), "--epochs", "1", *argv]) == 2
+    assert argv[0] in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # 2. The lock
 # --------------------------------------------------------------------------------------------------

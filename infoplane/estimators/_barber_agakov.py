@@ -121,7 +121,8 @@ def barber_agakov(
     n_samples : int >= 1
         M, z samples per point.
     n_classes : int, optional
-        Number of classes for the probe decoder (default: max label + 1).
+        Number of classes for the probe decoder (labels must then lie in 0..n_classes-1). Default: the
+        distinct labels, mapped to 0..K-1 first (so a label of 1e7 costs nothing).
     batch_size : int
         Rows of z decoded at once (memory only).
 
@@ -137,6 +138,9 @@ def barber_agakov(
     mu_t, lv_t = check_gaussian(mu, log_var)
     n, d = mu_t.shape
     y_np, h_y_bits, h_y_kind = _ba_targets(y, n, task, h_y)
+    if isinstance(decoder, str) and task == "classification" and n_classes is None:
+        # The probe's classes are the distinct labels mapped to 0..K-1: a label of 1e7 costs nothing.
+        y_np = np.unique(y_np, return_inverse=True)[1].reshape(-1).astype(np.int64)
     if noise_variance is not None:
         noise_variance = check_float_param(noise_variance, "noise_variance", owner, positive=True)
     if isinstance(decoder, str):
@@ -154,6 +158,11 @@ def barber_agakov(
         outs = [_apply_decoder(decoder, flat[s : s + batch_size]) for s in range(0, flat.shape[0], batch_size)]
         out = torch.cat(outs, dim=0).cpu()
         desc = describe_decoder(decoder)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"decoder {desc!r} returned NaN or Inf ({int((~torch.isfinite(out)).sum()):,} of {out.numel():,} "
+                "values); the bound needs finite logits or predictions."
+            )
         if task == "classification":
             mean_log_q, s2_out = _decoder_log_q_classes(out, y_np, n_samples), None
         else:
@@ -168,11 +177,19 @@ def barber_agakov(
 
 def _ba_targets(y: Any, n: int, task: str, h_y: float | None) -> tuple[np.ndarray, float, str]:
     """(checked y, H(Y) in bits, what kind of H(Y)) for `barber_agakov`."""
+    if h_y is not None:
+        h_y = check_float_param(h_y, "h_y", "barber_agakov")
+        if task == "classification":
+            raise ValueError(
+                "The 'h_y' parameter of barber_agakov applies to task='regression' only (for classification H(Y) "
+                f"is the entropy of the label frequencies). Got h_y={h_y!r} with task='classification'."
+            )
     if task == "classification":
         y_np = check_labels(y, n, name="y", min_classes=1)
         if y_np.min() < 0:
             raise ValueError(f"y must hold class labels >= 0. Got {int(y_np.min())}.")
-        return y_np, entropy_bits(np.bincount(y_np)), "label frequencies"
+        # Counts of the distinct labels, never a bincount up to max(y).
+        return y_np, entropy_bits(np.unique(y_np, return_counts=True)[1]), "label frequencies"
     y_np = check_regression_target(y, n)
     if h_y is None:
         return y_np, _gaussian_h_y_nats(y_np) / LN2, "differential, fitted Gaussian"
@@ -186,7 +203,9 @@ def _probe_classes(y_np: np.ndarray, task: str, n_classes: int | None) -> int:
         return k
     k_given = check_int_param(n_classes, "n_classes", "barber_agakov", minimum=1)
     if task == "classification" and k_given < k:
-        raise ValueError(f"y holds labels outside the decoder's classes 0..{k_given - 1}: found label {k - 1}.")
+        raise ValueError(
+            f"y holds labels outside the decoder's classes 0..{k_given - 1} (n_classes={k_given}): found label {k - 1}."
+        )
     return k_given
 
 

@@ -1,4 +1,4 @@
-"""The shared base of every estimator: parameters, repr, and the shuffle (bias) baseline."""
+"""The shared base of every estimator: parameters, repr, and the shuffle baseline (the value under independence)."""
 from __future__ import annotations
 
 import inspect
@@ -58,10 +58,13 @@ class BaseEstimator:
         seed: int | None = 0,
         **kwargs: Any,
     ) -> MIResult:
-        """The same estimate with the labels permuted: how much of I(T;Y) is estimator bias, in bits.
+        """The same estimate with the labels permuted: the estimator's I(T;Y) under independence, in bits.
 
         With labels independent of T the true I(T;Y) is 0, so the returned ``I_TY`` (mean over
-        ``n_permutations`` random permutations) is the estimator's bias at this N and label balance.
+        ``n_permutations`` random permutations) is the estimator's bias *at independence*, at this N and
+        label balance: what it reports when there is nothing to find. It is not the bias at the dependence
+        actually present, so subtracting it is not a bias correction (with T = X on the SZT task the plug-in
+        I(T;Y) is exact, yet I(T;Y) minus the baseline is about 0).
         ``conventions`` gain ``shuffled`` (the number of permutations) and ``I_TY_std``.
         """
         n_permutations = check_int_param(n_permutations, "n_permutations", "shuffle_baseline", minimum=1)

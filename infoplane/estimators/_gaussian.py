@@ -7,6 +7,7 @@ functions in `infoplane.estimators.variational` convert to bits.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -184,6 +185,8 @@ def vib_loss(
 
 def generator(seed: int | None) -> torch.Generator:
     """A CPU generator seeded with ``seed`` (None: fresh entropy): the same samples on every device."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"The 'seed' parameter must be an int or None. Got {seed!r} instead.")
     g = torch.Generator()
     if seed is None:
         g.seed()

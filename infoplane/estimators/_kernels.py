@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._units import LN2
+from .._units import LN2, entropy_bits
 
 __all__ = [
     "edge_table",
@@ -139,8 +139,25 @@ def digitize_edges(t: np.ndarray, edges: np.ndarray, out_of_range: str = "clip",
 
 
 def digitize_width(t: np.ndarray, width: float) -> np.ndarray:
-    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0."""
-    return np.floor(np.asarray(t, dtype=np.float64) / width).astype(np.int64)
+    """Bin codes ``floor(t / width)`` (Saxe et al. 2018): unbounded, no range, bins anchored at 0.
+
+    Raises ValueError when a code does not fit in int64 (distinct values would silently share a bin).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked (and named) just below
+        codes = np.floor(np.asarray(t, dtype=np.float64) / width)
+    if codes.size:
+        check_width_codes(float(codes.min()), float(codes.max()), width)
+    return codes.astype(np.int64)
+
+
+def check_width_codes(lo: float, hi: float, width: float) -> None:
+    """Raise unless the codes ``floor(t / width)`` in [lo, hi] are integers int64 can hold."""
+    if not (-(2.0**63) <= lo and hi < 2.0**63):
+        raise ValueError(
+            f"The 'bin_width' parameter of BinningEstimator is too small for these activations: the bin codes "
+            f"floor(t / bin_width) reach {max(abs(lo), abs(hi)):.3g}, beyond int64 (|code| < 2^63 = 9.2e18), "
+            f"so distinct values would share one bin. Use a bin_width larger than {width!r}."
+        )
 
 
 def digitize_uniform(
@@ -278,21 +295,6 @@ def row_ids_torch(codes: Any) -> tuple[Any, int]:
     return ids.reshape(-1), int(uniq.shape[0])
 
 
-def _entropy_from_counts_bits(counts: np.ndarray, total: int) -> float:
-    """H = log2 n − Σ c log2 c / n for integer counts (zeros allowed).
-
-    Summed over the distinct count values v with their multiplicities m_v, ``Σ_v m_v · v log2 v``: a
-    function of the multiset of counts, so the float64 result does not depend on how the symbols were
-    numbered (hash order, sorted order, torch or numpy all give the same bits), and few distinct v need
-    few logs.
-    """
-    mult = np.bincount(counts)
-    mult[0] = 0
-    v = np.flatnonzero(mult)
-    vf = v.astype(np.float64)
-    return float(math.log2(total) - (mult[v] * (vf * np.log2(vf))).sum() / total)
-
-
 def entropy_of_ids_bits(*ids: np.ndarray) -> float:
     """Plug-in joint entropy in bits of one or more aligned symbol-id vectors (each in 0…max)."""
     n = ids[0].shape[0]
@@ -310,7 +312,7 @@ def entropy_of_ids_bits(*ids: np.ndarray) -> float:
         counts = np.bincount(key, minlength=0)
     else:
         _, counts = np.unique(key, return_counts=True)
-    return _entropy_from_counts_bits(counts, n)
+    return entropy_bits(counts)
 
 
 def discrete_information_bits(
@@ -324,10 +326,10 @@ def discrete_information_bits(
     """
     n = t_ids.shape[0]
     n_t, n_y = int(t_ids.max()) + 1, int(y_ids.max()) + 1
-    h_t = _entropy_from_counts_bits(np.bincount(t_ids), n)
-    h_y = _entropy_from_counts_bits(np.bincount(y_ids), n)
+    h_t = entropy_bits(np.bincount(t_ids))
+    h_y = entropy_bits(np.bincount(y_ids))
     if n_t * n_y <= 8 * n + 1024:
-        h_ty = _entropy_from_counts_bits(np.bincount(t_ids * n_y + y_ids), n)
+        h_ty = entropy_bits(np.bincount(t_ids * n_y + y_ids))
     else:
         h_ty = entropy_of_ids_bits(t_ids, y_ids)
     i_ty = h_t + h_y - h_ty
@@ -438,32 +440,40 @@ def kde_log_sums_multi(
     h, y_t, sq_order = h[order], y_t[order], order
     x_t = None if x_t is None else x_t[order]
     onehot = torch.nn.functional.one_hot(y_t).to(torch.float32)
-    col_blocks = [(lo, min(lo + _SUM_BLOCK, n)) for lo in range(0, n, _SUM_BLOCK)]
+    full = n - n % _SUM_BLOCK
+    blocked = (onehot[:full].reshape(full // _SUM_BLOCK, _SUM_BLOCK, onehot.shape[1]), onehot[full:])
     sq = (h * h).sum(dim=1)
     outs = [{k: torch.empty(n, dtype=torch.float64, device=dev) for k in ("all", "class", "input")}
             for _ in scales]
     chunk = kde_chunk_rows(n, memory_mb, n_temporaries=3 if x_ids is None else 4)
-    # |error of D'| <= 2 (d + 4) u64 on unit-norm rows; in exponent units at the largest scale:
-    slack = to_base * 2 * (h.shape[1] + 4) * 2.0**-53
+    # One product gives minus the exponents: [h_i, ‖h_i‖², 1] · to_base [2 h_j, −1, −‖h_j‖²] = −D'_ij to_base.
+    # Its float64 error on unit-norm rows is at most (d + 2) u64 times the sum of the terms' sizes (<= 4):
+    # (For wide rows, d > 256, the two augmented copies would cost 2 N d floats: there the norms are added
+    # to the product instead, one more pass over the (chunk, n) block.)
+    narrow = h.shape[1] <= 256
+    if narrow:
+        rows_a = torch.cat([h, sq[:, None], torch.ones_like(sq)[:, None]], dim=1)
+        rows_b = torch.cat([2.0 * h, -torch.ones_like(sq)[:, None], -sq[:, None]], dim=1).mul_(to_base).T
+    slack = to_base * 4 * (h.shape[1] + 2) * 2.0**-53
     buf64 = torch.empty((chunk, n), dtype=torch.float64, device=dev)
     bufs32 = [torch.empty((chunk, n), dtype=torch.float32, device=dev) for _ in range(2)]
     for start in range(0, n, chunk):  # loop over chunks of rows, each a vectorised (chunk, n) block
         stop = min(start + chunk, n)
         e = buf64[: stop - start]
-        torch.add(sq[start:stop, None], sq[None, :], out=e)
-        e.addmm_(h[start:stop], h.T, alpha=-2.0)
+        if narrow:
+            torch.mm(rows_a[start:stop], rows_b, out=e)  # minus the exponent at the largest scale
+        else:
+            torch.add(sq[start:stop, None], sq[None, :], alpha=1.0, out=e)
+            e.addmm_(h[start:stop], h.T, beta=-to_base, alpha=2.0 * to_base)
         idx = torch.arange(start, stop, device=dev)
         e[idx - start, idx] = 0.0  # exactly 0 in exact arithmetic; every row's sum holds exp(0) = 1
-        e.mul_(-to_base)  # minus the exponent at the largest scale
         if slack > 1e-9:
             _refine_close_pairs(e, h, start, to_base, slack)
         e.clamp_(min=-_EXP_CUTOFF, max=0.0)
         base = bufs32[0][: stop - start]
         base.copy_(e).exp_()
         for out, k in zip(outs, _kde_kernels(base, e, powers, s_max, scales, bufs32[1][: stop - start])):
-            per_class = torch.zeros((stop - start, onehot.shape[1]), dtype=torch.float64, device=dev)
-            for lo, hi in col_blocks:
-                per_class += k[:, lo:hi] @ onehot[lo:hi]
+            per_class = _block_class_sums(k, onehot, blocked)
             out["all"][start:stop] = torch.log(per_class.sum(dim=1))
             out["class"][start:stop] = torch.log(per_class.gather(1, y_t[start:stop, None]).squeeze(1))
             if x_t is not None:
@@ -477,6 +487,20 @@ def kde_log_sums_multi(
 
 #: At most this many close pairs per row (on average over a chunk) are recomputed by exact differences.
 _MAX_REFINED_PER_ROW = 64
+
+
+def _block_class_sums(k: Any, onehot: Any, blocked: tuple[Any, Any]) -> Any:
+    """(rows, classes) float64 sums of ``k`` over each class's columns: float32 partial sums of 64 columns
+    (one batched matrix product with the one-hot labels), added up in float64."""
+    import torch
+
+    blocks, rest = blocked
+    full = blocks.shape[0] * blocks.shape[1]
+    out = torch.einsum("inb,nbk->ink", k[:, :full].reshape(k.shape[0], blocks.shape[0], blocks.shape[1]), blocks)
+    out = out.sum(dim=1, dtype=torch.float64)
+    if rest.shape[0]:
+        out += k[:, full:] @ rest
+    return out
 
 
 def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, slack: float) -> None:
@@ -497,7 +521,7 @@ def _refine_close_pairs(neg_exp: Any, h: Any, start: int, to_exponent: float, sl
         return
     if rows.numel() > _MAX_REFINED_PER_ROW * neg_exp.shape[0]:
         raise ValueError(
-            f"activations span about {math.sqrt(slack / (2 * (h.shape[1] + 4) * 2.0**-53)):.3g} noise "
+            f"activations span about {math.sqrt(slack / (4 * (h.shape[1] + 2) * 2.0**-53)):.3g} noise "
             f"widths, too many for float64 distances ({rows.numel():,} close pairs in {neg_exp.shape[0]:,} "
             "rows would need exact recomputation); rescale the activations or raise noise_variance."
         )
@@ -588,14 +612,14 @@ def kde_information_bits(
     n, d = int(all_sums[0]["all"].shape[0]), int(h.shape[1])
     y_np = np.asarray(y_ids.cpu() if hasattr(y_ids, "cpu") else y_ids)
     counts_y = np.bincount(y_np)
-    h_y = _entropy_from_counts_bits(counts_y, n) * LN2  # nats
+    h_y = entropy_bits(counts_y) * LN2  # nats
     # Mean over classes of ln n_c, weighted by p(c): the ln n_c of each class's own mixture.
     mean_log_nc = float((counts_y[counts_y > 0] * np.log(counts_y[counts_y > 0])).sum() / n)
     const = 0.5 * d * math.log(2 * math.pi * math.e * noise_variance)
     h_x = None
     if x_ids is not None:
         x_np = np.asarray(x_ids.cpu() if hasattr(x_ids, "cpu") else x_ids)
-        h_x = _entropy_from_counts_bits(np.bincount(x_np), n) * LN2
+        h_x = entropy_bits(np.bincount(x_np)) * LN2
     results = {}
     for kind, sums in zip(kinds, all_sums):
         mean_all = float(sums["all"].mean())

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from .._validation import as_numpy
+from .._validation import as_numpy, as_tensor64  # noqa: F401  (re-exported for the estimators)
 
 __all__ = ["as_tensor64", "canonical_order", "NO_I_XT"]
 
@@ -18,17 +17,6 @@ NO_I_XT = (
     "not estimated: for a deterministic layer on N distinct inputs I(T;X) = log2 N whenever the rows differ, "
     "which says nothing about the layer; use a noisy-network estimator (NoisyEstimator) or KDE for I(T;X)"
 )
-
-
-def as_tensor64(a: Any, device: Any = None) -> torch.Tensor:
-    """A float64 tensor of ``a`` (torch input stays on its device unless ``device`` is given); never a view
-    of a read-only numpy array."""
-    if isinstance(a, torch.Tensor):
-        out = a.detach().to(torch.float64)
-    else:
-        arr = np.asarray(a, dtype=np.float64)
-        out = torch.as_tensor(arr if arr.flags.writeable else arr.copy())
-    return out if device is None else out.to(device)
 
 
 def canonical_order(*arrays: Any) -> np.ndarray:

@@ -300,7 +300,9 @@ class BinningEstimator(BaseEstimator):
             # np.digitize(x, e) == searchsorted(e, x, side="right") == bucketize(x, e, right=True)
             return torch.bucketize(clipped, edges, right=True), extra
         if scheme == "width":
-            return torch.floor(t64 / self.bin_width).to(torch.int64), extra
+            codes = torch.floor(t64 / self.bin_width)
+            K.check_width_codes(float(codes.min()), float(codes.max()), self.bin_width)
+            return codes.to(torch.int64), extra
         if scheme == "uniform":
             if self.range is None:
                 lo, hi = float(t64.min()), float(t64.max())

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._threads import torch_threads
 from .._types import MIResult, json_safe
 from .._units import LN2, entropy_bits
 from .._validation import (
@@ -211,13 +212,8 @@ class _Hyper:
 def _train(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
     # Small matrices: one CPU thread is faster than several, and far faster on a loaded machine (threads
     # that wait for each other); the caller's setting is restored afterwards.
-    threads = torch.get_num_threads()
-    if a.device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with torch_threads(1 if a.device.type == "cpu" else None):
         return _train_loop(a, b, hp)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:

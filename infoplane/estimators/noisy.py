@@ -105,6 +105,8 @@ def sample_propagation_mi(
     owner = "sample_propagation_mi"
     noise_std = check_float_param(noise_std, "noise_std", owner, positive=True)
     n_draws = check_int_param(n_draws, "n_draws", owner, minimum=1)
+    seed = None if seed is None else check_int_param(seed, "seed", owner)
+    memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
     centres = check_activations(centres, name="t")
     r = int(centres.shape[0])
     y_np = check_labels(y, r)

@@ -63,6 +63,19 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # The rate
 # --------------------------------------------------------------------------------------------------
+def _finite_or_raise(value: float, what: str, owner: str, mu_t: torch.Tensor, lv_t: torch.Tensor) -> float:
+    """``value`` if finite; else a ValueError naming the argument whose extreme values overflowed float64."""
+    if math.isfinite(value):
+        return value
+    lo, hi, top = float(lv_t.min()), float(lv_t.max()), float(mu_t.abs().max())
+    culprit = "log_var" if max(abs(lo), abs(hi)) > 300 or top <= 1e150 else "mu"
+    raise ValueError(
+        f"{owner}: the {what} is not finite in float64 for these inputs ({culprit} is too extreme: log_var "
+        f"spans [{lo:.4g}, {hi:.4g}], |mu| reaches {top:.4g}). Variances e^log_var (or means) this far from 1 "
+        "leave no representable result; check the encoder's log_var and mu."
+    )
+
+
 def gaussian_rate(mu: Any, log_var: Any) -> float:
     """The VIB rate R = (1/N) Σ_i KL[N(μ_i, diag σ_i²) ‖ N(0, I)], in bits: an upper bound on I(Z;X).
 
@@ -79,7 +92,7 @@ def gaussian_rate(mu: Any, log_var: Any) -> float:
     float, bits. For a differentiable version in nats see `gaussian_rate_nats`.
     """
     mu_t, lv_t = check_gaussian(mu, log_var)
-    return float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2
+    return _finite_or_raise(float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2, "rate", "gaussian_rate", mu_t, lv_t)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,6 +147,8 @@ def mixture_mi_bounds(
     upper = float((own - (lse_loo - math.log(n - 1))).mean()) / LN2
     stderr = float(terms.std()) / math.sqrt(terms.numel()) / LN2 if terms.numel() > 1 else float("nan")
     rate = float(gaussian_kl_nats(mu_t, lv_t).mean()) / LN2
+    for what, value in (("lower bound", lower), ("upper bound", upper), ("rate", rate)):
+        _finite_or_raise(value, what, "mixture_mi_bounds", mu_t, lv_t)
     return MixtureBounds(
         lower=lower, upper=upper, estimate=lower, rate=rate, gap=rate - lower, stderr=stderr,
         n=int(n), M=n_samples, seed=seed,

@@ -34,7 +34,7 @@ def _conventions(est: Any) -> dict:
 
 def _one_estimator(obj: Any, where: str) -> Any:
     if isinstance(obj, str):
-        from ..analysis import make_estimator
+        from ..presets import make_estimator
 
         return make_estimator(obj)
     if not callable(getattr(obj, "estimate", None)):
@@ -123,7 +123,7 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
             try:
                 res = est.estimate(t, y)
             except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
-                out.append(("skip", label, task.name, f"estimate() raised {type(exc).__name__}: {exc}"))
+                out.append(("skip", label, task.name, f"n={n}: estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
             value = float(res.I_TY)
@@ -154,7 +154,7 @@ def evaluate(
     ----------
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Any object with ``estimate(t, y)`` returning an `MIResult` (``conventions()`` optional); preset
-        names are those of `infoplane.analysis.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
+        names are those of `infoplane.presets.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
         the estimator's ``name`` (plus ``-bound`` for bounded ones), which must be unique.
     tasks : task name, `Task`, or a list of them, optional
         Default: every task of `tasks()`. An unknown name raises `KeyError` listing the available ones.
@@ -178,7 +178,8 @@ def evaluate(
         ``estimate_bits`` (the estimator's I_TY), ``error_bits`` (estimate − truth, signed), ``seconds``
         (wall time of that one ``estimate`` call), ``bound`` (the estimator's ``bound_TY``). Sorted by task,
         n_samples, seed, estimator (in the orders given). ``attrs``: ``conventions`` {label: dict},
-        ``skipped`` {label: {task: reason}}, ``tasks`` {name: kind, true_bits, stderr_bits, dims, family,
+        ``skipped`` {label: {task: reason}} (the first reason met; a reason raised by ``estimate`` names the n, as
+        a task may be refused at one n and estimated at another), ``tasks`` {name: kind, true_bits, stderr_bits, dims, family,
         description}, ``estimators``, ``n_samples``, ``seeds``, ``units`` ("bits").
 
     Notes
@@ -232,8 +233,8 @@ def default_estimators() -> dict[str, Any]:
     (`ProbeEstimator()`). Gaussian-layer estimators (rate, mixture) and `NoisyEstimator` (which needs the
     network itself) take no task.
     """
-    from ..analysis import ESTIMATOR_PRESETS, make_estimator
     from ..estimators import CriticEstimator, KNNEstimator, ProbeEstimator
+    from ..presets import ESTIMATOR_PRESETS, make_estimator
 
     return {
         **{name: make_estimator(name) for name in ESTIMATOR_PRESETS},
