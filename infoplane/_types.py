@@ -65,7 +65,10 @@ class MixtureBounds:
         over its N rows), up to Monte Carlo error in z.
     upper : float
         The leave-one-out version, ln (1/(N−1)) Σ_{j≠i} p(z|x_j): an upper bound on the population I(Z;X) in
-        expectation (Poole et al. 2019).
+        expectation (Poole et al. 2019). It can exceed the rate (a far-off code has a tiny leave-one-out
+        density), so see ``tight_upper``.
+    tight_upper : float
+        min(rate, upper): both are upper bounds on I(Z;X), so the smaller is the tightest known here.
     estimate : float
         The probe-set I(Z;X): equal to ``lower`` (see above).
     rate : float
@@ -80,6 +83,7 @@ class MixtureBounds:
 
     lower: float
     upper: float
+    tight_upper: float
     estimate: float
     rate: float
     gap: float

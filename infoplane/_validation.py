@@ -182,13 +182,20 @@ def check_labels(
             + (" (use y.astype(int) if the values are whole numbers)." if y.dtype.kind == "f" else ".")
         )
     y = y.astype(np.int64, copy=False)
-    n_classes = np.unique(y).size
+    n_classes = _n_distinct(y)
     if n_classes < min_classes:
         raise ValueError(
             f"{name} must hold at least {min_classes} distinct classes. Got {n_classes} "
             f"({np.unique(y).tolist()})."
         )
     return y
+
+
+def _n_distinct(y: np.ndarray) -> int:
+    """Distinct values of int64 labels: a bincount for small non-negative ones (O(N)), else np.unique."""
+    if y.size and int(y.min()) >= 0 and int(y.max()) <= 4 * y.size + 1024:
+        return int(np.count_nonzero(np.bincount(y)))
+    return int(np.unique(y).size)
 
 
 def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | None:

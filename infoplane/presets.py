@@ -45,8 +45,8 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
         _binning(bin_width=0.07),
     ),
     "binning-adaptive": (
-        "BinningEstimator(n_bins=30, strategy='adaptive'): 30 equal-mass bins per layer and epoch "
-        "(Chelombiev et al. 2019)",
+        "BinningEstimator(n_bins=30, strategy='adaptive'): 30 bins per layer and epoch, each holding an equal "
+        "number of distinct activation values (Chelombiev et al. 2019)",
         _binning(n_bins=30, strategy="adaptive"),
     ),
     "kde-upper": (

@@ -73,6 +73,7 @@ def _train_and_measure(beta: float, cfg: dict[str, Any]) -> pd.DataFrame:
             "rate_bits": mix.rate,
             "mixture_lower_bits": mix.lower,
             "mixture_upper_bits": mix.upper,
+            "tight_upper_bits": mix.tight_upper,
             "gap_bits": mix.gap,
             "ba_bits": ba.value,
             "h_y_bits": ba.h_y,
@@ -129,6 +130,7 @@ def beta_sweep(
     - ``rate_bits``: R = mean KL[p(z|x) ‖ N(0, I)] ≥ I(Z;X);
     - ``mixture_lower_bits``/``mixture_upper_bits``: `mixture_mi_bounds` with ``n_samples`` z per input
       (lower ≤ log2 N; the lower value is the probe-set I(Z;X)); ``gap_bits`` = R − lower = KL[p(z) ‖ N(0,I)];
+      ``tight_upper_bits`` = min(R, mixture upper), the tightest upper bound on I(Z;X) of the two;
     - ``ba_bits``: `barber_agakov` with the model's own decoder (a valid lower bound on the probe-set
       I(Z;Y) for any decoder), ``h_y_bits`` its H(Y);
     - ``test_accuracy`` (decoding z = μ), and ``train_loss``/``train_accuracy`` of that epoch (NaN at 0).
@@ -161,7 +163,7 @@ def beta_sweep(
     Returns
     -------
     DataFrame, one row per (beta, recorded epoch): ``dataset, seed, beta, epoch, rate_bits,
-    mixture_lower_bits, mixture_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy, train_loss,
+    mixture_lower_bits, mixture_upper_bits, tight_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy, train_loss,
     train_accuracy, n_probe, n_samples, z_dim``; ``df.attrs["conventions"]`` holds the settings.
     """
     dataset = check_choice(dataset, "dataset", _OWNER, ("digits", "szt"))

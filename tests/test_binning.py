@@ -136,15 +136,18 @@ def test_fit_gives_one_range_across_epochs():
     epochs = [_szt_layer(scale=s)[0] * s for s in (0.5, 1.0, 4.0)]
     y = _szt_layer()[1]
     base = BinningEstimator(n_bins=12, out_of_range="raise")
-    fitted = base.fit(epochs)
+    fitted = BinningEstimator(n_bins=12, out_of_range="raise")
+    assert fitted.fit(epochs) is fitted and not hasattr(base, "range_")  # scikit-learn style: returns self
     lo, hi = min(e.min() for e in epochs), max(e.max() for e in epochs)
-    assert fitted.range == (lo, hi) and base.range is None  # fit does not mutate
+    assert fitted.range_ == (lo, hi) and fitted.range is None  # the fitted attribute, not the parameter
     conv = fitted.estimate(epochs[0], y).conventions
     assert conv["range_source"] == "fit" and conv["range"] == pytest.approx([lo, hi])
     # Small early-epoch activations occupy few of the global bins: lower I(T;X) than under their own range.
     assert fitted.estimate(epochs[0], y).I_XT < base.estimate(epochs[0], y).I_XT
     with pytest.raises(ValueError, match="fit sets a global range"):
         BinningEstimator(bin_width=0.1).fit(epochs)
+    with pytest.raises(ValueError, match=r"fit sets a global range .* range is given \(\(0.0, 1.0\)\)"):
+        BinningEstimator(n_bins=4, range=(0, 1)).fit(epochs)
     with pytest.raises(ValueError, match=r"activations\[1\] contain NaN"):
         base.fit([epochs[0], np.full((3, 2), np.nan)])
 
@@ -160,6 +163,24 @@ def test_adaptive_bins_are_equal_mass_per_call():
     onehot = BinningEstimator(n_bins=30, strategy="adaptive").estimate(np.eye(4)[np.arange(40) % 4] * 0.9,
                                                                        np.arange(40) % 4)
     assert onehot.conventions["n_bins_effective"] == 2 and onehot.I_XT == pytest.approx(2.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_adaptive_keeps_its_bins_as_a_layer_gets_sparse_and_quantile_loses_them(as_torch):
+    # One unit, 2 classes; half the rows 0 (a dead ReLU half), the other half 600 distinct positive values.
+    t = np.concatenate([np.zeros(600), np.arange(1, 601) / 600.0])[:, None]
+    y = np.arange(1200) % 2
+    tt = torch.from_numpy(t) if as_torch else t
+    adaptive = BinningEstimator(n_bins=30, strategy="adaptive").estimate(tt, y)
+    quantile = BinningEstimator(n_bins=30, strategy="quantile").estimate(tt, y)
+    assert adaptive.conventions["n_bins_effective"] == 30 and quantile.conventions["n_bins_effective"] == 16
+    # Quantile: the zeros in one bin (p = 1/2) and 15 bins of 40 rows: H = 1/2 + 1/2 log2(30) bits.
+    assert quantile.I_XT == pytest.approx(0.5 + 0.5 * np.log2(30), abs=1e-12)
+    # Adaptive: bin 0 holds 0 and the 19 smallest positives (619 rows), 29 bins of 20 or 21 rows.
+    codes = np.searchsorted(np.asarray(adaptive.conventions["edges"]), t.ravel(), side="right")
+    p = np.bincount(codes) / 1200
+    p = p[p > 0]
+    assert adaptive.I_XT == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12) and p.size == 30
 
 
 def test_many_units_use_the_byte_view_and_agree_with_unique_rows():
@@ -207,7 +228,7 @@ def test_torch_out_of_range_raises_too():
         ({"bin_width": 0.1, "range": (0, 1)}, r"'range' parameter .* None unless 'n_bins'"),
         ({"n_bins": 5, "strategy": "adaptive", "range": (0, 1)}, r"'range' parameter .* strategy='adaptive'"),
         ({"edges": SZT_EDGES, "strategy": "adaptive"}, r"'strategy' parameter .* needs n_bins"),
-        ({"n_bins": 5, "strategy": "quantile"}, r"'strategy' parameter .* one of 'uniform', 'adaptive'"),
+        ({"n_bins": 5, "strategy": "kmeans"}, r"'strategy' parameter .* one of 'uniform', 'adaptive', 'quantile'"),
         ({"n_bins": 5, "out_of_range": "wrap"}, r"'out_of_range' parameter .* one of 'clip', 'raise'"),
     ],
 )
@@ -289,33 +310,32 @@ def test_fast_edges_path_is_exact(edges, dtype, labels, monkeypatch):
                                              abs=1e-12)
 
 
-def test_fast_edges_path_declines_to_the_general_path():
+def test_edge_table_path_declines_to_the_general_path_with_the_same_bits():
     est = BinningEstimator(edges=SZT_EDGES)
     rng = np.random.default_rng(7)
     t = rng.uniform(-1, 1, size=(400, 4)).astype(np.float32)
     y = rng.integers(0, 2, 400)
-    assert est._estimate_edges_fast(t, y) is not None
+    assert est._edge_table_symbols(t) is not None
     wide = rng.choice([-0.5, 0.5], size=(400, 12)).astype(np.float32)  # 31**12 > 2**53: keys won't fit
-    declined = {
-        "wide layer": (wide, y),
-        "many classes": (t, rng.integers(0, 600, 400)),
-        "negative labels": (t, y - 1),
-        "list labels": (t, y.tolist()),
-        "float16": (t.astype(np.float16), y),
-        "uneven edges": None,
+    cases = {  # name: (estimator, t, y, whether the edge-table path applies)
+        "float32": (est, t, y, True),
+        "wide layer": (est, wide, y, False),
+        "float16": (est, t.astype(np.float16), y, False),
+        "uneven edges": (BinningEstimator(edges=[-1.0, -0.9, 0.0, 1.0]), t, y, False),
+        # Labels never choose the path: one validation (check_labels) and one factorisation for all.
+        "many classes": (est, t, rng.integers(0, 600, 400), True),
+        "negative labels": (est, t, y - 1, True),
+        "list labels": (est, t, y.tolist(), True),
     }
-    for name, case in declined.items():
-        if case is None:
-            uneven = BinningEstimator(edges=[-1.0, -0.9, 0.0, 1.0])
-            assert uneven._estimate_edges_fast(t, y) is None, name
-            r = uneven.estimate(t, y)
-            ref = _plug_in_reference(t, y, np.array([-1.0, -0.9, 0.0, 1.0]))
-        else:
-            assert est._estimate_edges_fast(*case) is None, name
-            r = est.estimate(*case)
-            ref = _plug_in_reference(case[0], np.asarray(case[1]), SZT_EDGES)
+    for name, (e, tt, yy, applies) in cases.items():
+        assert (e._edge_table_symbols(tt) is not None) == applies, name
+        r = e.estimate(tt, yy)
+        ref = _plug_in_reference(tt, np.asarray(yy), e.edges)
         assert (r.I_XT, r.I_TY) == pytest.approx(ref, abs=1e-12), name
-    assert r.conventions["n_symbols"] > 1
+        assert r.conventions["n_symbols"] > 1
+    # out_of_range="raise" with values outside: the general path, which raises.
+    strict = BinningEstimator(edges=SZT_EDGES, out_of_range="raise")
+    assert strict._edge_table_symbols(t * 2) is None and strict._edge_table_symbols(t) is not None
 
 
 @pytest.mark.parametrize(
@@ -330,6 +350,6 @@ def test_fast_edges_path_declines_to_the_general_path():
          r"t of layer 'fc1' at epoch 2 has 1 of 2 values outside the binning range \[-1, 1\]"),
     ],
 )
-def test_fast_edges_path_keeps_the_checks(t, y, kwargs, error, match):
+def test_edges_path_keeps_the_checks(t, y, kwargs, error, match):
     with pytest.raises(error, match=match):
         BinningEstimator(edges=SZT_EDGES, **kwargs).estimate(t, y, layer="fc1", epoch=2)

@@ -117,12 +117,28 @@ def test_digitize_width_and_uniform():
 def test_adaptive_edges_equal_mass():
     rng = np.random.default_rng(3)
     t = rng.normal(size=(1000, 1)) ** 3  # heavy-tailed: equal-width bins would be very unequal
-    edges = K.adaptive_edges(t, 4)
-    counts = np.bincount(K.adaptive_codes(t, edges).ravel())
-    assert counts.tolist() == [250, 250, 250, 250]
-    # Ties collapse edges: a layer with 3 distinct values cannot have more than 3 bins.
+    for distinct in (True, False):  # all values distinct: equal distinct counts are equal masses
+        edges = K.adaptive_edges(t, 4, distinct=distinct)
+        counts = np.bincount(K.adaptive_codes(t, edges).ravel())
+        assert counts.tolist() == [250, 250, 250, 250]
+    # A layer with 3 distinct values cannot have more than 3 bins.
     ties = np.repeat([[-1.0], [0.0], [1.0]], 10, axis=0)
     assert K.adaptive_edges(ties, 30).tolist() == [-1.0, 0.0, 1.0]
+    assert K.adaptive_edges(ties, 30, distinct=False).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_adaptive_edges_count_distinct_values_so_ties_cost_no_bins():
+    # A sparse ReLU-like layer: 600 zeros and 600 distinct positive values, 1,200 values in all.
+    rng = np.random.default_rng(4)
+    t = np.concatenate([np.zeros(600), rng.permutation(np.arange(1, 601) / 600.0)])[:, None]
+    distinct = K.adaptive_edges(t, 30)
+    codes = K.adaptive_codes(t, distinct).ravel()
+    # 601 distinct values: bins hold floor((k+1)·601/30) − floor(k·601/30) ∈ {20, 21} distinct values each.
+    per_bin = [np.unique(t[codes == c]).size for c in np.unique(codes)]
+    assert len(per_bin) == 30 and set(per_bin) <= {20, 21} and sum(per_bin) == 601
+    # Equal mass: the 600 zeros fill the ranks of 15 edges, which collapse into one: 16 bins.
+    mass = K.adaptive_edges(t, 30, distinct=False)
+    assert np.unique(K.adaptive_codes(t, mass)).size == 16
 
 
 def _dense_log_sums(h, scale, y=None):

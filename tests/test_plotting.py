@@ -356,6 +356,12 @@ def test_rate_gap_lines_and_band():
     np.testing.assert_array_equal(lines[plotting.GID_H_X].get_ydata(), [10.0, 10.0])
     assert len(by_gid(ax.collections, "mixture_band")) == 1
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "I(Z;X) [bits]"
+    # A leave-one-out bound above the rate: the drawn upper bound is the tighter one, the rate.
+    loose = df.assign(mixture_upper_bits=1.5 * df["rate_bits"])
+    fig, ax = plt.subplots()
+    plotting.plot_rate_gap(loose, ax=ax)
+    lines = {line.get_gid(): line for line in ax.lines}
+    np.testing.assert_allclose(lines["mixture_upper"].get_ydata(), rate)
 
 
 # ---------------------------------------------------------------------------------------------------------

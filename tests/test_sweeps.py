@@ -10,7 +10,8 @@ import pytest
 from infoplane.sweeps import beta_sweep
 
 COLUMNS = [
-    "dataset", "seed", "beta", "epoch", "rate_bits", "mixture_lower_bits", "mixture_upper_bits", "gap_bits",
+    "dataset", "seed", "beta", "epoch", "rate_bits", "mixture_lower_bits", "mixture_upper_bits", "tight_upper_bits",
+    "gap_bits",
     "ba_bits", "h_y_bits", "test_accuracy", "train_loss", "train_accuracy",
 ]
 
@@ -38,6 +39,8 @@ def test_bounds_are_consistent_at_every_row(sweep):
     assert (sweep["rate_bits"] >= sweep["mixture_lower_bits"] - 0.05).all()
     assert (sweep["ba_bits"] <= sweep["h_y_bits"] + 1e-12).all()
     np.testing.assert_allclose(sweep["rate_bits"] - sweep["gap_bits"], sweep["mixture_lower_bits"], atol=1e-9)
+    tight = np.minimum(sweep["rate_bits"], sweep["mixture_upper_bits"])
+    np.testing.assert_array_equal(sweep["tight_upper_bits"], tight)
 
 
 def test_the_trade_off_rate_falls_with_beta_and_accuracy_then_drops(sweep):

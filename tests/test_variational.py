@@ -301,3 +301,17 @@ def test_bad_input_errors_name_the_argument():
         MixtureEstimator("middle")
     with pytest.raises(ValueError, match=r"y must have one label per row of the activations \(5\)\. Got 2"):
         RateEstimator("probe").estimate(mu, np.array([0, 1]), log_var=lv)
+
+
+def test_mixture_upper_is_the_tighter_of_rate_and_leave_one_out():
+    # Eight codes 0.29 apart with sigma^2 = 1e-4: each is far from the others, so the leave-one-out mixture
+    # density at its samples is tiny and that bound (hundreds of bits) lies far above the rate (about 7 bits).
+    mu = np.linspace(-1.0, 1.0, 8)[:, None]
+    lv = np.full((8, 1), math.log(1e-4))
+    y = np.arange(8) % 2
+    r = MixtureEstimator("upper", n_samples=2, n_folds=2).estimate(mu, y, log_var=lv)
+    rate = gaussian_rate(mu, lv)
+    assert r.conventions["mixture_upper_bits"] > 10 * rate
+    assert r.I_XT == r.conventions["mixture_tight_upper_bits"] == rate and r.bound_XT == "upper"
+    bounds = mixture_mi_bounds(mu, lv, n_samples=2)
+    assert bounds.tight_upper == min(bounds.rate, bounds.upper) == bounds.rate

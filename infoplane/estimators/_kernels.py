@@ -186,15 +186,21 @@ def adaptive_edge_ranks(m: int, n_bins: int) -> np.ndarray:
     return (np.arange(1, n_bins, dtype=np.int64) * m) // n_bins
 
 
-def adaptive_edges(t: np.ndarray, n_bins: int) -> np.ndarray:
-    """Interior equal-mass edges over all of a layer's activation values (Chelombiev et al. 2019).
+def adaptive_edges(t: np.ndarray, n_bins: int, *, distinct: bool = True) -> np.ndarray:
+    """Interior edges over all of a layer's activation values pooled over units, as data values.
 
-    Order statistics of the pooled values at ranks `adaptive_edge_ranks` (no interpolation, so they are data
-    values and reproducible bit for bit). Repeated edges (many identical, e.g. saturated, values) collapse,
-    so fewer than ``n_bins`` bins may result; a tied value still gets its own bin when it carries at least
-    1/n_bins of the mass. Codes come from `adaptive_codes`.
+    ``distinct=True`` (``strategy="adaptive"``, Chelombiev et al. 2019): an equal number of *distinct* values
+    in each bin, the edges being the sorted distinct values at ranks `adaptive_edge_ranks` (m distinct values:
+    about m / n_bins each), so ties (e.g. the zeros of a sparse ReLU layer, saturated tanh units) are one
+    value and cost no bins: n_bins bins whenever m >= n_bins. ``distinct=False`` (``strategy="quantile"``):
+    equal-mass edges, order statistics of all values at those ranks; repeated edges collapse, so a layer with
+    many tied values gets fewer bins. No interpolation either way: reproducible bit for bit. Codes come from
+    `adaptive_codes`.
     """
     flat = np.asarray(t, dtype=np.float64).ravel()
+    if distinct:
+        values = np.unique(flat)
+        return np.unique(values[adaptive_edge_ranks(values.size, n_bins)])
     ranks = adaptive_edge_ranks(flat.size, n_bins)
     return np.unique(np.partition(flat, ranks)[ranks])
 

@@ -48,9 +48,12 @@ class BinningEstimator(BaseEstimator):
       layer and epoch. For one range fixed across epochs call `fit` on the layer's activations from every
       epoch: it returns a new estimator whose ``range`` is their global [min, max] (conventions then say
       ``range_source="fit"``).
-    - ``n_bins`` with ``strategy="adaptive"``: equal-mass bins per call (per layer and epoch), edges at
-      the quantiles of all of the layer's values pooled over units (Chelombiev et al. 2019). Tied
-      quantiles (e.g. saturated units) merge, so fewer bins may result; the edges used are recorded.
+    - ``n_bins`` with ``strategy="adaptive"``: bins per call (per layer and epoch) holding an equal number of
+      *distinct* values of the layer's activations pooled over units (Chelombiev et al. 2019): a tied value
+      (the zeros of a sparse ReLU layer, saturated units) is one value, so the layer keeps its n_bins bins
+      however many rows share it. ``strategy="quantile"``: equal-mass bins, edges at the quantiles of all
+      values; tied quantiles merge, so a sparse layer loses bins as it gets sparser (50% zeros: about half
+      of them). The edges used are recorded either way.
 
     Information, for rows equally likely (the empirical distribution of the N probe rows):
     I(T;X) = H(T̂) when every row is a distinct input (``x=None``), else H(T̂) − H(T̂|X);
@@ -67,7 +70,7 @@ class BinningEstimator(BaseEstimator):
         Number of equal-width or equal-mass bins (>= 2).
     range : (float, float), optional
         ``(lo, hi)`` with lo < hi for ``n_bins`` uniform bins; None takes it from each call's data.
-    strategy : {"uniform", "adaptive"}
+    strategy : {"uniform", "adaptive", "quantile"}
         Only with ``n_bins``.
     out_of_range : {"clip", "raise"}
         Values outside a fixed range (``edges`` or a given ``range``): end bins, or an error.
@@ -100,15 +103,15 @@ class BinningEstimator(BaseEstimator):
                 "BinningEstimator needs exactly one of 'edges', 'bin_width' or 'n_bins' to choose the binning "
                 f"scheme. Got {'none' if not given else ' and '.join(repr(g) for g in given)}."
             )
-        self.strategy = check_choice(strategy, "strategy", _OWNER, ("uniform", "adaptive"))
+        self.strategy = check_choice(strategy, "strategy", _OWNER, ("uniform", "adaptive", "quantile"))
         self.out_of_range = check_choice(out_of_range, "out_of_range", _OWNER, ("clip", "raise"))
         self.edges = None
         self.bin_width = None
         self.n_bins = None
         self.range = None
         self._range_source = None
-        if strategy == "adaptive" and n_bins is None:
-            raise param_error(_OWNER, "strategy", "'uniform' unless 'n_bins' is given ('adaptive' needs n_bins)",
+        if strategy != "uniform" and n_bins is None:
+            raise param_error(_OWNER, "strategy", f"'uniform' unless 'n_bins' is given ({strategy!r} needs n_bins)",
                               strategy)
         if range is not None and n_bins is None:
             raise param_error(_OWNER, "range", "None unless 'n_bins' is given (edges and bin_width fix it)", range)
@@ -122,8 +125,8 @@ class BinningEstimator(BaseEstimator):
         else:
             self.n_bins = check_int_param(n_bins, "n_bins", _OWNER, minimum=2)
             if range is not None:
-                if strategy == "adaptive":
-                    raise param_error(_OWNER, "range", "None with strategy='adaptive' (edges come from the data)",
+                if strategy != "uniform":
+                    raise param_error(_OWNER, "range", f"None with strategy={strategy!r} (edges come from the data)",
                                       range)
                 self.range = _check_range(range)
                 self._range_source = "given"
@@ -133,12 +136,17 @@ class BinningEstimator(BaseEstimator):
     # ------------------------------------------------------------------------------------------
     @property
     def scheme(self) -> str:
-        """Which scheme the parameters chose: "edges", "width", "uniform" or "adaptive"."""
+        """Which scheme the parameters chose: "edges", "width", "uniform", "adaptive" or "quantile"."""
         if self.edges is not None:
             return "edges"
         if self.bin_width is not None:
             return "width"
         return self.strategy
+
+    @property
+    def _uniform_range(self) -> tuple[float, float] | None:
+        """The range of uniform bins: the given ``range``, else the fitted ``range_`` (None: per call)."""
+        return self.range if self.range is not None else getattr(self, "range_", None)
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters that are in effect (enough to rebuild an equal estimator)."""
@@ -168,22 +176,23 @@ class BinningEstimator(BaseEstimator):
         else:
             conv.update(n_bins=self.n_bins, strategy=self.strategy)
             if self.strategy == "uniform":
-                conv.update(range=list(self.range) if self.range is not None else None,
+                conv.update(range=list(self._uniform_range) if self._uniform_range is not None else None,
                             range_source=self._range_source,
-                            out_of_range=self.out_of_range if self.range is not None else None)
+                            out_of_range=self.out_of_range if self._uniform_range is not None else None)
         return conv  # plain Python values already: json_safe's generic walk costs more than the binning
 
     def fit(self, activations: Iterable[Any]) -> BinningEstimator:
-        """A new estimator whose ``range`` is the global [min, max] over ``activations``.
+        """Learn one range for every later `estimate`: ``range_`` = the global [min, max] of ``activations``.
 
-        Pass one layer's activations from every recorded epoch to bin all epochs on the same fixed range
-        (as a fixed-range study needs), instead of a range per layer and epoch. Only for
-        ``n_bins`` with ``strategy="uniform"``. Does not modify ``self``.
+        scikit-learn style: sets the fitted attribute ``range_`` (with the trailing underscore; the
+        constructor's ``range`` stays None) and returns ``self``. Pass one layer's activations from every
+        recorded epoch to bin all epochs on the same fixed range (as a fixed-range study needs), instead of a
+        range per layer and epoch; conventions then say ``range_source="fit"``. Only for ``n_bins`` with
+        ``strategy="uniform"`` and no given ``range``.
         """
-        if self.scheme != "uniform":
-            raise ValueError(
-                f"fit sets a global range for n_bins uniform bins; this estimator's scheme is {self.scheme!r}."
-            )
+        if self.scheme != "uniform" or self._range_source == "given":
+            what = f"scheme is {self.scheme!r}" if self.scheme != "uniform" else f"range is given ({self.range})"
+            raise ValueError(f"fit sets a global range for n_bins uniform bins with range=None; this estimator's {what}.")
         arrays = list(activations) if not _is_array_like(activations) else [activations]
         if not arrays:
             raise ValueError("activations must hold at least one (n_samples, n_units) array. Got none.")
@@ -194,9 +203,9 @@ class BinningEstimator(BaseEstimator):
             hi = max(hi, float(a.max()))
         if hi <= lo:
             hi = lo + 1.0  # a constant layer: any non-empty range puts it in one bin
-        new = BinningEstimator(n_bins=self.n_bins, range=(lo, hi), out_of_range=self.out_of_range)
-        new._range_source = "fit"
-        return new
+        self.range_ = (lo, hi)
+        self._range_source = "fit"
+        return self
 
     # ------------------------------------------------------------------------------------------
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
@@ -206,25 +215,13 @@ class BinningEstimator(BaseEstimator):
         ``x``: (N,) ids or (N, k) input rows, equal ids/rows meaning a repeated input; None means every row is
         a distinct input. ``layer``/``epoch`` only name the data in error messages.
         """
-        if x is None and self.edges is not None:
-            fast = self._estimate_edges_fast(t, y)
-            if fast is not None:
-                return fast
         t = check_activations(t, name="t", layer=layer, epoch=epoch)
         n = int(t.shape[0])
         y_np = check_labels(y, n)
         x_ids = check_input_ids(x, n)
         conv = self.conventions()
-        if _is_torch(t):  # stays on its device: CUDA tensors are binned and counted on the GPU
-            codes, extra = self._codes_torch(t, layer, epoch)
-            t_ids_dev, _ = K.row_ids_torch(codes)
-            t_ids = t_ids_dev.cpu().numpy()
-        else:
-            codes, extra = self._codes(t, layer, epoch)
-            # The edges scheme knows its code range (1…len(edges)): skip two reductions per call.
-            bounds = (1, self.edges.size) if self.edges is not None else (None, None)
-            t_ids, _ = K.row_ids(codes, *bounds)
-        conv.update(json_safe(extra))
+        t_ids, extra = self._symbols(t, layer, epoch)
+        conv.update(json_safe(extra) if extra else {})
         y_ids, _ = K.factorize_int64(y_np)
         i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids, x_ids)
         conv.update(n_samples=n, n_units=int(t.shape[1]), n_symbols=int(t_ids.max()) + 1,
@@ -232,37 +229,30 @@ class BinningEstimator(BaseEstimator):
         return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=conv)
 
-    def _estimate_edges_fast(self, t: Any, y: Any) -> MIResult | None:
-        """`estimate` for the common case, or None to take the general path (which also raises the errors).
+    def _symbols(self, t: Any, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """One symbol id per row of checked activations ``t``, and the per-call conventions (ranges, edges)."""
+        if _is_torch(t):  # stays on its device: CUDA tensors are binned and counted on the GPU
+            codes, extra = self._codes_torch(t, layer, epoch)
+            return K.row_ids_torch(codes)[0].cpu().numpy(), extra
+        fast = self._edge_table_symbols(t)
+        if fast is not None:
+            return fast, {}
+        codes, extra = self._codes(t, layer, epoch)
+        # The edges scheme knows its code range (1…len(edges)): skip two reductions per call.
+        bounds = (1, self.edges.size) if self.edges is not None else (None, None)
+        return K.row_ids(codes, *bounds)[0], extra
 
-        The case: near-uniform ``edges`` (e.g. linspace), ``x=None``, ``t`` a finite float32/float64 numpy
-        array (inside the range unless ``out_of_range="clip"``) narrow enough for one int64 row key, ``y``
-        numpy integer labels in 0…511 with >= 2 classes. The checks are those of check_activations and
-        check_labels, made on the way (NaN/Inf show in min/max, the class count in bincount(y)); codes are
-        np.digitize's exactly (`K.digitize_table`); the bits are the general path's (same counts, and
-        entropies that do not depend on symbol numbering).
-        """
-        if type(t) is not np.ndarray or t.ndim != 2 or 0 in t.shape:
+    def _edge_table_symbols(self, t: np.ndarray) -> np.ndarray | None:
+        """Symbol ids by `K.digitize_table` (exactly np.digitize's codes) and one int64 key per row, or None
+        where that does not apply: ``edges`` not near-uniform (no table for this dtype), rows too wide for
+        one key, or values outside the range with ``out_of_range="raise"`` (the general path raises)."""
+        table = self._edge_tables.get(t.dtype) if self.edges is not None else None
+        radix = self.edges.size + 1 if self.edges is not None else 0  # codes 1…len(edges)
+        if table is None or radix ** int(t.shape[1]) > K.ROW_KEY_LIMIT:
             return None
-        table = self._edge_tables.get(t.dtype)
-        n, d = t.shape
-        radix = self.edges.size + 1  # codes 1…len(edges)
-        if table is None or radix**d > K.ROW_KEY_LIMIT:
+        if self.out_of_range == "raise" and (float(t.min()) < self.edges[0] or float(t.max()) > self.edges[-1]):
             return None
-        t_min, t_max = float(t.min()), float(t.max())
-        if not (np.isfinite(t_min) and np.isfinite(t_max)):
-            return None
-        if self.out_of_range == "raise" and (t_min < self.edges[0] or t_max > self.edges[-1]):
-            return None
-        y_np = _small_labels(y, n)
-        if y_np is None:
-            return None
-        t_ids, n_symbols = K.factorize_int64(K.row_keys(K.digitize_table(t, *table), radix))
-        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_np)
-        conv = self.conventions()
-        conv.update(n_samples=n, n_units=d, n_symbols=n_symbols, inputs="distinct", units="bits")
-        return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
-                        n_samples=n, conventions=conv)
+        return K.factorize_int64(K.row_keys(K.digitize_table(t, *table), radix))[0]
 
     def _codes(self, t: np.ndarray, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
         label = _where_t(layer, epoch)
@@ -272,12 +262,12 @@ class BinningEstimator(BaseEstimator):
         if scheme == "width":
             return K.digitize_width(t, self.bin_width), {}
         if scheme == "uniform":
-            if self.range is None:
+            if self._uniform_range is None:
                 lo, hi = float(t.min()), float(t.max())
                 return K.digitize_uniform(t, self.n_bins, lo, hi), {"range": [lo, hi]}
-            lo, hi = self.range
+            lo, hi = self._uniform_range
             return K.digitize_uniform(t, self.n_bins, lo, hi, self.out_of_range, name=label), {}
-        interior = K.adaptive_edges(t, self.n_bins)
+        interior = K.adaptive_edges(t, self.n_bins, distinct=scheme == "adaptive")
         return K.adaptive_codes(t, interior), _adaptive_record(interior, float(t.min()), float(t.max()))
 
     def _codes_torch(self, t: Any, layer: str | None, epoch: int | None) -> tuple[Any, dict[str, Any]]:
@@ -304,19 +294,20 @@ class BinningEstimator(BaseEstimator):
             K.check_width_codes(float(codes.min()), float(codes.max()), self.bin_width)
             return codes.to(torch.int64), extra
         if scheme == "uniform":
-            if self.range is None:
+            if self._uniform_range is None:
                 lo, hi = float(t64.min()), float(t64.max())
                 extra["range"] = [lo, hi]
             else:
-                lo, hi = self.range
+                lo, hi = self._uniform_range
                 _raise_if_out(lo, hi)
             if hi <= lo:
                 return torch.zeros_like(t64, dtype=torch.int64), extra
             codes = torch.floor((t64 - lo) * (self.n_bins / (hi - lo)))
             return codes.clamp(0, self.n_bins - 1).to(torch.int64), extra
         flat = t64.reshape(-1)
-        ranks = torch.as_tensor(K.adaptive_edge_ranks(flat.numel(), self.n_bins), device=t.device)
-        interior = torch.unique(torch.sort(flat).values[ranks])
+        values = torch.unique(flat) if scheme == "adaptive" else torch.sort(flat).values  # both sorted
+        ranks = torch.as_tensor(K.adaptive_edge_ranks(values.numel(), self.n_bins), device=t.device)
+        interior = torch.unique(values[ranks])
         extra.update(_adaptive_record(interior.cpu().numpy(), float(flat.min()), float(flat.max())))
         return torch.searchsorted(interior.contiguous(), t64.contiguous(), right=True), extra
 
@@ -328,18 +319,6 @@ def _adaptive_record(interior: np.ndarray, lo: float, hi: float) -> dict[str, An
     """
     n_eff = interior.size + 1 - int(interior.size > 0 and interior[0] <= lo)
     return {"edges": interior, "n_bins_effective": int(n_eff), "range": [lo, hi]}
-
-
-def _small_labels(y: Any, n: int) -> np.ndarray | None:
-    """``y`` as int64 if it is a numpy 1-D integer/bool array of n labels in 0…511 with >= 2 classes, which
-    check_labels accepts unchanged; None for anything else (check_labels then judges it). Labels that small
-    serve as symbol ids as they are."""
-    if type(y) is not np.ndarray or y.ndim != 1 or y.shape[0] != n or y.dtype.kind not in "biu":
-        return None
-    y64 = y.astype(np.int64, copy=False)  # as check_labels converts
-    if y64.min() < 0 or y64.max() > 511 or np.count_nonzero(np.bincount(y64)) < 2:
-        return None
-    return y64
 
 
 def _where_t(layer: str | None, epoch: int | None) -> str:

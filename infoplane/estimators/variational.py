@@ -150,7 +150,8 @@ def mixture_mi_bounds(
     for what, value in (("lower bound", lower), ("upper bound", upper), ("rate", rate)):
         _finite_or_raise(value, what, "mixture_mi_bounds", mu_t, lv_t)
     return MixtureBounds(
-        lower=lower, upper=upper, estimate=lower, rate=rate, gap=rate - lower, stderr=stderr,
+        lower=lower, upper=upper, tight_upper=min(rate, upper), estimate=lower, rate=rate, gap=rate - lower,
+        stderr=stderr,
         n=int(n), M=n_samples, seed=seed,
     )
 
@@ -239,6 +240,7 @@ class VariationalBounds:
             out["h_y_bits"] = out["ba_bits"] = nan
         out["mixture_lower_bits"] = self._mix[0] / self._n_mix if self._n_mix else nan
         out["mixture_upper_bits"] = self._mix[1] / self._n_mix if self._n_mix else nan
+        out["mixture_tight_upper_bits"] = min(out["rate_bits"], out["mixture_upper_bits"]) if self._n_mix else nan
         return out
 
 
@@ -370,13 +372,15 @@ class MixtureEstimator(_VariationalEstimator):
     """A Gaussian layer's point from the Monte Carlo aggregate posterior and Barber–Agakov, in bits.
 
     ``I_XT`` = `mixture_mi_bounds` with ``bound="lower"`` (mixture over all j, ≤ log2 N; the exact probe-set
-    value up to Monte Carlo error) or ``"upper"`` (leave-one-out); ``I_TY`` = `barber_agakov` (``"lower"``).
+    value up to Monte Carlo error) or ``"upper"``: the tight upper bound min(R, leave-one-out), the rate and
+    the leave-one-out mixture both being upper bounds on I(Z;X) (the leave-one-out one can exceed the rate);
+    ``I_TY`` = `barber_agakov` (``"lower"``).
     The result's conventions also carry the rate and the implied gap KL[p(z) ‖ N(0, I)] in bits.
 
     Parameters
     ----------
     bound : {"lower", "upper"}
-        Which mixture bound is ``I_XT``.
+        Which bound is ``I_XT``: the all-j mixture, or min(rate, leave-one-out mixture).
     decoder, task, n_samples, seed, n_folds, beta, noise_variance
         As in `RateEstimator`; ``n_samples`` and ``seed`` serve both the mixture and the decoder.
     memory_mb : float
@@ -423,9 +427,10 @@ class MixtureEstimator(_VariationalEstimator):
             "gap_bits": mix.gap,
             "mixture_lower_bits": mix.lower,
             "mixture_upper_bits": mix.upper,
+            "mixture_tight_upper_bits": mix.tight_upper,
             "units": "bits",
         }
         return MIResult(
-            I_XT=mix.lower if self.bound == "lower" else mix.upper, I_TY=ba.value, bound_XT=self.bound,
+            I_XT=mix.lower if self.bound == "lower" else mix.tight_upper, I_TY=ba.value, bound_XT=self.bound,
             bound_TY="lower", estimator=self.name, n_samples=int(mu_t.shape[0]), conventions=conventions,
         )
