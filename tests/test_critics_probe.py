@@ -19,6 +19,7 @@ def _gaussian_pair(n, rho, d=1, seed=0):
     return a, b, -0.5 * d * math.log2(1 - rho**2)
 
 
+@pytest.mark.slow
 def test_infonce_lower_bound_and_smile_estimate_on_gaussian_pair():
     """I = 1.0 bit (rho = 0.866). InfoNCE is a lower bound (within Monte Carlo error of the held-out rows);
     a small critic trained on 1,000 rows gets within 0.3 bits. SMILE is an estimate: within 0.3 bits."""
@@ -30,6 +31,7 @@ def test_infonce_lower_bound_and_smile_estimate_on_gaussian_pair():
     assert smile.bound == "estimate" and smile.value == pytest.approx(true, abs=0.3)
 
 
+@pytest.mark.slow
 def test_infonce_never_above_log_batch():
     """I = 6.6 bits (rho = 0.995, d = 2) but a batch of 8 caps InfoNCE at log2 8 = 3 bits."""
     a, b, true = _gaussian_pair(1000, 0.995, d=2, seed=1)

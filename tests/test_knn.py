@@ -108,6 +108,7 @@ def test_ross_matches_sklearn_private_kernel_in_1d():
     assert ross_mi(t, y, k=3) == pytest.approx(expected, abs=TOL)
 
 
+@pytest.mark.slow
 def test_ksg_close_to_gaussian_closed_form():
     """Correlated Gaussians, I = -1/2 log2(1 - rho^2) per pair of coordinates; KSG's bias is small at N=4000."""
     rng = np.random.default_rng(5)
@@ -121,6 +122,7 @@ def test_ksg_close_to_gaussian_closed_form():
     assert r.I_TY == pytest.approx(ksg_mi(a, b), abs=TOL)
 
 
+@pytest.mark.slow
 def test_kl_entropy_gaussian_and_uniform():
     rng = np.random.default_rng(6)
     z = rng.normal(size=(3000, 3)) * np.array([1.0, 2.0, 0.5])
@@ -169,3 +171,17 @@ def test_bad_input_named():
     with pytest.warns(RuntimeWarning, match=r"rows have k or more identical neighbours"):
         r = KNNEstimator().estimate(np.zeros((50, 2)) + (np.arange(50) // 10)[:, None], y)
     assert r.conventions["zero_radius_rows"] == 50
+
+
+def test_repeated_rows_counted_as_scikit_learn_does():
+    """Discrete data (radius 0 for every row): counts become the duplicates (dist <= 0), as the cKDTree
+    reference with r = nextafter(0, 0) = 0 does; the estimate stays finite and equals the reference."""
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 300)
+    t = (y[:, None] + rng.integers(0, 3, size=(300, 1))).astype(float)
+    with pytest.warns(RuntimeWarning, match="identical neighbours"):
+        value = ross_mi(t, y, k=3)
+    assert value == pytest.approx(ref_ross(t, y, 3), abs=TOL)
+    b = (t + rng.integers(0, 2, size=(300, 1))).astype(float)
+    with pytest.warns(RuntimeWarning, match="identical neighbours"):
+        assert ksg_mi(t, b, k=3) == pytest.approx(ref_ksg_max(t, b, 3), abs=TOL)

@@ -6,7 +6,7 @@ on one device. Every kernel makes ONE pass over blocks of rows: for a block of `
 rows within that radius from the same block. Memory is O(N · c), never N × N; time O(N² d).
 
 Counting conventions (those of Kraskov et al. 2004 and of scikit-learn): a row is never its own neighbour;
-"within radius" is strict, ``dist < eps``; with distances taken from the same block for the k-th neighbour and
+"within radius" is strict, ``dist < eps`` (at ``eps = 0``, repeated rows: ``dist <= 0``, as scikit-learn); with distances taken from the same block for the k-th neighbour and
 for the counts, the k-th neighbour itself (at exactly ``eps``) is never counted, whatever the rounding.
 
 Norms: ``"max"`` is the maximum norm, computed exactly (subtraction, absolute value, maximum);
@@ -67,6 +67,17 @@ class Space:
             block[i, j] = (diff * diff).sum(dim=1).sqrt()
 
 
+def _count_within(block: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """#{j : dist < radius} per row; where the radius is 0 (k or more duplicates) #{j : dist <= 0}, the
+    duplicates themselves (scikit-learn's ``query_radius(nextafter(r, 0))`` convention): then k-NN estimates
+    of discrete data stay finite and bounded (and are still warned about by the callers)."""
+    counts = (block < radius).sum(dim=1)
+    zero = radius.reshape(-1) == 0
+    if bool(zero.any()):
+        counts[zero] = (block[zero] <= 0).sum(dim=1)
+    return counts
+
+
 def _kth(block: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(block, k, dim=1, largest=False).values[:, -1]
 
@@ -80,8 +91,11 @@ def kth_radius(z: torch.Tensor, k: int, metric: str, *, memory_mb: float = 128.0
     for s in range(0, n, step):  # loop over blocks of rows, each a vectorised (c, N) computation
         e = min(s + step, n)
         d = sp.block(s, e)
-        sp.refine(d, s, _kth(d, k))
-        out[s:e] = _kth(d, k)
+        r = _kth(d, k)
+        if not sp.exact:
+            sp.refine(d, s, r)
+            r = _kth(d, k)
+        out[s:e] = r
     return out
 
 
@@ -102,10 +116,12 @@ def ross_counts(
         e = min(s + step, n)
         d = sp.block(s, e)
         other = labels[s:e, None] != labels[None, :]
-        sp.refine(d, s, _kth(d.masked_fill(other, math.inf), k))
         eps = _kth(d.masked_fill(other, math.inf), k)
+        if not sp.exact:
+            sp.refine(d, s, eps)
+            eps = _kth(d.masked_fill(other, math.inf), k)
         radius[s:e] = eps
-        m[s:e] = (d < eps[:, None]).sum(dim=1) + 1
+        m[s:e] = _count_within(d, eps[:, None]) + 1
     return radius, m
 
 
@@ -129,8 +145,8 @@ def ksg_counts(
             sb.refine(db, s, approx)
         r = _kth(torch.maximum(da, db), k)[:, None]
         eps[s:e] = r[:, 0]
-        n_a[s:e] = (da < r).sum(dim=1)
-        n_b[s:e] = (db < r).sum(dim=1)
+        n_a[s:e] = _count_within(da, r)
+        n_b[s:e] = _count_within(db, r)
     return eps, n_a, n_b
 
 
