@@ -440,7 +440,7 @@ def test_compression_on_real_staircase(memory_store):
 # --------------------------------------------------------------------------------------------------
 # Shuffle baseline column
 # --------------------------------------------------------------------------------------------------
-def test_shuffle_column_is_the_estimators_label_permuted_bias(tmp_path):
+def test_shuffle_column_is_the_estimators_value_under_permuted_labels(tmp_path):
     # One-hot(y) carries I(T;Y) = H(Y) = 1 bit exactly. With the labels permuted the true value is 0; for a
     # 2x2 table at N = 2,000 the plug-in bias is ~1/(2N ln 2) = 4e-4 bits and the chi-square fluctuation
     # of the same order, so 0.01 bits is a generous but failing-if-broken ceiling.

@@ -152,7 +152,7 @@ def test_fit_gives_one_range_across_epochs():
         base.fit([epochs[0], np.full((3, 2), np.nan)])
 
 
-def test_adaptive_bins_are_equal_mass_per_call():
+def test_adaptive_bins_without_ties_are_equal_mass_per_call():
     rng = np.random.default_rng(1)
     t = rng.standard_cauchy(size=(4000, 1))
     y = rng.integers(0, 2, 4000)
@@ -237,7 +237,7 @@ def test_bad_parameters(kwargs, match):
         BinningEstimator(**kwargs)
 
 
-def test_shuffle_baseline_bias():
+def test_shuffle_baseline_is_the_value_under_independence():
     rng = np.random.default_rng(3)
     # Many distinct rows (N = 200 rows, fine bins): each row its own symbol, so I(T;Y) = H(Y) whatever y is;
     # the shuffle baseline equals it, exposing the whole estimate as bias.
@@ -292,7 +292,7 @@ def _edge_heavy_layer(dtype, n: int = 3000, width: int = 6, seed: int = 5):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("edges", [SZT_EDGES, SZT_EDGES.astype(np.float32)], ids=["float64", "float32"])
 @pytest.mark.parametrize("labels", ["binary", "gappy uint8", "bool"])
-def test_fast_edges_path_is_exact(edges, dtype, labels, monkeypatch):
+def test_edge_table_path_is_exact(edges, dtype, labels, monkeypatch):
     t = _edge_heavy_layer(dtype)
     rng = np.random.default_rng(6)
     y = {"binary": rng.integers(0, 2, len(t)), "gappy uint8": rng.choice([0, 3, 9], len(t)).astype(np.uint8),

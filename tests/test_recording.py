@@ -211,7 +211,7 @@ def test_hooks_only_during_the_probe_pass_and_state_untouched():
         assert torch.equal(v, state[k]), k  # eval mode: BN running stats not updated
 
 
-def test_recorded_values_are_inference_copies_on_cpu():
+def test_recorded_values_are_float32_numpy_on_cpu_without_gradients():
     model = make_model()
     out = record(model, torch.from_numpy(X).double(), "fc", device="cpu")  # float64 probe -> model dtype
     assert isinstance(out["fc"], np.ndarray) and out["fc"].dtype == np.float32
