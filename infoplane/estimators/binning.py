@@ -271,45 +271,31 @@ class BinningEstimator(BaseEstimator):
         return K.adaptive_codes(t, interior), _adaptive_record(interior, float(t.min()), float(t.max()))
 
     def _codes_torch(self, t: Any, layer: str | None, epoch: int | None) -> tuple[Any, dict[str, Any]]:
-        """The same codes as `_codes`, computed in float64 on the tensor's device."""
+        """The same codes as `_codes`, computed in float64 on the tensor's device (`_binning_torch`)."""
         import torch
+
+        from . import _binning_torch as KT
 
         t64 = t.to(torch.float64)
         label = _where_t(layer, epoch)
         scheme = self.scheme
-        extra: dict[str, Any] = {}
-
-        def _raise_if_out(lo: float, hi: float) -> None:
-            if self.out_of_range == "raise" and bool(((t64 < lo) | (t64 > hi)).any()):
-                raise K._out_of_range_error(t64.cpu().numpy(), lo, hi, label)
-
         if scheme == "edges":
-            edges = torch.as_tensor(self.edges, dtype=torch.float64, device=t.device)
-            _raise_if_out(float(self.edges[0]), float(self.edges[-1]))
-            clipped = t64.clamp(float(self.edges[0]), float(self.edges[-1]))
-            # np.digitize(x, e) == searchsorted(e, x, side="right") == bucketize(x, e, right=True)
-            return torch.bucketize(clipped, edges, right=True), extra
+            if self.out_of_range == "raise":
+                KT.raise_if_out_of_range(t64, float(self.edges[0]), float(self.edges[-1]), label)
+            return KT.codes_edges(t64, self.edges), {}
         if scheme == "width":
-            codes = torch.floor(t64 / self.bin_width)
-            K.check_width_codes(float(codes.min()), float(codes.max()), self.bin_width)
-            return codes.to(torch.int64), extra
+            return KT.codes_width(t64, self.bin_width), {}
         if scheme == "uniform":
             if self._uniform_range is None:
                 lo, hi = float(t64.min()), float(t64.max())
-                extra["range"] = [lo, hi]
-            else:
-                lo, hi = self._uniform_range
-                _raise_if_out(lo, hi)
-            if hi <= lo:
-                return torch.zeros_like(t64, dtype=torch.int64), extra
-            codes = torch.floor((t64 - lo) * (self.n_bins / (hi - lo)))
-            return codes.clamp(0, self.n_bins - 1).to(torch.int64), extra
-        flat = t64.reshape(-1)
-        values = torch.unique(flat) if scheme == "adaptive" else torch.sort(flat).values  # both sorted
-        ranks = torch.as_tensor(K.adaptive_edge_ranks(values.numel(), self.n_bins), device=t.device)
-        interior = torch.unique(values[ranks])
-        extra.update(_adaptive_record(interior.cpu().numpy(), float(flat.min()), float(flat.max())))
-        return torch.searchsorted(interior.contiguous(), t64.contiguous(), right=True), extra
+                return KT.codes_uniform(t64, self.n_bins, lo, hi), {"range": [lo, hi]}
+            lo, hi = self._uniform_range
+            if self.out_of_range == "raise":
+                KT.raise_if_out_of_range(t64, lo, hi, label)
+            return KT.codes_uniform(t64, self.n_bins, lo, hi), {}
+        interior = KT.adaptive_interior(t64, self.n_bins, distinct=scheme == "adaptive")
+        record = _adaptive_record(interior.cpu().numpy(), float(t64.min()), float(t64.max()))
+        return KT.adaptive_codes(t64, interior), record
 
 
 def _adaptive_record(interior: np.ndarray, lo: float, hi: float) -> dict[str, Any]:
