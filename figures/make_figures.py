@@ -17,7 +17,7 @@ The protocol is fixed here, up front, from THEORY.md (never tuned toward a paper
   representations (``SZTNet.layer_names``) recorded on all 4096 inputs at log-spaced epochs.
 * Estimators (``infoplane.analysis.ESTIMATOR_PRESETS``): "binning" = 30 edges np.linspace(-1, 1, 30), out-of-
   range values in the end bins (SZT 2017); "binning-width" = fixed width 0.07 over the whole line (Saxe 2018);
-  "binning-adaptive" = 30 equal-mass bins per layer and epoch (Chelombiev 2019); "kde-upper"/"kde-lower" =
+  "binning-adaptive" = 30 bins per layer and epoch with equal numbers of distinct values (Chelombiev 2019); "kde-upper"/"kde-lower" =
   pairwise-KL / Bhattacharyya bounds with sigma^2 = 1e-3 (Kolchinsky & Tracey 2017; Saxe 2018).
 * Compression score (``infoplane.compression_scores``): max over epochs of I(T;X) minus I(T;X) at the last
   recorded epoch, per run; mean and standard deviation (ddof 1) over seeds.
@@ -92,7 +92,7 @@ BATCH_SIZE = 256
 TEST_SIZE = 0.2  # 80% train split (SZT 2017)
 SZT_EDGES = np.linspace(-1.0, 1.0, 30)  # the original 30 edges on [-1, 1]
 BIN_WIDTH = 0.07  # Saxe et al. (2018) for the SZT net
-N_ADAPTIVE = 30  # equal-mass bins (Chelombiev et al. 2019), as many as the SZT edges
+N_ADAPTIVE = 30  # bins of equal distinct-value counts (Chelombiev et al. 2019), as many as the SZT edges
 KDE_NOISE = 1e-3  # sigma^2 of the KDE bounds for the SZT net (Saxe et al. 2018)
 FINAL_EPOCHS = 1  # compression score: max I(T;X) minus its value at the last recorded epoch (the package default;
 # averaging the last few log-spaced epochs would count a still-rising trajectory as compression)

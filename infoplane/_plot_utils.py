@@ -5,13 +5,17 @@ Everything here works on tidy pandas tables (see the results-table contract) and
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib import colors as mcolors
 from matplotlib import ticker as mticker
+from matplotlib.axes import Axes
 
 from . import _tables
 from ._tables import listed
@@ -175,3 +179,68 @@ def set_epoch_xscale(ax: Any, epochs: Any, scale: str, *, owner: str) -> None:
         ax.set_xlim(left=0.0)  # symlog margins would otherwise open an empty negative-epoch decade
     ax.xaxis.set_major_formatter(epoch_formatter())
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+
+
+# gids let callers (and the tests) find each kind of artist without relying on draw order.
+GID_TRAJECTORY = "trajectory"
+GID_POINTS = "epoch-points"
+GID_SPREAD = "spread"
+GID_SATURATED = "saturated"
+GID_INTERVAL = "interval"
+GID_H_X = "H_X"
+GID_H_Y = "H_Y"
+REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}
+
+
+def _ax_or_gca(ax: Axes | None) -> Axes:
+    if ax is None:
+        return plt.gca()
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None. Got {type(ax).__name__}.")
+    return ax
+
+
+def _colormap(cmap: str | mcolors.Colormap) -> mcolors.Colormap:
+    if isinstance(cmap, mcolors.Colormap):
+        return cmap
+    if cmap not in colormaps:
+        raise ValueError(f"cmap must be a Matplotlib Colormap or a registered colormap name. Got {cmap!r}.")
+    return colormaps[cmap]
+
+
+def _optional_bits(value: Any, param: str, owner: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"The {param!r} parameter of {owner} must be None or a finite number of bits >= 0. "
+                         f"Got {value!r} instead.")
+    return float(value)
+
+
+def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool, gid: str,
+                    text: bool = True, text_at_end: bool = False) -> None:
+    """A dashed line at an entropy that bounds a mutual information, named at the line's end.
+
+    Drawn after the data: the view is widened so the line sits inside the axes, not on the frame.
+    """
+    if value is None:
+        return
+    label = f"{name} = {value:.4g} bits"
+    if vertical:
+        line = ax.axvline(value, label=label, **REFERENCE_STYLE)
+        lo, hi = ax.get_xlim()
+        if value >= hi - 0.02 * (hi - lo):
+            ax.set_xlim(lo, value + 0.04 * (value - lo))
+        if text:  # bottom right of the plane is empty: layers gain I(T;Y) as they gain I(T;X)
+            ax.annotate(name, xy=(value, 0.0), xycoords=ax.get_xaxis_transform(), xytext=(-3, 3),
+                        textcoords="offset points", ha="right", va="bottom", fontsize="small", color="0.35")
+    else:
+        line = ax.axhline(value, label=label, **REFERENCE_STYLE)
+        lo, hi = ax.get_ylim()
+        if value >= hi - 0.02 * (hi - lo):
+            ax.set_ylim(lo, value + 0.04 * (value - lo))
+        if text:
+            ax.annotate(name, xy=(1.0 if text_at_end else 0.0, value), xycoords=ax.get_yaxis_transform(),
+                        xytext=(-3 if text_at_end else 3, -3), textcoords="offset points",
+                        ha="right" if text_at_end else "left", va="top", fontsize="small", color="0.35")
+    line.set_gid(gid)

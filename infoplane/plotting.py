@@ -13,14 +13,12 @@ I(T;X) <= H(X) and I(T;Y) <= H(Y) (data processing), drawn as reference lines wh
 """
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
 from matplotlib import colors as mcolors
 from matplotlib import ticker as mticker
 from matplotlib.animation import FuncAnimation
@@ -30,7 +28,21 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from . import _plot_utils as pu
-from ._tables import mean_sd
+from ._plot_utils import (  # noqa: F401  (the gids are part of plotting's API)
+    GID_H_X,
+    GID_H_Y,
+    GID_INTERVAL,
+    GID_POINTS,
+    GID_SATURATED,
+    GID_SPREAD,
+    GID_TRAJECTORY,
+    REFERENCE_STYLE,
+    _ax_or_gca,
+    _colormap,
+    _optional_bits,
+    _reference_line,
+)
+from ._plot_vib import plot_rate_gap, plot_vib_tradeoff
 from ._validation import check_choice
 
 __all__ = [
@@ -45,70 +57,7 @@ __all__ = [
 XLABEL = "I(T;X) [bits]"
 YLABEL = "I(T;Y) [bits]"
 QUANTITY_LABELS = {"I_XT": XLABEL, "I_TY": YLABEL}
-# gids let callers (and the tests) find each kind of artist without relying on draw order.
-GID_TRAJECTORY = "trajectory"
-GID_POINTS = "epoch-points"
-GID_SPREAD = "spread"
-GID_SATURATED = "saturated"
-GID_INTERVAL = "interval"
-GID_H_X = "H_X"
-GID_H_Y = "H_Y"
-REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}
 LAYER_LABEL_CHOICES = ("annotate", "legend", "both", None)
-
-
-def _ax_or_gca(ax: Axes | None) -> Axes:
-    if ax is None:
-        return plt.gca()
-    if not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes or None. Got {type(ax).__name__}.")
-    return ax
-
-
-def _colormap(cmap: str | mcolors.Colormap) -> mcolors.Colormap:
-    if isinstance(cmap, mcolors.Colormap):
-        return cmap
-    if cmap not in colormaps:
-        raise ValueError(f"cmap must be a Matplotlib Colormap or a registered colormap name. Got {cmap!r}.")
-    return colormaps[cmap]
-
-
-def _optional_bits(value: Any, param: str, owner: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"The {param!r} parameter of {owner} must be None or a finite number of bits >= 0. "
-                         f"Got {value!r} instead.")
-    return float(value)
-
-
-def _reference_line(ax: Axes, value: float | None, name: str, *, vertical: bool, gid: str,
-                    text: bool = True, text_at_end: bool = False) -> None:
-    """A dashed line at an entropy that bounds a mutual information, named at the line's end.
-
-    Drawn after the data: the view is widened so the line sits inside the axes, not on the frame.
-    """
-    if value is None:
-        return
-    label = f"{name} = {value:.4g} bits"
-    if vertical:
-        line = ax.axvline(value, label=label, **REFERENCE_STYLE)
-        lo, hi = ax.get_xlim()
-        if value >= hi - 0.02 * (hi - lo):
-            ax.set_xlim(lo, value + 0.04 * (value - lo))
-        if text:  # bottom right of the plane is empty: layers gain I(T;Y) as they gain I(T;X)
-            ax.annotate(name, xy=(value, 0.0), xycoords=ax.get_xaxis_transform(), xytext=(-3, 3),
-                        textcoords="offset points", ha="right", va="bottom", fontsize="small", color="0.35")
-    else:
-        line = ax.axhline(value, label=label, **REFERENCE_STYLE)
-        lo, hi = ax.get_ylim()
-        if value >= hi - 0.02 * (hi - lo):
-            ax.set_ylim(lo, value + 0.04 * (value - lo))
-        if text:
-            ax.annotate(name, xy=(1.0 if text_at_end else 0.0, value), xycoords=ax.get_yaxis_transform(),
-                        xytext=(-3 if text_at_end else 3, -3), textcoords="offset points",
-                        ha="right" if text_at_end else "left", va="top", fontsize="small", color="0.35")
-    line.set_gid(gid)
 
 
 def _draw_references(ax: Axes, H_X: float | None, H_Y: float | None, *, text: bool = True) -> None:
@@ -338,7 +287,7 @@ def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels
     return ax, artists, table
 
 
-def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
+def plot_information_plane_grid(
     df: pd.DataFrame,
     row: str | None = None,
     col: str | None = None,
@@ -400,54 +349,25 @@ def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
                    numeric=("epoch", "I_XT", "I_TY"))
     sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, allow_several="estimator" in facets)
 
-    def levels(column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
-        if column is None:
-            return [None]
-        present = list(pd.unique(sub[column]))
-        if order is None:
-            return present
-        unknown = [v for v in order if v not in set(present)]
-        if unknown:
-            raise ValueError(f"{param} holds value(s) {pu.listed(unknown)} not in column {column!r}; "
-                             f"it holds {pu.listed(present)}.")
-        return list(order)
-
-    rows = levels(row, row_order, "row_order")
-    cols = levels(col, col_order, "col_order")
+    rows = _facet_levels(sub, row, row_order, "row_order")
+    cols = _facet_levels(sub, col, col_order, "col_order")
     if fig is None:
         fig = plt.figure(figsize=(panel_size[0] * len(cols) + 0.9, panel_size[1] * len(rows)),
                          layout="constrained")
     elif not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure or None. Got {type(fig).__name__}.")
     axes = fig.subplots(len(rows), len(cols), sharex=sharex, sharey=sharey, squeeze=False)
-    mask_all = np.ones(len(sub), dtype=bool)
-    if row is not None:
-        mask_all &= sub[row].isin(rows).to_numpy()
-    if col is not None:
-        mask_all &= sub[col].isin(cols).to_numpy()
-    norm = pu.epoch_norm(sub.loc[mask_all, "epoch"], epoch_scale, owner=owner)
+    shown = _facet_mask(sub, row, rows, col, cols)
+    norm = pu.epoch_norm(sub.loc[shown, "epoch"], epoch_scale, owner=owner)
     mappable = None
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
-            mask = np.ones(len(sub), dtype=bool)
-            parts = []
-            if row is not None:
-                mask &= (sub[row] == r).to_numpy()
-                parts.append(f"{row} = {r}")
-            if col is not None:
-                mask &= (sub[col] == c).to_numpy()
-                parts.append(f"{col} = {c}")
-            ax.set_title(" | ".join(parts), fontsize="medium")
-            panel = sub[mask]
-            if panel.empty:
-                ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
-                continue
-            panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
-            table = pu.plane_table(panel, panel_layers)
-            artists = _draw_plane(ax, table, panel_layers, norm, cmap, spread=spread,
-                                  layer_labels=layer_labels, marker=marker, s=s, line_kws=None,
-                                  scatter_kws=None, H_X=H_X, H_Y=H_Y)
+            ax.set_title(" | ".join(f"{k} = {v}" for k, v in ((row, r), (col, c)) if k is not None),
+                         fontsize="medium")
+            panel = sub[_facet_mask(sub, row, [r], col, [c])]
+            artists = _draw_panel(ax, panel, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
+                                  marker=marker, s=s, H_X=H_X, H_Y=H_Y)
             if mappable is None and artists:
                 mappable = next(iter(artists.values()))[1]
             if i == len(rows) - 1:
@@ -459,6 +379,40 @@ def plot_information_plane_grid(  # noqa: C901  (issue 11: to split)
     _add_epoch_colorbar(fig, mappable, axes.ravel().tolist(), norm, shrink=0.6 if len(rows) > 1 else 1.0,
                         aspect=30 if len(rows) > 1 else 20)
     return fig
+
+
+def _facet_levels(sub: pd.DataFrame, column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
+    """The values of a facet column to draw, in order (``[None]`` without the facet)."""
+    if column is None:
+        return [None]
+    present = list(pd.unique(sub[column]))
+    if order is None:
+        return present
+    unknown = [v for v in order if v not in set(present)]
+    if unknown:
+        raise ValueError(f"{param} holds value(s) {pu.listed(unknown)} not in column {column!r}; "
+                         f"it holds {pu.listed(present)}.")
+    return list(order)
+
+
+def _facet_mask(sub: pd.DataFrame, row: str | None, rows: list[Any], col: str | None, cols: list[Any]) -> np.ndarray:
+    """Rows of ``sub`` whose ``row`` value is in ``rows`` and ``col`` value in ``cols`` (absent facets: all)."""
+    mask = np.ones(len(sub), dtype=bool)
+    for column, values in ((row, rows), (col, cols)):
+        if column is not None:
+            mask &= sub[column].isin(values).to_numpy()
+    return mask
+
+
+def _draw_panel(ax: Axes, panel: pd.DataFrame, chosen: list[str], norm: mcolors.Normalize, cmap: Any,
+                **kwargs: Any) -> dict:
+    """One grid panel: the plane of its rows (averaged over runs), or "no data"."""
+    if panel.empty:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="0.5")
+        return {}
+    panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
+    table = pu.plane_table(panel, panel_layers)
+    return _draw_plane(ax, table, panel_layers, norm, cmap, line_kws=None, scatter_kws=None, **kwargs)
 
 
 def plot_mi_vs_epoch(
@@ -543,195 +497,6 @@ def plot_mi_vs_epoch(
     if legend:
         handles = [line for line in ax.lines if line.get_gid() == GID_TRAJECTORY]
         ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
-    return ax
-
-
-# ---------------------------------------------------------------------------------------------------------
-# VIB β sweep
-# ---------------------------------------------------------------------------------------------------------
-SWEEP_LABELS = {
-    "rate_bits": "rate R ≥ I(Z;X) [bits]",
-    "ba_bits": "I_BA ≤ I(Z;Y) [bits]",
-}
-
-
-def _sweep_table(df: pd.DataFrame, columns: Sequence[str], epoch: int | None, *, owner: str) -> pd.DataFrame:
-    """One row per β at the chosen epoch (default: each β's last epoch), averaged over repeated rows."""
-    pu.check_table(df, ["beta", "epoch", *columns], numeric=("beta", "epoch", *columns))
-    if (df["beta"] < 0).any():
-        raise ValueError(f"{owner} needs beta >= 0. Got a smallest beta of {df['beta'].min():g}.")
-    if epoch is None:
-        rows = df[df["epoch"] == df.groupby("beta")["epoch"].transform("max")]
-    else:
-        rows = df[df["epoch"] == epoch]
-        missing = sorted(set(df["beta"]) - set(rows["beta"]))
-        if rows.empty or missing:
-            raise ValueError(f"epoch {epoch!r} is missing for beta(s) {pu.listed(missing)}; the table holds "
-                             f"epochs {pu.listed(sorted(pd.unique(df['epoch'])))}.")
-    return mean_sd(rows, ["beta"], columns, ddof=1).sort_values("beta", kind="stable").reset_index(drop=True)
-
-
-def _beta_norm(betas: np.ndarray) -> mcolors.Normalize:
-    """Log colour scale of β; β = 0 (no compression pressure) is kept with a symlog scale."""
-    positive = betas[betas > 0]
-    vmin, vmax = float(betas.min()), float(betas.max())
-    if vmin == vmax:
-        return mcolors.LogNorm(vmin=vmin / 2, vmax=vmax * 2) if vmin > 0 else mcolors.Normalize(-1, 1)
-    if vmin > 0:
-        return mcolors.LogNorm(vmin=vmin, vmax=vmax)
-    return mcolors.SymLogNorm(linthresh=float(positive.min()), vmin=vmin, vmax=vmax, base=10)
-
-
-def _set_beta_xscale(ax: Axes, betas: np.ndarray) -> None:
-    if (betas > 0).all():
-        ax.set_xscale("log")
-    else:
-        ax.set_xscale("symlog", linthresh=float(betas[betas > 0].min()) if (betas > 0).any() else 1.0)
-
-
-def plot_vib_tradeoff(
-    df: pd.DataFrame,
-    *,
-    epoch: int | None = None,
-    H_Y: float | None = None,
-    annotate: bool = False,
-    spread: bool = True,
-    cmap: str | mcolors.Colormap = "plasma",
-    colorbar: bool = True,
-    title: str | None = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """Draw the VIB trade-off across β: the rate R against the Barber–Agakov bound I_BA.
-
-    Each β of the sweep is one point (R, I_BA) at its final epoch, coloured by β on a log scale (colour bar
-    "β"), joined in β order. R = E_x KL[p(z|x) ‖ N(0, I)] ≥ I(Z;X) and I_BA = H(Y) + E log q(y|z) ≤ I(Z;Y)
-    (Alemi et al. 2017), so the curve is an outer/inner estimate of the information-bottleneck frontier.
-
-    Parameters
-    ----------
-    df : DataFrame
-        β-sweep table with columns ``beta``, ``epoch``, ``rate_bits``, ``ba_bits`` (bits); other columns
-        (``mixture_*_bits``, ``test_accuracy``) are ignored. Several rows per (β, epoch), e.g. seeds, are
-        averaged and their ± one standard deviation drawn as error bars.
-    epoch : int, optional
-        Epoch to draw; default each β's last epoch.
-    H_Y : float, optional
-        H(Y) in bits, the ceiling of I(Z;Y), drawn as a dashed line.
-    annotate : bool
-        Write each β next to its point.
-    cmap : str or Colormap
-        Colormap of β (log scale; symlog if β = 0 is present).
-    ax : Axes, optional
-        Axes to draw on; default ``plt.gca()``.
-
-    Returns
-    -------
-    Axes
-        The Axes; the joining line has ``gid="trajectory"``, the points ``gid="beta-points"``.
-
-    References
-    ----------
-    Alemi, Fischer, Dillon & Murphy (2017), Deep variational information bottleneck, ICLR.
-    """
-    owner = "plot_vib_tradeoff"
-    H_Y = _optional_bits(H_Y, "H_Y", owner)
-    ax = _ax_or_gca(ax)
-    table = _sweep_table(df, ["rate_bits", "ba_bits"], epoch, owner=owner)
-    betas = table["beta"].to_numpy(dtype=np.float64)
-    x = table["rate_bits"].to_numpy(dtype=np.float64)
-    y = table["ba_bits"].to_numpy(dtype=np.float64)
-    norm = _beta_norm(betas)
-    cmap = _colormap(cmap)
-    ax.plot(x, y, color="0.45", linewidth=0.8, zorder=1.5, label="β sweep", gid=GID_TRAJECTORY)
-    points = ax.scatter(x, y, c=betas, cmap=cmap, norm=norm, s=36, edgecolors="0.2", linewidths=0.4,
-                        zorder=2.5, gid="beta-points")
-    if spread and table["n_runs"].max() > 1:
-        bars = ax.errorbar(x, y, xerr=np.nan_to_num(table["rate_bits_std"].to_numpy()),
-                           yerr=np.nan_to_num(table["ba_bits_std"].to_numpy()), fmt="none", elinewidth=0.7,
-                           alpha=0.6, zorder=2.0)
-        for collection in bars.lines[2]:
-            collection.set_color(cmap(norm(betas)))
-            collection.set_gid(GID_SPREAD)
-    if annotate:
-        for i, (xi, yi, b) in enumerate(zip(x, y, betas)):
-            # alternate below-right / above-left: neighbouring β often crowd on the plateaus of the curve
-            below = i % 2 == 0
-            ax.annotate(f"β={b:.3g}", xy=(xi, yi), xytext=(5, -4) if below else (-5, 4),
-                        textcoords="offset points", fontsize="x-small", color="0.2",
-                        ha="left" if below else "right", va="top" if below else "bottom")
-    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y)
-    ax.set_xlabel(SWEEP_LABELS["rate_bits"])
-    ax.set_ylabel(SWEEP_LABELS["ba_bits"])
-    ax.set_title(("VIB trade-off" + (" (final epoch)" if epoch is None else f" (epoch {epoch})"))
-                 if title is None else title)
-    if colorbar:
-        ax.figure.colorbar(points, ax=ax, label="β")
-    return ax
-
-
-def plot_rate_gap(
-    df: pd.DataFrame,
-    *,
-    epoch: int | None = None,
-    H_X: float | None = None,
-    title: str | None = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """Draw the rate R against the mixture bounds on I(Z;X) across β: the gap KL[p(z) ‖ N(0, I)].
-
-    x is β (log scale); the rate R (an upper bound) is a line, the mixture estimates of I(Z;X) from the
-    aggregate p(z) = (1/N) Σ_j p(z|x_j) are a band from the lower (all-j, InfoNCE-like) bound to the tight
-    upper bound min(R, leave-one-out) (both R and the leave-one-out mixture bound I(Z;X) from above, and the
-    leave-one-out one can exceed R). The vertical distance from the band to R is the gap R − I(Z;X) = KL[p(z) ‖ q(z)].
-
-    Parameters
-    ----------
-    df : DataFrame
-        β-sweep table with columns ``beta``, ``epoch``, ``rate_bits``, ``mixture_lower_bits``,
-        ``mixture_upper_bits`` (bits). Several rows per (β, epoch) are averaged.
-    epoch : int, optional
-        Epoch to draw; default each β's last epoch.
-    H_X : float, optional
-        H(X) in bits (log2 N for N distinct probe inputs, also the ceiling of the lower mixture bound);
-        drawn as a dashed line.
-    ax : Axes, optional
-        Axes to draw on; default ``plt.gca()``.
-
-    Returns
-    -------
-    Axes
-        The Axes; lines labelled ``"rate R"``, ``"mixture lower bound"``, ``"upper bound min(R, leave-one-out)"``
-        (gids ``"rate"``, ``"mixture_lower"``, ``"mixture_upper"``), band gid ``"mixture_band"``.
-
-    References
-    ----------
-    Alemi et al. (2017), Deep variational information bottleneck, ICLR. Poole et al. (2019), On variational
-    bounds of mutual information, ICML.
-    """
-    owner = "plot_rate_gap"
-    H_X = _optional_bits(H_X, "H_X", owner)
-    ax = _ax_or_gca(ax)
-    columns = ["rate_bits", "mixture_lower_bits", "mixture_upper_bits"]
-    table = _sweep_table(df, columns, epoch, owner=owner)
-    betas = table["beta"].to_numpy(dtype=np.float64)
-    rate = table["rate_bits"].to_numpy(dtype=np.float64)
-    lower = table["mixture_lower_bits"].to_numpy(dtype=np.float64)
-    # Both the rate and the leave-one-out mixture are upper bounds on I(Z;X): draw the tighter, min(R, LOO).
-    upper = np.minimum(rate, table["mixture_upper_bits"].to_numpy(dtype=np.float64))
-    band = ax.fill_between(betas, lower, upper, color="C0", alpha=0.25, linewidth=0, label="_band")
-    band.set_gid("mixture_band")
-    ax.plot(betas, lower, color="C0", linewidth=1.0, linestyle="-", marker="v", markersize=3.5,
-            label="mixture lower bound", gid="mixture_lower")
-    ax.plot(betas, upper, color="C0", linewidth=1.0, linestyle="-", marker="^", markersize=3.5,
-            label="upper bound min(R, leave-one-out)", gid="mixture_upper")
-    ax.plot(betas, rate, color="C3", linewidth=1.6, marker="o", markersize=4, label="rate R", gid="rate")
-    _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X, text=False)  # named in the legend
-    _set_beta_xscale(ax, betas)
-    ax.set_xlabel("β")
-    ax.set_ylabel("I(Z;X) [bits]")
-    ax.set_title(("rate vs mixture I(Z;X)" + (" (final epoch)" if epoch is None else f" (epoch {epoch})"))
-                 if title is None else title)
-    ax.legend(fontsize="small", frameon=False)
     return ax
 
 

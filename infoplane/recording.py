@@ -11,10 +11,9 @@ Choosing layers (``layers=``, a single item or a list of them):
 * ``"block*"`` / ``"encoder.?.conv"`` — an `fnmatch` glob over those names (all matches, in module order;
   the root module ``""`` is never matched by a glob or a type);
 * ``nn.ReLU`` — every submodule of that type; ``model.fc2`` — a module itself;
-* ``"enc[0]"``, ``"heads['mu']"``, ``"enc[0]['a']"`` — one element of a tuple/list/dict output (string
-  form); a trailing ``[integer]`` or ``['quoted key']`` is always read as an output selector, so a glob
-  character class must contain something else (``"act[1-3]"`` is a glob);
-* ``Layer("enc", output=0, gaussian=True, name="z")`` — the explicit spec (`Layer`).
+* ``Layer("enc", output=0, gaussian=True, name="z")`` — the explicit spec (`Layer`), also the one way to
+  record one element of a tuple/list/dict output (``Layer("heads", output="mu")``, stored as
+  ``"heads['mu']"``). A string is always a name or a glob (``"act[1-3]"`` is a character class).
 
 What is stored per layer and probe row: the output flattened to one row, ``(N, C·H·W)`` for a conv feature
 map, float32 on the CPU (a copy: later in-place ops cannot change it). A module returning a
@@ -39,7 +38,6 @@ import difflib
 import fnmatch
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -59,8 +57,6 @@ __all__ = ["Layer", "Schedule", "Recorder", "record", "resolve_layers", "every",
 Selector = int | str
 GaussianParam = Literal["log_var", "std", "var"]
 
-_SELECTOR_SUFFIX = re.compile(r"^(?P<module>.*?)(?P<sel>(?:\[(?:-?\d+|'[^']*'|\"[^\"]*\")\])+)$")
-_ONE_SELECTOR = re.compile(r"\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
 _MODEL_REPR_CHARS = 20_000
 
 
@@ -133,17 +129,6 @@ class Layer:
             return ()
         return tuple(self.output) if isinstance(self.output, tuple) else (self.output,)
 
-    @classmethod
-    def parse(cls, text: str) -> Layer:
-        """``"enc[0]['mu']"`` -> ``Layer("enc", output=(0, "mu"))``; a plain name -> ``Layer(name)``."""
-        match = _SELECTOR_SUFFIX.match(text)
-        if not match:
-            return cls(text)
-        path: list[Selector] = []
-        for token in _ONE_SELECTOR.findall(match.group("sel")):
-            path.append(token[1:-1] if token[0] in "'\"" else int(token))
-        return cls(match.group("module"), output=tuple(path) if len(path) > 1 else path[0])
-
 
 def _selector_text(path: tuple[Selector, ...]) -> str:
     return "".join(f"[{s}]" if isinstance(s, int) else f"[{s!r}]" for s in path)
@@ -196,14 +181,26 @@ def _unknown_layer(name: str, names: list[str]) -> KeyError:
     )
 
 
-def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:  # noqa: C901  (issue 11: to split)
-    """Turn a ``layers=`` argument into concrete (name, module, output selector, gaussian) entries."""
+def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:
+    """Turn a ``layers=`` argument into concrete (name, module, output selector, gaussian) entries.
+
+    One function per kind of entry: a module type (`_by_type`), a module (`_by_module`), a name or glob
+    (`_by_name`, for strings and `Layer` specs). The same layer listed twice is kept once.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module. Got {type(model).__name__}.")
     named = dict(model.named_modules())
-    names = [n for n in named if n]
-    by_id = {id(m): n for n, m in named.items()}
-    if isinstance(layers, (str, Layer, nn.Module)) or (isinstance(layers, type)):
+    out: list[_Resolved] = []
+    for item in _layer_items(layers):
+        for module_name, spec in _resolve_one(item, named):
+            name = spec.name if spec.name is not None else module_name + _selector_text(spec.path)
+            out.append(_Resolved(name or "output", module_name, named[module_name], spec.path, spec.gaussian,
+                                 spec.reduction))
+    return _unique_layers(out)
+
+
+def _layer_items(layers: Any) -> list[Any]:
+    if isinstance(layers, (str, Layer, nn.Module, type)):
         layers = [layers]
     try:
         items = list(layers)
@@ -214,61 +211,64 @@ def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:  # noqa: C
         ) from None
     if not items:
         raise ValueError("layers must select at least one module. Got an empty selection.")
+    return items
 
-    out: list[_Resolved] = []
 
-    def add(module_name: str, spec: Layer) -> None:
-        module = named[module_name]
-        name = spec.name if spec.name is not None else module_name + _selector_text(spec.path)
-        out.append(_Resolved(name or "output", module_name, module, spec.path, spec.gaussian, spec.reduction))
+def _resolve_one(item: Any, named: dict[str, nn.Module]) -> list[tuple[str, Layer]]:
+    """[(module name, spec)] of one entry of ``layers``."""
+    if isinstance(item, type) and issubclass(item, nn.Module):
+        return [(n, Layer(n)) for n in _by_type(item, named)]
+    if isinstance(item, (str, nn.Module)):
+        item = Layer(item)
+    if not isinstance(item, Layer):
+        raise TypeError(
+            f"each entry of layers must be a name, glob, module, module type or Layer. Got {type(item).__name__}."
+        )
+    if isinstance(item.module, nn.Module):
+        return [(_by_module(item.module, named), item)]
+    if not isinstance(item.module, str):
+        raise TypeError(f"Layer.module must be a name or an nn.Module. Got {type(item.module).__name__}.")
+    matches = _by_name(item.module, named)
+    if item.name is not None and len(matches) > 1:
+        raise ValueError(f"Layer name={item.name!r} cannot name the {len(matches)} matches of a glob.")
+    return [(n, item) for n in matches]
 
-    for item in items:
-        if isinstance(item, str):
-            item = Layer.parse(item)
-        if isinstance(item, nn.Module):
-            item = Layer(item)
-        if isinstance(item, type) and issubclass(item, nn.Module):
-            matches = [n for n in names if isinstance(named[n], item)]
-            if not matches:
-                present = sorted({type(m).__name__ for n, m in named.items() if n})
-                raise ValueError(
-                    f"layers: no submodule of type {item.__name__} in the model (types present: {present})."
-                )
-            for n in matches:
-                add(n, Layer(n))
-            continue
-        if not isinstance(item, Layer):
-            raise TypeError(
-                "each entry of layers must be a name, glob, module, module type or Layer. "
-                f"Got {type(item).__name__}."
-            )
-        if isinstance(item.module, nn.Module):
-            if id(item.module) not in by_id:
-                raise KeyError(
-                    f"layers: the module {type(item.module).__name__} given is not a submodule of the model."
-                )
-            add(by_id[id(item.module)], item)
-        elif not isinstance(item.module, str):
-            raise TypeError(f"Layer.module must be a name or an nn.Module. Got {type(item.module).__name__}.")
-        elif item.module in named:
-            add(item.module, item)
-        elif _is_glob(item.module):
-            matches = fnmatch.filter(names, item.module)
-            if not matches:
-                raise ValueError(
-                    f"layers: the pattern {item.module!r} matched no module (empty selection). Available "
-                    f"named_modules() names: {', '.join(map(repr, names[:60]))}"
-                    + (f", ... ({len(names)} in all)." if len(names) > 60 else ".")
-                )
-            if item.name is not None and len(matches) > 1:
-                raise ValueError(f"Layer name={item.name!r} cannot name the {len(matches)} matches of a glob.")
-            for n in matches:
-                add(n, item)
-        else:
-            raise _unknown_layer(item.module, names)
 
+def _by_type(kind: type, named: dict[str, nn.Module]) -> list[str]:
+    matches = [n for n, m in named.items() if n and isinstance(m, kind)]
+    if not matches:
+        present = sorted({type(m).__name__ for n, m in named.items() if n})
+        raise ValueError(f"layers: no submodule of type {kind.__name__} in the model (types present: {present}).")
+    return matches
+
+
+def _by_module(module: nn.Module, named: dict[str, nn.Module]) -> str:
+    for n, m in named.items():
+        if m is module:
+            return n
+    raise KeyError(f"layers: the module {type(module).__name__} given is not a submodule of the model.")
+
+
+def _by_name(text: str, named: dict[str, nn.Module]) -> list[str]:
+    """The module named ``text``, else the modules (not the root) whose names match the glob ``text``."""
+    if text in named:
+        return [text]
+    names = [n for n in named if n]
+    if not _is_glob(text):
+        raise _unknown_layer(text, names)
+    matches = fnmatch.filter(names, text)
+    if not matches:
+        raise ValueError(
+            f"layers: the pattern {text!r} matched no module (empty selection). Available named_modules() "
+            f"names: {', '.join(map(repr, names[:60]))}" + (f", ... ({len(names)} in all)." if len(names) > 60 else ".")
+            + " One element of a module's output is Layer(name, output=...), not a string."
+        )
+    return matches
+
+
+def _unique_layers(resolved: list[_Resolved]) -> list[_Resolved]:
     unique: dict[str, _Resolved] = {}
-    for r in out:
+    for r in resolved:
         if r.name in unique:
             if unique[r.name] != r or unique[r.name].module is not r.module:
                 raise ValueError(f"layers: two different specs are both named {r.name!r}; give one a name=.")

@@ -49,7 +49,7 @@ def test_trainer_records_each_encoder_layer(tmp_path):
     y = (ids[:, 0] % 3).numpy()  # one class per sequence: its first token's
     layers = [
         "bert.encoder.layer.?",  # the two BertLayer modules (a "*" would also match their submodules)
-        "bert.encoder.layer.0.attention.self[0]",  # an element of a tuple output
+        infoplane.Layer("bert.encoder.layer.0.attention.self", output=0),  # an element of a tuple output
         infoplane.Layer("bert", output="last_hidden_state", name="bert_out"),  # a field of a ModelOutput
     ]
     cb = InformationPlaneCallback(layers=layers, probe=rows, labels=y, store=tmp_path / "s.zarr")

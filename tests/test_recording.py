@@ -117,7 +117,8 @@ def modes(model: nn.Module) -> dict[str, bool]:
 def test_custom_model_conv_tuple_dict_and_gaussian_outputs_match_a_manual_forward():
     model = make_model()
     layers = [
-        "conv", "bn", "fc", "pair[1]", "heads['a']", Layer("heads", output="b", name="hb"), "gauss",
+        "conv", "bn", "fc", Layer("pair", output=1), Layer("heads", output="a"), Layer("heads", output="b", name="hb"),
+        "gauss",
         Layer("mlv", gaussian=True),
     ]
     got = record(model, X, layers, batch_size=8)
@@ -162,13 +163,15 @@ def test_gaussian_std_and_var_parameterisations():
     assert log_var.shape == (37, 2)
 
 
-def test_selection_by_glob_type_module_and_string_selectors():
+def test_selection_by_glob_type_module_and_layer_specs():
     model = make_model()
     names = [r.name for r in resolve_layers(model, ["heads.*", nn.Conv2d, model.fc, "fc"])]
     assert names == ["heads.a", "heads.b", "conv", "fc"]  # glob in module order; duplicates dropped
-    assert Layer.parse("enc[0]['mu']") == Layer("enc", output=(0, "mu"))
-    assert Layer.parse('h["k"]') == Layer("h", output="k")
-    assert Layer.parse("act[1-3]") == Layer("act[1-3]")  # a character class stays a glob
+    # An output element is a Layer spec; its stored name shows the selector. A string is a name or a glob.
+    assert [r.name for r in resolve_layers(model, [Layer("pair", output=1), Layer(model.heads, output="a")])] == [
+        "pair[1]", "heads['a']"]
+    with pytest.raises(ValueError, match=r"pattern 'pair\[1\]' matched no module.*Layer\(name, output=\.\.\.\)"):
+        resolve_layers(model, "pair[1]")
     seq = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2), nn.Tanh())
     assert [r.name for r in resolve_layers(seq, "[!02]")] == ["1", "3"]
     assert [r.name for r in resolve_layers(seq, nn.Tanh)] == ["1", "3"]
@@ -338,9 +341,9 @@ def test_outputs_that_need_a_selector_or_are_misused():
     with pytest.raises(TypeError, match=r"layer 'pair'.*tuple.*Layer\('pair', output=0"):
         record(model, X, "pair")
     with pytest.raises(IndexError, match=r"tuple of 2 elements; cannot take \[2\]"):
-        record(model, X, "pair[2]")
+        record(model, X, Layer("pair", output=2))
     with pytest.raises(KeyError, match=r"dict without key"):
-        record(model, X, "heads['c']")
+        record(model, X, Layer("heads", output="c"))
     with pytest.raises(TypeError, match="declared gaussian"):
         record(model, X, Layer("fc", gaussian=True))
     with pytest.raises(ValueError, match="'gaussian' parameter of Layer"):

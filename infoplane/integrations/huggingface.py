@@ -9,7 +9,7 @@ What is stored for a transformer layer: its output for each probe sequence flatt
 BERT layer's hidden states of shape (N, L, H) become (N, L·H) (every token position is a coordinate of the
 representation; padding positions are included, so give probe sequences of one length). An element of a
 tuple or ``ModelOutput`` is chosen as for `infoplane.Recorder`: ``Layer("bert", output="last_hidden_state")``
-or ``"bert.encoder[0]"``. To record one vector per sequence instead (e.g. mean-pooled tokens), record a module
+or ``Layer("bert.encoder", output=0)``. To record one vector per sequence instead (e.g. mean-pooled tokens), record a module
 that computes it.
 """
 from __future__ import annotations
