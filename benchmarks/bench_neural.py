@@ -59,6 +59,8 @@ def _run(kind: str, n: int, d: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="N = 4,000 and d = 10, 100 only")
+    parser.add_argument("--sizes", type=int, nargs="+", help="N values (default 4000 20000)")
+    parser.add_argument("--dims", type=int, nargs="+", help="d values (default 10 100 1000)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -70,7 +72,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({threads} torch threads, "
           f"affinity {len(os.sched_getaffinity(0))} cores), Python {platform.python_version()}, "
           f"numpy {np.__version__}, torch {torch.__version__}; load (1 min) {os.getloadavg()[0]:.1f}")
-    grid = [(4000, 10), (4000, 100)] if args.quick else [(n, d) for n in (4000, 20000) for d in (10, 100, 1000)]
+    sizes = args.sizes or ([4000] if args.quick else [4000, 20000])
+    dims = args.dims or ([10, 100] if args.quick else [10, 100, 1000])
+    grid = [(n, d) for n in sizes for d in dims]
     print(f"{'N':>6} {'d':>5} {'method':<8} {'seconds':>9} {'s/epoch':>8} {'peak MB':>8} {'bits':>7} {'H(Y)':>6}  note")
     for n, d in grid:
         critic = _run("critic", n, d)

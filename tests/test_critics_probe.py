@@ -106,3 +106,16 @@ def test_information_plane_accepts_nan_i_xt_and_adds_geometry():
 
     with pytest.raises(ValueError, match=r"estimator 'silent' returned I_XT = NaN without a reason"):
         infoplane.information_plane(store, estimators={"silent": Silent()}, progress=False)
+
+
+@pytest.mark.slow
+def test_smile_overshoot_is_clipped_at_h_y_and_flagged():
+    """On ~1,000 classes of ~4 rows SMILE's E_p[f] grows without limit (an estimate, not a bound): measured
+    raw values of thousands of bits. The reported I_TY is capped at H(Y), flagged, the raw value kept."""
+    import infoplane.groundtruth as gt
+
+    task = next(t for t in gt.tasks() if t.name == "network-step-4")
+    t, y = task.sample(4000, 0)
+    r = CriticEstimator("smile", epochs=40).estimate(t, y)
+    h_y = r.conventions["H_Y_bits"]
+    assert r.conventions["I_TY_raw"] > h_y and r.I_TY == h_y and r.conventions["clipped"] == "at H(Y)"

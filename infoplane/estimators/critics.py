@@ -262,7 +262,8 @@ class CriticEstimator(BaseEstimator):
     """I(T;Y) of a layer from a neural critic (InfoNCE, NWJ or SMILE), in bits; I(T;X) not reported (NaN).
 
     The critic scores (activations, one-hot label) pairs (`critic_mi`); ``I_TY`` is its held-out value,
-    clipped at 0 (raw value in ``conventions["I_TY_raw"]``), labelled ``"lower"`` (InfoNCE, NWJ) or
+    clipped to [0, H(Y)] (raw value in ``conventions["I_TY_raw"]``, ``conventions["clipped"]`` says when: SMILE,
+    an estimate, can overshoot H(Y) on many small classes), labelled ``"lower"`` (InfoNCE, NWJ) or
     ``"estimate"`` (SMILE). With class labels, InfoNCE cannot exceed the batch's label entropy (≈ H(Y))
     nor ln(batch_size). ``I_XT`` is NaN with the reason in ``conventions["I_XT_note"]``.
 
@@ -335,9 +336,13 @@ class CriticEstimator(BaseEstimator):
             tau=self.tau, seed=self.seed, progress=self.progress, device=self.device,
         )
         conv = self.conventions()
-        conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=res.value,
+        h_y = entropy_bits(np.bincount(y_ids.reshape(-1)))
+        # I(T;Y) <= H(Y) for class labels; SMILE (not a bound) can exceed it when the critic's scores on the
+        # true pairs grow without limit. Report the value within [0, H(Y)], say so, keep the raw value.
+        value = min(max(res.value, 0.0), h_y)
+        clipped = None if value == res.value else ("at 0" if res.value < 0 else "at H(Y)")
+        conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=res.value, clipped=clipped,
                     train_value_bits=res.train_value, cap_bits=res.cap, epochs_run=res.epochs,
-                    best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test,
-                    H_Y_bits=entropy_bits(np.bincount(y_ids.reshape(-1))))
-        return MIResult(I_XT=math.nan, I_TY=max(res.value, 0.0), bound_XT="estimate", bound_TY=res.bound,
+                    best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y)
+        return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))
