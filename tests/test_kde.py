@@ -228,13 +228,18 @@ def test_activations_of_1e6_and_d_1000_within_1e5_bits(bound):
     assert math.log2(100) + 0.1 < r2.I_XT < math.log2(200) - 0.1  # the pairs overlap: not saturated
 
 
-def test_1e300_scale_values_correct_or_named_error():
+def test_1e300_scale_and_crowded_rows_correct():
     rng = np.random.default_rng(9)
     h, y = rng.normal(size=(60, 4)) * 1e300, rng.integers(0, 2, 60)
     r = KDEEstimator(1e-3, "both").estimate(h, y)
     assert r.I_XT == pytest.approx(math.log2(60), abs=1e-12)  # every point alone: log2 N exactly
     assert r.conventions["lower"]["I_XT"] == pytest.approx(math.log2(60), abs=1e-12)
-    # 300 rows within one noise width and one row 1e12 widths away: too many close pairs to recompute.
-    crowd = np.vstack([rng.normal(size=(300, 2)) * 1e-3, [[1e12, 0.0]]])
-    with pytest.raises(ValueError, match="noise widths.*rescale the activations or raise noise_variance"):
-        KDEEstimator(1e-3).estimate(crowd, np.arange(301) % 2)
+    # 300 rows within one noise width and one row 1e12 widths away: too many close pairs to recompute one
+    # by one, so whole blocks are recomputed by exact differences; the numbers still match the reference.
+    crowd = np.vstack([rng.normal(size=(300, 2)) * 1e-1, [[1e12, 0.0]]])
+    y_crowd = np.arange(301) % 2
+    for bound in ("upper", "lower"):
+        ref = _dense_reference_bits(crowd, y_crowd, 1e-3, bound)
+        r = KDEEstimator(1e-3, bound).estimate(crowd, y_crowd)
+        assert abs(r.I_XT - ref[0]) < 1e-5 and abs(r.I_TY - ref[1]) < 1e-5
+        assert 0.5 < r.I_XT < math.log2(301) - 0.5  # neither collapsed nor saturated

@@ -8,7 +8,7 @@ import pytest
 
 from infoplane.analysis import information_plane, make_estimator
 from infoplane.estimators import KDEEstimator
-from infoplane.estimators import _kernels as K
+from infoplane.estimators import _kde_kernels as K
 from infoplane.store import MemoryStore, ZarrStore
 
 
