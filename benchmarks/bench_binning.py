@@ -20,13 +20,11 @@ Usage: python benchmarks/bench_binning.py [--quick]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 
 import numpy as np
-import torch
+from _machine import describe
 
 from infoplane.estimators import BinningEstimator
 
@@ -102,11 +100,6 @@ def time_pairs(fn, pairs, y, *args, repeat: int = 1) -> float:
     return best
 
 
-def machine() -> str:
-    return (f"{platform.platform()} | {platform.processor() or platform.machine()} | "
-            f"{os.cpu_count()} CPUs | python {platform.python_version()} | numpy {np.__version__} | "
-            f"torch {torch.__version__}")
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [t for layers in acts for t in layers]
     bins = np.linspace(-1, 1, 30)
     est = BinningEstimator(edges=bins.astype(np.float32))
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"workload: {len(pairs)} (epoch, layer) pairs = {n_epochs} epochs x 6 layers "
           f"(widths {WIDTHS}), 4,096 inputs, SZT edges linspace(-1, 1, 30)")
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import pandas as pd
+from _machine import describe
 
 import infoplane.groundtruth as gt
 
@@ -30,8 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes, seeds = ((1000,), range(1)) if args.quick else ((1000, 4000), range(3))
     estimators = gt.default_estimators()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average (1 min) before: {os.getloadavg()[0]:.2f}; jobs={args.jobs}")
+    print(f"machine: {describe()}; jobs={args.jobs}")
     print(f"{len(gt.tasks())} tasks x n_samples {sizes} x seeds {list(seeds)}; estimators: {', '.join(estimators)}")
     start = time.perf_counter()
     df = gt.evaluate(estimators, n_samples=sizes, seeds=seeds, n_jobs=args.jobs, backend="loky", progress=False)

@@ -24,14 +24,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
-import torch
+from _machine import describe
 from scipy.special import logsumexp
 
 from infoplane.estimators import KDEEstimator
@@ -149,11 +148,6 @@ def child(n: int) -> None:
                       "I_XT": r.I_XT, "I_TY": r.I_TY}))
 
 
-def machine() -> str:
-    return (f"{platform.platform()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs | "
-            f"python {platform.python_version()} | numpy {np.__version__} | torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads)")
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child)
         return 0
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
     ok_both = both_bounds_section((4096,) if args.quick else (4096, 20_000))
     if args.both_only:

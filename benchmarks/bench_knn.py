@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _machine import describe
 
 
 def _problem(n: int, d: int, seed: int = 0):
@@ -88,12 +88,9 @@ def main() -> None:
     if args.child:
         _child(args.child[0], int(args.child[1]), int(args.child[2]))
         return
-    import torch
 
     threads = os.environ.get("BENCH_THREADS", "2")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs ({threads} torch threads, "
-          f"affinity {len(os.sched_getaffinity(0))} cores), Python {platform.python_version()}, "
-          f"numpy {np.__version__}, torch {torch.__version__}; load (1 min) {os.getloadavg()[0]:.1f}")
+    print(f"machine: {describe()}; children use {threads} torch threads")
     sizes = args.sizes or ([4000] if args.quick else [4000, 20000])
     dims = args.dims or ([10, 100] if args.quick else [10, 100, 1000])
     grid = [(n, d) for n in sizes for d in dims]

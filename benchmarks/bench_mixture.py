@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+from _machine import describe
 
 
 def _problem(n: int, d: int, seed: int = 0):
@@ -94,13 +93,10 @@ def main() -> None:
         kind, n, d, m = args.child
         _child(kind, int(n), int(d), int(m))
         return
-    import torch
 
     sizes = (1024, 2048) if args.quick else (4096, 10_000)
     m = args.M or (4 if args.quick else 8)
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cpus, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
-          f"python {platform.python_version()}")
+    print(f"machine: {describe()}")
     print(f"d = {args.d}, M = {m}; times in s, memory = peak RSS growth in MB (fresh process each)")
     print(f"{'N':>7} {'chunked s':>10} {'MB':>7} {'dense s':>9} {'MB':>8} {'speed-up':>9} {'|diff| bits':>12}"
           f"  lower / upper bits")

@@ -12,30 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 
-import joblib
 import numpy as np
 import pandas as pd
 import torch
+from _machine import describe
 
 from infoplane.analysis import information_plane
 from infoplane.datasets import load_szt, train_test_split
 from infoplane.models import SZTNet, train
 from infoplane.recording import Recorder
 from infoplane.store import MemoryStore, ZarrStore
-
-
-def machine() -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    return (
-        f"{platform.platform()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs "
-        f"(affinity {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}) | "
-        f"torch threads {torch.get_num_threads()} | load average {load[0]:.1f} | Python {platform.python_version()}, "
-        f"numpy {np.__version__}, torch {torch.__version__}, joblib {joblib.__version__}, pandas {pd.__version__}"
-    )
 
 
 def recorded_run(epochs: int, n_probe: int, seed: int = 0) -> MemoryStore:
@@ -69,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     epochs, n_probe = (10, 1024) if args.quick else (50, 4096)
 
-    print(machine())
+    print(describe("joblib", "pandas"))
     start = time.perf_counter()
     memory = recorded_run(epochs, n_probe)
     print(f"recorded {len(memory.epochs)} epochs x {len(memory.layers)} layers x {n_probe} inputs "
@@ -93,7 +82,7 @@ def main() -> None:
             pd.testing.assert_frame_equal(serial, parallel)  # the parallel table is the serial one
             print(f"{estimator:<10} {what:<30} {t1:13.2f} {t2:13.2f} {t1 / t2:8.2f}x")
     print("\nspeed-up = time(n_jobs=1) / time(n_jobs=2), same run, best of the repeats; tables identical.")
-    print(machine())
+    print(describe("joblib", "pandas"))
 
 
 if __name__ == "__main__":

@@ -12,32 +12,19 @@ Usage: python benchmarks/bench_recording.py [--quick] [--epochs 1000] [--n-recor
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _machine import describe
 from torch import nn
 
 from infoplane.datasets import load_szt, train_test_split
 from infoplane.models import SZTNet, train
 from infoplane.recording import Recorder, Schedule, record
 from infoplane.store import MemoryStore, ZarrStore
-
-
-def machine() -> str:
-    import zarr
-
-    return (
-        f"{platform.platform()}; {platform.processor() or platform.machine()}; {os.cpu_count()} logical CPUs; "
-        f"python {platform.python_version()}; torch {torch.__version__} ({torch.get_num_threads()} threads); "
-        f"zarr {zarr.__version__}; numpy {np.__version__}"
-    )
-
 
 IN_RUN: dict[str, list[float]] = {"memory": [], "zarr": []}
 
@@ -151,7 +138,7 @@ def main() -> None:
         args.epochs, args.n_recorded, args.rows, args.repeats = 60, 20, 10_000, 2
     torch.set_num_threads(args.threads)
     print("# infoplane recording benchmark")
-    print(machine())
+    print(describe("zarr"))
     with tempfile.TemporaryDirectory() as tmp:
         overhead(args.epochs, args.n_recorded, args.repeats, Path(tmp))
         throughput(args.rows, 3 if args.quick else 5, Path(tmp))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import describe
 
 from infoplane import Layer, Recorder
 from infoplane.datasets import load_digits_augmented
@@ -38,11 +38,6 @@ LAYERS = ["block1", "block2", "block3", "dense1", "dense2"]
 REDUCED = [Layer("block1", project=128), Layer("block2", project=128), Layer("block3", pool="global"),
            "dense1", "dense2"]
 
-
-def machine() -> str:
-    return (f"{platform.platform()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs | "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads) | load average (1 min) "
-            f"{os.getloadavg()[0]:.2f}")
 
 
 def _kib(field: str) -> int:
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child[0], int(args.child[1]), int(args.child[2]))
         return 0
     start = time.perf_counter()
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.quick:
             recording_section(2000, 16, 2, Path(tmp))
