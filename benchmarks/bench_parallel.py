@@ -21,8 +21,7 @@ import torch
 from _machine import describe
 
 from infoplane.analysis import information_plane
-from infoplane.datasets import load_szt, train_test_split
-from infoplane.models import SZTNet, train
+from infoplane.nets import SZTNet, load_szt, train, train_test_split
 from infoplane.recording import Recorder
 from infoplane.store import MemoryStore, ZarrStore
 

@@ -1,6 +1,6 @@
 """Recording overhead and store throughput, measured side by side in one run.
 
-1. Training the SZT network (infoplane.models.SZTNet + infoplane.models.train, 80% stratified split, Adam
+1. Training the SZT network (infoplane.nets.SZTNet + infoplane.nets.train, 80% stratified split, Adam
    lr 4e-4, batch 256) for E epochs without a recorder, with a Recorder into a MemoryStore, and with a
    Recorder into a ZarrStore, recording all 4096 inputs at every layer at a log-spaced schedule. Prints the
    wall-time ratios recorder/plain (aim: < 1.2x) and checks that recording does not change training.
@@ -21,8 +21,7 @@ import torch
 from _machine import describe
 from torch import nn
 
-from infoplane.datasets import load_szt, train_test_split
-from infoplane.models import SZTNet, train
+from infoplane.nets import SZTNet, load_szt, train, train_test_split
 from infoplane.recording import Recorder, Schedule, record
 from infoplane.store import MemoryStore, ZarrStore
 

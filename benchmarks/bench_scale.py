@@ -31,8 +31,7 @@ import torch
 from _machine import describe
 
 from infoplane import Layer, Recorder
-from infoplane.datasets import load_digits_augmented
-from infoplane.models import ConvNet, train
+from infoplane.nets import ConvNet, load_digits_augmented, train
 
 LAYERS = ["block1", "block2", "block3", "dense1", "dense2"]
 REDUCED = [Layer("block1", project=128), Layer("block2", project=128), Layer("block3", pool="global"),

@@ -21,7 +21,7 @@ The protocol is fixed here, up front, from THEORY.md (never tuned toward a paper
   pairwise-KL / Bhattacharyya bounds with sigma^2 = 1e-3 (Kolchinsky & Tracey 2017; Saxe 2018).
 * Compression score (``infoplane.compression_scores``): max over epochs of I(T;X) minus I(T;X) at the last
   recorded epoch, per run; mean and standard deviation (ddof 1) over seeds.
-* VIB on scikit-learn's digits (``infoplane.sweeps.beta_sweep``): rate R >= I(Z;X), the aggregate-posterior
+* VIB on scikit-learn's digits (``infoplane.nets.beta_sweep``): rate R >= I(Z;X), the aggregate-posterior
   mixture bounds on I(Z;X) and the Barber-Agakov bound I_BA <= I(Z;Y) across beta.
 
 Seeds are explicit (``Settings.seeds``); every random draw goes through one of them.
@@ -62,7 +62,6 @@ from infoplane import (
     save_results,
     summarize_runs,
 )
-from infoplane.datasets import load_digits, load_digits_augmented, load_szt, train_test_split
 from infoplane.estimators import (
     BinningEstimator,
     KDEEstimator,
@@ -73,8 +72,8 @@ from infoplane.estimators import (
     mixture_mi_bounds,
 )
 from infoplane.estimators.functional import entropy_bits
-from infoplane.models import ConvNet, train
-from infoplane.plotting import (
+from infoplane.nets import ConvNet, load_digits, load_digits_augmented, load_szt, train, train_test_split
+from infoplane.plotting._plane import (
     plot_information_plane,
     plot_information_plane_grid,
     plot_mi_vs_epoch,
@@ -712,7 +711,7 @@ def _pick(epochs: Sequence[int], k: int) -> list[int]:
 
 def _wide_table(path: str, estimators: dict, n_epochs: int, rows: int | None) -> pd.DataFrame:
     """Every estimator on every layer at ``n_epochs`` recorded epochs, on ``rows`` probe rows (seeded subset)."""
-    from infoplane.geometry import geometric_compression
+    from infoplane.analysis import geometric_compression
 
     out = []
     with open_store(path) as store:
@@ -734,7 +733,7 @@ def figure_wide_estimators(ctx: dict) -> None:
     """The SZT tanh run (seed 0) and a wide digits MLP under binning and KDE, and under the estimators for wide
     layers: k-NN (Ross), the cross-fitted probe and an InfoNCE critic for I(T;Y), the noisy-network estimator
     (s = WIDE_NOISE_STD) for I(X;T) and I(T;Y), and the geometric compression tr(S_W S_B^+)/C."""
-    from infoplane.analysis import make_estimator
+    from infoplane.analysis._plane import make_estimator
     from infoplane.estimators import CriticEstimator, KNNEstimator, NoisyEstimator, ProbeEstimator
 
     w = WIDE[ctx["settings"].mode]

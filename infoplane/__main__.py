@@ -43,7 +43,7 @@ def parse_schedule(text: str, epochs: int):
     ``log:N`` — at most N log-spaced epochs in [0, epochs] (dense early, as Shwartz-Ziv & Tishby 2017);
     ``every:K`` — every K-th epoch (and the last); ``all`` — every epoch; ``0,1,2,10,100`` — exactly these.
     """
-    from .recording import Schedule
+    from .recording._recorder import Schedule
 
     text = text.strip().lower()
     try:
@@ -70,7 +70,7 @@ def _schedule_arg(text: str) -> str:
 
 
 def _estimators_arg(text: str) -> list[str]:
-    from .presets import ESTIMATOR_PRESETS
+    from .estimators.presets import ESTIMATOR_PRESETS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in ESTIMATOR_PRESETS]
@@ -84,7 +84,7 @@ def _estimators_arg(text: str) -> list[str]:
 
 
 def _activation_arg(text: str) -> str:
-    from .models import ACTIVATIONS
+    from .nets._models import ACTIVATIONS
 
     if text.lower() not in ACTIVATIONS:
         raise argparse.ArgumentTypeError(f"unknown activation {text!r}; choose one of: {', '.join(ACTIVATIONS)}")
@@ -159,7 +159,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
 
 
 def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEFAULT_ESTIMATORS) -> None:
-    from .presets import ESTIMATOR_PRESETS
+    from .estimators.presets import ESTIMATOR_PRESETS
 
     presets = "\n".join(f"  {name}: {desc}" for name, (desc, _) in ESTIMATOR_PRESETS.items())
     g = p.add_argument_group("estimation")
@@ -251,11 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
 
-    from ._units import entropy_bits
-    from .datasets import load_szt, train_test_split
-    from .models import SZTNet, train
-    from .recording import Recorder
-    from .store import ZarrStore
+    from ._core.units import entropy_bits
+    from .nets._datasets import load_szt, train_test_split
+    from .nets._models import SZTNet, train
+    from .recording._recorder import Recorder
+    from .store._zarr import ZarrStore
 
     schedule = parse_schedule(args.schedule, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
@@ -299,8 +299,8 @@ def _dask_client(address: str | None):
 
 
 def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None, epochs=None):
-    from .analysis import compression_scores, information_plane
-    from .results_io import save_results
+    from .analysis._plane import compression_scores, information_plane
+    from .analysis._results import save_results
 
     start = time.perf_counter()
     with _dask_client(args.dask_scheduler):
@@ -321,7 +321,7 @@ def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None
 def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_X=None, H_Y=None, dpi=150):
     from matplotlib.figure import Figure
 
-    from .plotting import plot_information_plane
+    from .plotting._plane import plot_information_plane
 
     labels = list(df.attrs.get("estimators") or dict.fromkeys(df["estimator"]))
     labels = [lab for lab in labels if lab in set(df["estimator"])]
@@ -388,7 +388,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .results_io import load_results
+    from .analysis._results import load_results
 
     df = load_results(args.table)
     missing = [c for c in ("epoch", "layer", "estimator", "I_XT", "I_TY") if c not in df.columns]
@@ -418,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("\npython -m infoplane: error: choose a sub-command (run, record, estimate, plot)", file=sys.stderr)
         return 2
-    from ._lock import StoreLockedError
+    from .store._lock import StoreLockedError
 
     try:
         return _COMMANDS[args.command](args)

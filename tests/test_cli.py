@@ -5,7 +5,7 @@ import pytest
 
 from infoplane.__main__ import build_parser, main, parse_schedule
 from infoplane.analysis import load_results
-from infoplane.models import SZTNet
+from infoplane.nets import SZTNet
 from infoplane.store import open_store
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

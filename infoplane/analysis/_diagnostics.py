@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._validation import as_numpy, check_float_param, check_int_param
+from .._core.validation import as_numpy, check_float_param, check_int_param
 
 __all__ = [
     "SATURATION_MARGIN_BITS",

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _parallel
-from . import diagnostics as _diagnostics
-from ._tables import sort_rows
-from ._types import MIResult, json_safe
-from ._validation import check_input_ids, check_labels
-from .geometry import geometric_compression
+from .._core import parallel as _parallel
+from .._core.tables import sort_rows
+from .._core.types import MIResult, json_safe
+from .._core.validation import check_input_ids, check_labels
+from . import _diagnostics
+from ._geometry import geometric_compression
 
 __all__ = ["RESULT_COLUMNS", "Task", "Options", "open_sources", "plan", "estimate_task", "run_tasks", "assemble"]
 
@@ -45,7 +45,7 @@ class Options:
     `estimate_task`, its name in `columns`.
 
     ``shuffle``: permutations of the shuffle baseline (``I_TY_shuffled``; 0 = none); ``resampling``: the
-    bootstrap / subsample columns of `infoplane.diagnostics`; ``geometry``: ``geo_compression``.
+    bootstrap / subsample columns of `infoplane.analysis`; ``geometry``: ``geo_compression``.
     """
 
     shuffle: int = 0
@@ -91,7 +91,7 @@ def _as_store(source: Any, where: str) -> tuple[Any, bool]:
     if isinstance(source, (str, os.PathLike)):
         if not Path(source).exists():
             raise FileNotFoundError(f"{where}: no store at {str(source)!r}.")
-        from .store import open_store
+        from ..store._zarr import open_store
 
         return open_store(source, mode="r"), True
     inner = getattr(source, "store", None)
@@ -271,7 +271,7 @@ def estimate_task(
 
     Beside the `RESULT_COLUMNS`, the columns ``options`` asks for (`Options.columns`).
     """
-    from .estimators.kde import shared_kde_results
+    from ..estimators.kde import shared_kde_results
 
     # KDE bounds of one noise variance share one pass over the pairs.
     shared = shared_kde_results(estimators, t, task.y, x, layer=task.layer, epoch=task.epoch)
@@ -308,7 +308,7 @@ def _estimate_batch(
         for task in batch:
             if task.path is not None:
                 if task.path not in opened:
-                    from .store import open_store
+                    from ..store._zarr import open_store
 
                     opened[task.path] = open_store(task.path, mode="r")
                 t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))

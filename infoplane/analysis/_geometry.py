@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_activations, check_labels
+from .._core.validation import check_activations, check_labels
 
 __all__ = ["geometric_compression"]
 

@@ -4,7 +4,7 @@
 one tidy pandas DataFrame, one row per (run, epoch, layer, estimator), numbers in bits, with every
 estimator's conventions in ``df.attrs``. `summarize_runs` reduces several runs (seeds) to mean and spread;
 `compression_scores` makes "does this layer compress?" a number. Tables are written and read by
-`infoplane.results_io` (`save_results` / `load_results`, re-exported here).
+`infoplane.analysis` (`save_results` / `load_results`, re-exported here).
 
 Results-table contract (shared with `infoplane.plotting`): columns ``run, epoch, layer, estimator, I_XT,
 I_TY, bound_XT, bound_TY, n_samples``; ``df.attrs["conventions"] = {estimator label: conventions}``,
@@ -19,25 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _engine
-from . import diagnostics as _diagnostics
+from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
+from .._core.types import json_safe
+from .._core.validation import as_numpy, check_int_param, check_n_jobs
+from ..estimators.presets import resolve_estimators
+from . import _diagnostics, _engine
 from ._engine import RESULT_COLUMNS
-from ._tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
-from ._types import json_safe
-from ._validation import as_numpy, check_int_param, check_n_jobs
-from .presets import ESTIMATOR_PRESETS, make_estimator, resolve_estimators
-from .results_io import load_results, save_results, sidecar_path  # noqa: F401  (moved; kept importable here)
 
-__all__ = [
-    "ESTIMATOR_PRESETS",
-    "RESULT_COLUMNS",
-    "make_estimator",
-    "information_plane",
-    "summarize_runs",
-    "compression_scores",
-    "save_results",
-    "load_results",
-]
+__all__ = ["information_plane", "summarize_runs", "compression_scores"]
 
 
 def information_plane(
@@ -103,16 +92,16 @@ def information_plane(
         input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
         deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
         estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
-        form one chain). Cheap: computed on the table (`infoplane.diagnostics.add_flags`).
+        form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`).
     ci, n_boot : float, int, optional
         With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
         estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
-        ``n_boot`` extra estimates per row (`infoplane.diagnostics.resampled_columns`).
+        ``n_boot`` extra estimates per row (`infoplane.analysis.resampled_columns`).
     subsample : sequence of float, optional
         Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
         ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
     geometry : bool, default False
-        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.geometry.
+        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.analysis.
         geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
         ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
         deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.

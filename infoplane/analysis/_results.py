@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write
-from ._types import json_safe
+from .._core.files import atomic_write
+from .._core.types import json_safe
 
 __all__ = ["save_results", "load_results", "sidecar_path"]
 

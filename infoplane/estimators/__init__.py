@@ -16,8 +16,8 @@ Each is a small class whose ``__init__`` stores validated parameters and whose `
 """
 from __future__ import annotations
 
-from .._types import MIResult
-from . import functional  # noqa: E402  (after the classes it wraps)
+from .._core.types import MIResult
+from . import functional
 from ._base import BaseEstimator
 from .binning import BinningEstimator
 from .critics import CriticEstimator

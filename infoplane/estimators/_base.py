@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .._types import InputKind, MIResult, json_safe
-from .._validation import as_numpy, check_int_param
+from .._core.types import InputKind, MIResult, json_safe
+from .._core.validation import as_numpy, check_int_param
 
 __all__ = ["BaseEstimator"]
 

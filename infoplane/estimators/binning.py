@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._types import MIResult, json_safe
-from .._validation import (
+from .._core.types import MIResult, json_safe
+from .._core.validation import (
     _is_torch,
     as_numpy,
     check_activations,
@@ -23,8 +23,8 @@ from .._validation import (
     check_labels,
     param_error,
 )
-from . import _kernels as K
 from ._base import BaseEstimator
+from ._kernels import binning as K
 
 __all__ = ["BinningEstimator"]
 
@@ -274,7 +274,7 @@ class BinningEstimator(BaseEstimator):
         """The same codes as `_codes`, computed in float64 on the tensor's device (`_binning_torch`)."""
         import torch
 
-        from . import _binning_torch as KT
+        from ._kernels import binning_torch as KT
 
         t64 = t.to(torch.float64)
         label = _where_t(layer, epoch)
@@ -308,7 +308,7 @@ def _adaptive_record(interior: np.ndarray, lo: float, hi: float) -> dict[str, An
 
 
 def _where_t(layer: str | None, epoch: int | None) -> str:
-    from .._validation import where
+    from .._core.validation import where
 
     return where("t", layer, epoch)
 

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._threads import torch_threads
-from .._types import MIResult, json_safe
-from .._units import LN2, entropy_bits
-from .._validation import (
+from .._core.threads import torch_threads
+from .._core.types import MIResult, json_safe
+from .._core.units import LN2, entropy_bits
+from .._core.validation import (
     check_activations,
     check_choice,
     check_continuous,
@@ -38,7 +38,7 @@ from .._validation import (
     param_error,
 )
 from ._base import BaseEstimator
-from ._rows import NO_I_XT, as_tensor64, canonical_order
+from ._kernels.rows import NO_I_XT, as_tensor64, canonical_order
 
 __all__ = ["CriticResult", "critic_mi", "CriticEstimator", "BOUND_KINDS"]
 

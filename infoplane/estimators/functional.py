@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._types import MIResult
-from .._units import entropy_bits
-from ._kernels import (
+from .._core.types import MIResult
+from .._core.units import entropy_bits
+from ._kernels.binning import (
     digitize_edges,
     digitize_uniform,
     digitize_width,

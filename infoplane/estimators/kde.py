@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .._types import MIResult, json_safe
-from .._validation import (
+from .._core.types import MIResult, json_safe
+from .._core.validation import (
     as_numpy,
     check_activations,
     check_choice,
@@ -15,8 +15,8 @@ from .._validation import (
     check_input_ids,
     check_labels,
 )
-from . import _kernels as K
 from ._base import BaseEstimator
+from ._kernels import binning as K
 
 __all__ = ["KDEEstimator", "shared_kde_results"]
 

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._types import MIResult, json_safe
-from .._units import LN2
-from .._validation import (
+from .._core.types import MIResult, json_safe
+from .._core.units import LN2
+from .._core.validation import (
     check_activations,
     check_choice,
     check_class_sizes,
@@ -32,9 +32,9 @@ from .._validation import (
     check_k_neighbours,
     check_labels,
 )
-from . import _knn as K
 from ._base import BaseEstimator
-from ._rows import NO_I_XT, as_tensor64
+from ._kernels import knn as K
+from ._kernels.rows import NO_I_XT, as_tensor64
 
 __all__ = ["KNNEstimator", "ksg_mi", "ross_mi", "kl_entropy"]
 

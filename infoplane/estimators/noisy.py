@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._types import MIResult, json_safe
-from .._units import LN2
-from .._validation import (
+from .._core.types import MIResult, json_safe
+from .._core.units import LN2
+from .._core.validation import (
     check_activations,
     check_float_param,
     check_input_ids,
@@ -35,8 +35,8 @@ from .._validation import (
     check_labels,
 )
 from ._base import BaseEstimator
-from ._mixture import grouped_mixture_log_sums
-from ._rows import as_tensor64, canonical_order
+from ._kernels.mixture import grouped_mixture_log_sums
+from ._kernels.rows import as_tensor64, canonical_order
 
 __all__ = ["NoisyInformation", "sample_propagation_mi", "NoisyEstimator"]
 

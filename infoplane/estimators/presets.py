@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from ._types import Estimator
+from .._core.types import Estimator
 
 __all__ = ["ESTIMATOR_PRESETS", "make_estimator", "resolve_estimators"]
 
 
 def _binning(**kwargs: Any) -> Callable[[], Any]:
     def make():
-        from .estimators import BinningEstimator
+        from . import BinningEstimator
 
         return BinningEstimator(**kwargs)
 
@@ -26,7 +26,7 @@ def _binning(**kwargs: Any) -> Callable[[], Any]:
 
 def _kde(bound: str) -> Callable[[], Any]:
     def make():
-        from .estimators import KDEEstimator
+        from . import KDEEstimator
 
         return KDEEstimator(noise_variance=1e-3, bound=bound)
 

@@ -12,12 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from .._types import MIResult, json_safe
-from .._units import entropy_bits
-from .._validation import check_activations, check_class_sizes, check_input_ids, check_int_param, check_labels
+from .._core.types import MIResult, json_safe
+from .._core.units import entropy_bits
+from .._core.validation import (
+    check_activations,
+    check_class_sizes,
+    check_input_ids,
+    check_int_param,
+    check_labels,
+)
 from ._base import BaseEstimator
-from ._probe import cross_fitted_log2_q
-from ._rows import NO_I_XT, canonical_order
+from ._kernels.probe import cross_fitted_log2_q
+from ._kernels.rows import NO_I_XT, canonical_order
 
 __all__ = ["ProbeEstimator", "probe_mi"]
 

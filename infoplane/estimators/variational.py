@@ -10,7 +10,7 @@ A stochastic layer p(z|x) = N(μ(x), diag σ²(x)) is recorded as (μ, log σ²)
 - `RateEstimator` and `MixtureEstimator`, which give `information_plane` an `MIResult` for a Gaussian layer.
 
 The math sits in the pure torch kernels of ``_gaussian`` (with `vib_loss`), the probe decoder in ``_probe``,
-the result types in ``infoplane._types`` and the checks in ``infoplane._validation``; this module
+the result types in ``infoplane._core.types`` and the checks in ``infoplane._core.validation``; this module
 validates, converts units and wraps.
 
 References
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._types import BABound, MIResult, MixtureBounds, json_safe
-from .._units import LN2, entropy_bits
-from .._validation import (
+from .._core.types import BABound, MIResult, MixtureBounds, json_safe
+from .._core.units import LN2, entropy_bits
+from .._core.validation import (
     as_tensor64,
     check_choice,
     check_float_param,
@@ -40,9 +40,16 @@ from .._validation import (
     check_labels,
     check_regression_target,
 )
-from ._barber_agakov import PROBES, barber_agakov, describe_decoder
 from ._base import BaseEstimator
-from ._gaussian import TASKS, gaussian_kl_nats, gaussian_rate_nats, generator, mixture_log_terms, vib_loss
+from ._kernels.decoder import PROBES, barber_agakov, describe_decoder
+from ._kernels.gaussian import (
+    TASKS,
+    gaussian_kl_nats,
+    gaussian_rate_nats,
+    generator,
+    mixture_log_terms,
+    vib_loss,
+)
 
 __all__ = [
     "MixtureBounds",

@@ -9,8 +9,8 @@ import math
 import numpy as np
 from scipy import special
 
-from .._units import LN2 as _LN2
-from .._units import entropy_bits
+from .._core.units import LN2 as _LN2
+from .._core.units import entropy_bits
 
 __all__ = [
     "gaussian_mi_bits",

@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import _parallel
-from .._types import json_safe
-from .._validation import check_int_param, check_n_jobs
+from .._core import parallel as _parallel
+from .._core.types import json_safe
+from .._core.validation import check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
@@ -34,7 +34,7 @@ def _conventions(est: Any) -> dict:
 
 def _one_estimator(obj: Any, where: str) -> Any:
     if isinstance(obj, str):
-        from ..presets import make_estimator
+        from ..estimators.presets import make_estimator
 
         return make_estimator(obj)
     if not callable(getattr(obj, "estimate", None)):
@@ -154,7 +154,7 @@ def evaluate(
     ----------
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Any object with ``estimate(t, y)`` returning an `MIResult` (``conventions()`` optional); preset
-        names are those of `infoplane.presets.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
+        names are those of `infoplane.estimators.presets.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
         the estimator's ``name`` (plus ``-bound`` for bounded ones), which must be unique.
     tasks : task name, `Task`, or a list of them, optional
         Default: every task of `tasks()`. An unknown name raises `KeyError` listing the available ones.
@@ -234,7 +234,7 @@ def default_estimators() -> dict[str, Any]:
     network itself) take no task.
     """
     from ..estimators import CriticEstimator, KNNEstimator, ProbeEstimator
-    from ..presets import ESTIMATOR_PRESETS, make_estimator
+    from ..estimators.presets import ESTIMATOR_PRESETS, make_estimator
 
     return {
         **{name: make_estimator(name) for name in ESTIMATOR_PRESETS},

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._validation import check_int_param
+from .._core.validation import check_int_param
 from . import _samplers as S
 from ._class_mi import CLASS_MI
 from ._closed_forms import code_entropy_bits, gaussian_mi_bits, student_t_mi_bits

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from .._validation import param_error
-from ..store import BaseStore
+from .._core.validation import param_error
+from ..store._zarr import BaseStore
 from ._logging import log_to
 from .distributed import DistributedRecorder
 
@@ -42,7 +42,7 @@ class RecordingCore:
         if store is not None and not isinstance(store, (str, os.PathLike, BaseStore)):
             raise TypeError(f"{owner}: store must be None, a path or a MemoryStore/ZarrStore. Got {type(store).__name__}.")
         if estimators is not None:
-            from ..presets import resolve_estimators
+            from ..estimators.presets import resolve_estimators
 
             resolve_estimators(estimators)  # a bad estimator fails here, not after the first epoch
         self.owner = owner
@@ -92,7 +92,7 @@ class RecordingCore:
         return recorded
 
     def _estimate_and_log(self, epoch: int, logger: Any) -> None:
-        from ..analysis import information_plane
+        from ..analysis._plane import information_plane
 
         store = self.recorder.store
         have = set() if self.results is None else set(self.results["epoch"].astype(int))

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._distributed import rank_and_world
-from .._validation import check_int_param, param_error
-from ..recording import Recorder, Schedule, record, resolve_layers
-from ..store import BaseStore, ZarrStore
+from .._core.rank import rank_and_world
+from .._core.validation import check_int_param, param_error
+from ..recording._recorder import Recorder, Schedule, record, resolve_layers
+from ..store._zarr import BaseStore, ZarrStore
 
 __all__ = ["DistributedRecorder", "shard_bounds"]
 

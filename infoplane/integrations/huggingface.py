@@ -21,8 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .._validation import param_error
-from ..store import BaseStore
+from .._core.validation import param_error
+from ..store._zarr import BaseStore
 from ._callback import CallbackResults, RecordingCore
 from ._extras import require
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from ..store import BaseStore
+from ..store._zarr import BaseStore
 from ._callback import CallbackResults, RecordingCore
 from ._extras import require
 
@@ -22,7 +22,7 @@ __all__ = ["InformationPlaneCallback"]
 class InformationPlaneCallback(CallbackResults, _pl.callbacks.Callback):
     """Record layers of any ``LightningModule`` on a probe set at the end of scheduled training epochs.
 
-    Epoch numbering is that of `infoplane.models.train`: epoch 0 is the model before its first update
+    Epoch numbering is that of `infoplane.nets.train`: epoch 0 is the model before its first update
     (recorded at ``on_train_start``), epoch ``e`` the model after ``e`` training epochs (recorded at the end
     of Lightning's epoch ``e - 1``, i.e. ``trainer.current_epoch + 1``). A probe pass hooks the module only
     while it runs, in eval mode under ``torch.inference_mode()``; every module's mode, and the RNG, are

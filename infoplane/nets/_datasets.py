@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_float_param, check_labels
+from .._core.validation import check_float_param, check_labels
 
 __all__ = [
     "load_szt", "load_digits", "load_digits_augmented", "load_idx", "load_mnist_idx", "train_test_split",
@@ -114,7 +114,7 @@ def load_digits_augmented(n: int = 10_000, *, seed: int = 0, size: int = 8, max_
     Returns ``(X, y)``: X float32 (n, 1, size, size) in [0, 1], y int64 (n,) (the source image's digit).
     ``size > 8`` upsamples (bilinear), e.g. 28 for MNIST-sized maps.
     """
-    from ._validation import check_int_param
+    from .._core.validation import check_int_param
 
     n = check_int_param(n, "n", "load_digits_augmented", minimum=1)
     size = check_int_param(size, "size", "load_digits_augmented", minimum=2)

@@ -16,9 +16,9 @@ from torch import nn
 from torch.distributions import Normal
 from tqdm.auto import tqdm
 
-from ._threads import torch_threads
-from ._validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
-from .estimators._gaussian import vib_loss
+from .._core.threads import torch_threads
+from .._core.validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
+from ..estimators._kernels.gaussian import vib_loss
 
 __all__ = ["ACTIVATIONS", "SZTNet", "ConvNet", "make_activation", "train", "accuracy"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_float_param, check_int_param, param_error
+from .._core.validation import check_float_param, check_int_param, param_error
 
 __all__ = ["NoiseHooks", "add_noise", "PropagatedLayer", "sample_propagation"]
 

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._threads import torch_threads
-from ._validation import check_choice, check_float_param, check_int_param
-from .datasets import load_digits, load_szt, train_test_split
-from .estimators.variational import MixtureEstimator
-from .models import VIBClassifier, accuracy, train
-from .recording import record
+from .._core.threads import torch_threads
+from .._core.validation import check_choice, check_float_param, check_int_param
+from ..estimators.variational import MixtureEstimator
+from ..recording._recorder import record
+from ._datasets import load_digits, load_szt, train_test_split
+from ._models import VIBClassifier, accuracy, train
 
 __all__ = ["beta_sweep", "QUICK_BETAS", "DEFAULT_BETAS"]
 

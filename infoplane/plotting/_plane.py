@@ -27,8 +27,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from . import _plot_utils as pu
-from ._plot_utils import (  # noqa: F401  (the gids are part of plotting's API)
+from .._core.validation import check_choice
+from . import _utils as pu
+from ._utils import (
     GID_H_X,
     GID_H_Y,
     GID_INTERVAL,
@@ -36,21 +37,16 @@ from ._plot_utils import (  # noqa: F401  (the gids are part of plotting's API)
     GID_SATURATED,
     GID_SPREAD,
     GID_TRAJECTORY,
-    REFERENCE_STYLE,
     _ax_or_gca,
     _colormap,
     _optional_bits,
     _reference_line,
 )
-from ._plot_vib import plot_rate_gap, plot_vib_tradeoff
-from ._validation import check_choice
 
 __all__ = [
     "plot_information_plane",
     "plot_information_plane_grid",
     "plot_mi_vs_epoch",
-    "plot_vib_tradeoff",
-    "plot_rate_gap",
     "animate_information_plane",
 ]
 

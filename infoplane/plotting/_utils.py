@@ -17,9 +17,9 @@ from matplotlib import colors as mcolors
 from matplotlib import ticker as mticker
 from matplotlib.axes import Axes
 
-from . import _tables
-from ._tables import listed
-from ._validation import check_choice
+from .._core import tables as _tables
+from .._core.tables import listed
+from .._core.validation import check_choice
 
 __all__ = [
     "listed",
@@ -94,7 +94,7 @@ def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name:
     return layers
 
 
-#: Bootstrap-interval columns of a results table (`infoplane.diagnostics`), drawn as error bars when present.
+#: Bootstrap-interval columns of a results table (`infoplane.analysis`), drawn as error bars when present.
 INTERVAL_COLUMNS = ("I_XT_low", "I_XT_high", "I_TY_low", "I_TY_high")
 
 
@@ -126,7 +126,7 @@ def plane_table(
         out = _tables.mean_sd(sub, keys, quantities, ddof=1, extra=extra)
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
-        # diagnostics (infoplane.diagnostics) of one run travel with the points
+        # diagnostics (infoplane.analysis) of one run travel with the points
         cols += [c for c in ("n_runs", "saturated", *INTERVAL_COLUMNS) if c in sub.columns]
         out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}

@@ -1,5 +1,5 @@
 """The VIB β-sweep figures of `infoplane.plotting` (`plot_vib_tradeoff`, `plot_rate_gap`), from a β-sweep table
-(`infoplane.sweeps.beta_sweep`): rate, mixture bounds and Barber–Agakov across β, in bits.
+(`infoplane.nets.beta_sweep`): rate, mixture bounds and Barber–Agakov across β, in bits.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib.axes import Axes
 
-from . import _plot_utils as pu
-from ._plot_utils import (
+from .._core.tables import mean_sd
+from . import _utils as pu
+from ._utils import (
     GID_H_X,
     GID_H_Y,
     GID_SPREAD,
@@ -21,7 +22,6 @@ from ._plot_utils import (
     _optional_bits,
     _reference_line,
 )
-from ._tables import mean_sd
 
 __all__ = ["plot_vib_tradeoff", "plot_rate_gap"]
 

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from torch import nn
 
+from .._core.validation import param_error
 from ._reductions import Reducer, Reduction
-from ._validation import param_error
 
 __all__ = ["Layer", "resolve_layers", "Selector", "GaussianParam"]
 
@@ -42,7 +42,7 @@ class Layer:
     project : int, optional
         Seeded Gaussian random projection to k dimensions (entries N(0, 1/k)), 1 <= k <= width: keeps pairwise
         distances within 1 ± ε (Johnson-Lindenstrauss), so KDE and k-NN estimates move little
-        (`infoplane._reductions.projection_kde_bracket` states how little).
+        (`infoplane.recording._reductions.projection_kde_bracket` states how little).
     units : sequence of int, optional
         A fixed subset of the (pooled, flattened) units, by index.
     dtype : {"float32", "float16"}, optional

@@ -44,14 +44,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._distributed import check_writer_rank
-from ._layers import GaussianParam, Layer, Selector, _Resolved, _selector_text, resolve_layers  # noqa: F401  (re-exported)
+from .._core.rank import check_writer_rank
+from .._core.validation import check_activations, check_int_param, check_labels, param_error
+from ..store import BaseStore, MemoryStore, ZarrStore
+from ._layers import _Resolved, _selector_text, resolve_layers
 from ._reductions import Reducer, Reduction
-from ._schedule import Schedule, every, explicit, log_spaced  # noqa: F401  (re-exported)
-from ._validation import check_activations, check_int_param, check_labels, param_error
-from .store import BaseStore, MemoryStore, ZarrStore
+from ._schedule import Schedule
 
-__all__ = ["Layer", "Schedule", "Recorder", "record", "resolve_layers", "every", "log_spaced", "explicit"]
+__all__ = ["Recorder", "record"]
 
 _MODEL_REPR_CHARS = 20_000
 
@@ -350,7 +350,7 @@ class Recorder:
     ...     for epoch in range(1, 1001):
     ...         train_one_epoch(model)
     ...         rec.step(epoch)          # records only when the schedule says so
-    >>> infoplane.models.train(model, X, y, epochs=1000, callback=rec.step)   # or as a callback
+    >>> infoplane.nets.train(model, X, y, epochs=1000, callback=rec.step)   # or as a callback
 
     Parameters
     ----------
@@ -501,7 +501,7 @@ class Recorder:
         """Record ``epoch`` if the schedule (or ``force``) says so; return whether it was recorded.
 
         Accepts ``(epoch, model)`` so that it can be passed as ``callback=rec.step`` to
-        `infoplane.models.train`. Epochs must not decrease; a repeated epoch is a no-op; an epoch already
+        `infoplane.nets.train`. Epochs must not decrease; a repeated epoch is a no-op; an epoch already
         in the store is skipped or raises, per ``on_existing``.
         """
         epoch = check_int_param(epoch, "epoch", "Recorder.step", minimum=0)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int_param, param_error
+from .._core.validation import check_int_param, param_error
 
 __all__ = ["Reduction", "Reducer", "DTYPES", "jl_epsilon", "projection_kde_bracket"]
 

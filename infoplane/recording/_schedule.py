@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._validation import check_int_param, param_error
+from .._core.validation import check_int_param, param_error
 
 __all__ = ["Schedule", "every", "log_spaced", "explicit"]
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._types import json_safe
-from ._validation import check_activations, check_int_param, check_labels
+from .._core.types import json_safe
+from .._core.validation import check_activations, check_int_param, check_labels
 
 __all__ = ["BaseStore", "MemoryStore", "LayerKind", "GAUSSIAN_PARTS", "FORMAT", "FORMAT_VERSION", "listing"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write, fsync_path
-from ._store_base import FORMAT, FORMAT_VERSION, GAUSSIAN_PARTS
+from .._core.files import atomic_write, fsync_path
+from ._base import FORMAT, FORMAT_VERSION, GAUSSIAN_PARTS
 
 __all__ = [
     "MANIFEST", "LOCK", "ROOT_GROUP", "KEY_PATTERN", "parse_manifest", "classify", "wipe", "write_marked_group",
@@ -32,7 +32,7 @@ ROOT_GROUP = "zarr.json"
 #: A layer's array name in the store: ``l`` and at least three digits.
 KEY_PATTERN = re.compile(r"^l\d{3,9}$")
 EPOCH_DIR = re.compile(r"^e(\d{6,})$")
-#: Temporary files of `infoplane._atomic.atomic_write` (and of infoplane <= 0.1's manifest commit).
+#: Temporary files of `infoplane._core.files.atomic_write` (and of infoplane <= 0.1's manifest commit).
 _TEMPORARY = re.compile(r"^\.(manifest|zarr)\.json\.\d+(\.[0-9a-f]+)?\.tmp$")
 #: Marks a zarr group as an infoplane store root, written before anything else when a store is created.
 _MARK = {"infoplane": FORMAT}

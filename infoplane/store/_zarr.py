@@ -46,11 +46,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _store_files as files
-from ._atomic import atomic_write, fsync_path
+from .._core.files import atomic_write, fsync_path
+from .._core.validation import check_int_param, param_error
+from . import _files as files
+from ._base import FORMAT, FORMAT_VERSION, BaseStore, MemoryStore, _package_version
 from ._lock import StoreLockedError, WriterLock
-from ._store_base import FORMAT, FORMAT_VERSION, BaseStore, MemoryStore, _package_version
-from ._validation import check_int_param, param_error
 
 __all__ = ["BaseStore", "MemoryStore", "ZarrStore", "open_store", "StoreLockedError"]
 

@@ -9,19 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infoplane._types import MIResult
+from infoplane._core.types import MIResult
 from infoplane.analysis import (
-    ESTIMATOR_PRESETS,
     RESULT_COLUMNS,
     compression_scores,
     information_plane,
     load_results,
-    make_estimator,
     save_results,
     summarize_runs,
 )
 from infoplane.estimators import BinningEstimator, KDEEstimator
 from infoplane.estimators._base import BaseEstimator
+from infoplane.estimators.presets import ESTIMATOR_PRESETS, make_estimator
 from infoplane.store import MemoryStore, ZarrStore
 
 N = 8
@@ -127,8 +126,7 @@ def test_source_is_a_real_recorder():
     import torch
 
     from infoplane import Recorder
-    from infoplane.datasets import load_szt
-    from infoplane.models import SZTNet
+    from infoplane.nets import SZTNet, load_szt
 
     X, y = load_szt(return_X_y=True)
     X, y = X[::16], y[::16]  # 256 distinct inputs keep the test fast

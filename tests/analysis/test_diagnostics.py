@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infoplane.analysis import information_plane
-from infoplane.datasets import load_szt
-from infoplane.diagnostics import DEFAULT_DPI_TOLERANCE_BITS, add_flags
+from infoplane.analysis import DEFAULT_DPI_TOLERANCE_BITS, add_flags, information_plane
 from infoplane.estimators import BinningEstimator, KDEEstimator
+from infoplane.nets import load_szt
 from infoplane.store import MemoryStore
 
 X, Y = load_szt(return_X_y=True)  # 4096 distinct 12-bit inputs
@@ -57,7 +56,7 @@ def test_deeper_layer_with_more_information_is_flagged():
 
 def test_flags_on_the_committed_szt_tanh_run():
     # The full SZT tanh run of figures/ (5 seeds x 10,000 epochs, mean over seeds, SZT binning, 45 epochs).
-    path = Path(__file__).resolve().parents[1] / "figures" / "data" / "szt_information_plane.csv"
+    path = Path(__file__).resolve().parents[2] / "figures" / "data" / "szt_information_plane.csv"
     df = pd.read_csv(path)
     df = df[df.activation == "tanh"].rename(columns={"activation": "run"})
     flags = add_flags(df, layer_order=["act1", "act2", "act3", "act4", "act5", "softmax"])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from infoplane import load_results, save_results
-from infoplane.results_io import sidecar_path
+from infoplane.analysis import sidecar_path
 
 
 def _table(n: int, value: float) -> pd.DataFrame:

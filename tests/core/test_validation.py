@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from infoplane._types import MIResult, json_safe
-from infoplane._units import entropy_bits, nats_to_bits
-from infoplane._validation import (
+from infoplane._core.types import MIResult, json_safe
+from infoplane._core.units import entropy_bits, nats_to_bits
+from infoplane._core.validation import (
     check_activations,
     check_choice,
     check_float_param,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from infoplane.estimators import BinningEstimator
-from infoplane.estimators import _kernels as K
+from infoplane.estimators._kernels import binning as K
 
 SZT_EDGES = np.linspace(-1, 1, 30)
 

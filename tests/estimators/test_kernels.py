@@ -12,8 +12,8 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from infoplane._units import entropy_bits
-from infoplane.estimators import _kernels as K
+from infoplane._core.units import entropy_bits
+from infoplane.estimators._kernels import binning as K
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:

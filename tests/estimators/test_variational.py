@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from infoplane._types import MIResult
+from infoplane._core.types import MIResult
 from infoplane.estimators.variational import (
     MixtureEstimator,
     RateEstimator,

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate, stats
 
 import infoplane.groundtruth as gt
-from infoplane._types import MIResult
+from infoplane._core.types import MIResult
 from infoplane.estimators import BinningEstimator, KDEEstimator
 from infoplane.groundtruth import _samplers, _tasks
 from infoplane.groundtruth._class_mi import CLASS_MI

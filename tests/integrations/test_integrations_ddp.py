@@ -31,7 +31,7 @@ def _worker(rank: int, world: int, tmp: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{tmp / 'rendezvous'}", rank=rank, world_size=world)
     try:
-        X, y = infoplane.datasets.load_szt(return_X_y=True)
+        X, y = infoplane.nets.load_szt(return_X_y=True)
         X, y = torch.as_tensor(X[::16]), torch.as_tensor(y[::16])  # 256 rows
         ddp = nn.parallel.DistributedDataParallel(_net())
         opt = torch.optim.SGD(ddp.parameters(), lr=0.5)

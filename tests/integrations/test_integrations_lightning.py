@@ -39,7 +39,7 @@ class Module(pl.LightningModule):
 
 
 def _data():
-    X, y = infoplane.datasets.load_szt(return_X_y=True)
+    X, y = infoplane.nets.load_szt(return_X_y=True)
     X, y = torch.as_tensor(X[::16]), torch.as_tensor(y[::16])  # 256 rows
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=64, shuffle=False)
     return X, y, loader

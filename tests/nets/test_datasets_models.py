@@ -1,4 +1,4 @@
-"""Small tests of infoplane.datasets and infoplane.models against exact, known values."""
+"""Small tests of infoplane.nets and infoplane.nets against exact, known values."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from infoplane.datasets import load_digits, load_szt, szt_label_rule, train_test_split
-from infoplane.models import SZTNet, accuracy, make_activation, train
+from infoplane.nets import (
+    SZTNet,
+    accuracy,
+    load_digits,
+    load_szt,
+    make_activation,
+    szt_label_rule,
+    train,
+    train_test_split,
+)
 
-VAR_U = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "var_u.mat"
+VAR_U = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "var_u.mat"
 
 
 def entropy_bits(y: np.ndarray) -> float:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from infoplane.analysis import geometric_compression
 from infoplane.estimators import KDEEstimator, NoisyEstimator
-from infoplane.geometry import geometric_compression
 from infoplane.noise import add_noise, sample_propagation
 
 

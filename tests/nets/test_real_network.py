@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from infoplane import Layer, Recorder, information_plane
-from infoplane.datasets import load_digits, load_digits_augmented, load_idx, load_mnist_idx
 from infoplane.estimators import BinningEstimator, KDEEstimator, KNNEstimator
-from infoplane.models import ConvNet
+from infoplane.nets import ConvNet, load_digits, load_digits_augmented, load_idx, load_mnist_idx
 
 
 def test_augmented_digits_seeded_and_documented():

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from infoplane.sweeps import beta_sweep
+from infoplane.nets import beta_sweep
 
 COLUMNS = [
     "dataset", "seed", "beta", "epoch", "rate_bits", "mixture_lower_bits", "mixture_upper_bits", "tight_upper_bits",

@@ -8,9 +8,17 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from infoplane.datasets import load_digits, train_test_split
 from infoplane.estimators.variational import RateEstimator, barber_agakov, gaussian_rate
-from infoplane.models import GaussianEncoder, VIBClassifier, VIBOutput, VIBRegressor, accuracy, train
+from infoplane.nets import (
+    GaussianEncoder,
+    VIBClassifier,
+    VIBOutput,
+    VIBRegressor,
+    accuracy,
+    load_digits,
+    train,
+    train_test_split,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from matplotlib.animation import FuncAnimation  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from infoplane import plotting  # noqa: E402
+from infoplane.plotting._plane import QUANTITY_LABELS  # noqa: E402
 
 LAYERS = ["l1", "l2", "l3"]
 EPOCHS = [0, 1, 2, 5, 10]
@@ -285,7 +286,7 @@ def test_mi_vs_epoch_one_line_per_layer(quantity):
     for line, layer in zip(lines, LAYERS):
         np.testing.assert_array_equal(line.get_xdata(), EPOCHS)
         np.testing.assert_array_equal(line.get_ydata(), expected(df, layer, quantity))
-    assert ax.get_ylabel() == plotting.QUANTITY_LABELS[quantity] and ax.get_xlabel() == "epoch"
+    assert ax.get_ylabel() == QUANTITY_LABELS[quantity] and ax.get_xlabel() == "epoch"
     gid = plotting.GID_H_X if quantity == "I_XT" else plotting.GID_H_Y
     (ref,) = by_gid(ax.lines, gid)
     np.testing.assert_array_equal(ref.get_ydata(), [12.0, 12.0] if quantity == "I_XT" else [1.0, 1.0])

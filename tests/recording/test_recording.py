@@ -17,7 +17,7 @@ from torch import nn
 from infoplane.recording import Layer, Recorder, Schedule, record, resolve_layers
 from infoplane.store import MemoryStore, StoreLockedError, ZarrStore, open_store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Pair(nn.Module):
@@ -64,7 +64,7 @@ class MeanLogVar(nn.Module):
 
 
 class ConvNet(nn.Module):
-    """A small custom model (not from infoplane.models): conv, BN, dropout, linear and odd outputs."""
+    """A small custom model (not from infoplane.nets): conv, BN, dropout, linear and odd outputs."""
 
     def __init__(self, fail_at: str | None = None) -> None:
         super().__init__()
@@ -254,7 +254,7 @@ def test_schedules():
     ],
 )
 def test_recorder_records_exactly_the_scheduled_epochs_with_train(schedule, expected):
-    from infoplane.models import SZTNet, train
+    from infoplane.nets import SZTNet, train
 
     rng = np.random.default_rng(0)
     Xs = rng.integers(0, 2, size=(64, 12)).astype(np.float32)

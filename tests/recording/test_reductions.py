@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from infoplane._reductions import jl_epsilon, projection_kde_bracket
 from infoplane.estimators import KDEEstimator
 from infoplane.recording import Layer, Recorder, record
+from infoplane.recording._reductions import jl_epsilon, projection_kde_bracket
 from infoplane.store import ZarrStore
 
 

@@ -6,9 +6,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from infoplane.analysis import information_plane, make_estimator
+from infoplane.analysis import information_plane
 from infoplane.estimators import KDEEstimator
-from infoplane.estimators import _kde_kernels as K
+from infoplane.estimators._kernels import kde as K
+from infoplane.estimators.presets import make_estimator
 from infoplane.store import MemoryStore, ZarrStore
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from infoplane import Recorder
-from infoplane._lock import StoreLockedError, WriterLock
 from infoplane.store import ZarrStore, open_store
+from infoplane.store._lock import StoreLockedError, WriterLock
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

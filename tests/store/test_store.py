@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from infoplane import store as store_module
 from infoplane.store import MemoryStore, StoreLockedError, ZarrStore, open_store
+from infoplane.store import _zarr as store_module
 
 RNG = np.random.default_rng(0)
 A = RNG.normal(size=(6, 3)).astype(np.float32)

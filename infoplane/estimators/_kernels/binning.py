@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._units import entropy_bits
+from ..._core.units import entropy_bits
 
 __all__ = [
     "edge_table",
@@ -345,4 +345,4 @@ def discrete_information_bits(
 
 
 # KDE kernels live in their own module; re-exported here for callers of the combined kernel namespace.
-from ._kde_kernels import kde_chunk_rows, kde_information_bits, kde_log_sums, kde_log_sums_multi  # noqa: E402
+from .kde import kde_chunk_rows, kde_information_bits, kde_log_sums, kde_log_sums_multi  # noqa: E402

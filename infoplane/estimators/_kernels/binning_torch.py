@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import _kernels as K
+from . import binning as K
 
 __all__ = ["raise_if_out_of_range", "codes_edges", "codes_width", "codes_uniform", "adaptive_interior"]
 

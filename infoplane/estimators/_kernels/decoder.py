@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._types import BABound
-from .._units import LN2, entropy_bits
-from .._validation import (
+from ..._core.types import BABound
+from ..._core.units import LN2, entropy_bits
+from ..._core.validation import (
     check_choice,
     check_float_param,
     check_gaussian,
@@ -23,8 +23,8 @@ from .._validation import (
     check_labels,
     check_regression_target,
 )
-from ._gaussian import TASKS, gaussian_log_q, generator, reparameterize
-from ._probe import probe_log_q
+from .gaussian import TASKS, gaussian_log_q, generator, reparameterize
+from .probe import probe_log_q
 
 __all__ = ["PROBES", "barber_agakov", "describe_decoder"]
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_float_param
+from ..._core.validation import check_choice, check_float_param
 
 __all__ = [
     "TASKS",

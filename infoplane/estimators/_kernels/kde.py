@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._units import LN2, entropy_bits
+from ..._core.units import LN2, entropy_bits
 
 __all__ = ["kde_chunk_rows", "kde_log_sums", "kde_log_sums_multi", "kde_information_bits"]
 

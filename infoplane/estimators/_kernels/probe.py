@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._units import LN2
-from .._validation import check_int_param
-from ._gaussian import gaussian_log_q
+from ..._core.units import LN2
+from ..._core.validation import check_int_param
+from .gaussian import gaussian_log_q
 
 __all__ = ["PROBE_SMOOTHING", "probe_folds", "probe_log_q", "cross_fitted_log2_q"]
 

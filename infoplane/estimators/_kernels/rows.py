@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_numpy, as_tensor64  # noqa: F401  (re-exported for the estimators)
+from ..._core.validation import as_numpy, as_tensor64  # noqa: F401  (re-exported for the estimators)
 
 __all__ = ["as_tensor64", "canonical_order", "NO_I_XT"]
 

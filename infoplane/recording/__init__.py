@@ -1,0 +1,15 @@
+"""Recording: forward hooks on an existing model record chosen layers on a probe set at scheduled epochs.
+
+`Recorder` (context manager, ``step(epoch)``), `record` (one probe pass, no store), `Layer` (the explicit
+layer spec: output element, Gaussian parts, in-hook reductions), `Schedule` (which epochs), and
+`resolve_layers` (names, globs, types and modules to ``(name, module)`` pairs). See `Recorder` for the
+layer selectors, the stored shapes and the epoch rules.
+"""
+from __future__ import annotations
+
+from ._layers import GaussianParam, Layer, Selector, resolve_layers
+from ._recorder import Recorder, record
+from ._reductions import Reduction
+from ._schedule import Schedule
+
+__all__ = ["Recorder", "record", "Layer", "Schedule", "resolve_layers", "Reduction", "Selector", "GaussianParam"]
