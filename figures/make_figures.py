@@ -73,7 +73,7 @@ from infoplane.estimators import (
 )
 from infoplane.estimators.functional import entropy_bits
 from infoplane.nets import ConvNet, load_digits, load_digits_augmented, load_szt, train, train_test_split
-from infoplane.plotting._plane import (
+from infoplane.plotting import (
     plot_information_plane,
     plot_information_plane_grid,
     plot_mi_vs_epoch,
