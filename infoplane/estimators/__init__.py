@@ -29,6 +29,7 @@ from .knn import KNNEstimator
 from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator
 from .probe import ProbeEstimator
+from .sample_size import ReliabilityResult, SampleSizeCheck
 from .variational import (
     BABound,
     MixtureBounds,
@@ -51,6 +52,8 @@ __all__ = [
     "latent_mi",
     "CriticEstimator",
     "ProbeEstimator",
+    "SampleSizeCheck",
+    "ReliabilityResult",
     "NoisyEstimator",
     "RateEstimator",
     "MixtureEstimator",

@@ -33,6 +33,7 @@ from .knn import KNNEstimator, kl_entropy, ksg_mi, ross_mi
 from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator, NoisyInformation, sample_propagation_mi
 from .probe import ProbeEstimator, probe_mi
+from .sample_size import extrapolate
 from .variational import (
     MixtureEstimator,
     RateEstimator,
@@ -50,6 +51,7 @@ __all__ = [
     "mixture_information",
     "knn_information",
     "latent_mi",
+    "extrapolate",
     "critic_information",
     "probe_information",
     "noisy_information",

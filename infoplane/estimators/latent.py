@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._core.threads import torch_threads
 from .._core.types import MIResult, json_safe
 from .._core.units import entropy_bits
 from .._core.validation import (
@@ -211,7 +212,9 @@ class LatentMIEstimator(BaseEstimator):
                          self.cross_weight, self.seed, self.progress)
         gen = torch.Generator().manual_seed(self.seed)
         train, test = split_rows(n, b.cpu() if labels else None, self.holdout, gen)
-        fit = fit_latents(a, b, b_mode, train.to(dev), test.to(dev), hp, h_b=h_y)
+        # Small matrices: one CPU thread is faster than several on a shared machine (as for the critics).
+        with torch_threads(1 if dev.type == "cpu" else None):
+            fit = fit_latents(a, b, b_mode, train.to(dev), test.to(dev), hp, h_b=h_y)
         z_a = fit.z_a.double().cpu().numpy()
         if labels:
             raw = ross_mi(z_a, y_np[test.numpy()], self.k)
