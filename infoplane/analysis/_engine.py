@@ -36,7 +36,11 @@ __all__ = ["RESULT_COLUMNS", "Task", "Options", "open_sources", "plan", "estimat
 RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
 
 _DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
-           "geo_compression": "float64"}
+           "geo_compression": "float64", "I_XT_se": "float64", "I_TY_se": "float64", "I_XT_reliable": "boolean",
+           "I_TY_reliable": "bool"}
+
+#: The columns ``reliability=True`` adds (`reliability_columns`).
+RELIABILITY_COLUMNS = ["I_XT_se", "I_TY_se", "I_XT_reliable", "I_TY_reliable", "reliability_note"]
 
 
 @dataclass(frozen=True)
@@ -45,18 +49,21 @@ class Options:
     `estimate_task`, its name in `columns`.
 
     ``shuffle``: permutations of the shuffle baseline (``I_TY_shuffled``; 0 = none); ``resampling``: the
-    bootstrap / subsample columns of `infoplane.analysis`; ``geometry``: ``geo_compression``.
+    bootstrap / subsample columns of `infoplane.analysis`; ``geometry``: ``geo_compression``; ``reliability``:
+    the `RELIABILITY_COLUMNS` of a `SampleSizeCheck`.
     """
 
     shuffle: int = 0
     resampling: _diagnostics.Resampling | None = None
     geometry: bool = False
+    reliability: bool = False
 
     def columns(self) -> list[str]:
         """The extra columns, in table order."""
         out = ["I_TY_shuffled"] if self.shuffle else []
         out += self.resampling.columns() if self.resampling is not None else []
-        return out + (["geo_compression"] if self.geometry else [])
+        out += ["geo_compression"] if self.geometry else []
+        return out + (RELIABILITY_COLUMNS if self.reliability else [])
 
 
 @dataclass(frozen=True)
@@ -294,8 +301,25 @@ def estimate_task(
             row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, options.resampling, where))
         if options.geometry:
             row["geo_compression"] = geo
+        if options.reliability:
+            row.update(reliability_columns(est, t, task.y, x, kwargs, res))
         rows.append(row)
     return rows
+
+
+def reliability_columns(est: Any, t: Any, y: Any, x: Any, kwargs: dict, full: MIResult) -> dict[str, Any]:
+    """The `RELIABILITY_COLUMNS` of one estimate: `SampleSizeCheck` over disjoint splits, reusing ``full``
+    (the estimate on all rows). Too few rows for the splits, or an estimator it cannot serve, give
+    ``I_TY_reliable=False`` with the reason (never an error that would lose the table)."""
+    from ..estimators import SampleSizeCheck
+
+    try:
+        chk = SampleSizeCheck(est).estimate(t, y, x, full=full, **kwargs)
+    except (ValueError, TypeError) as exc:
+        return {"I_XT_se": np.nan, "I_TY_se": np.nan, "I_XT_reliable": None, "I_TY_reliable": False,
+                "reliability_note": f"not checked: {exc}"}
+    return {"I_XT_se": chk.I_XT_se, "I_TY_se": chk.I_TY_se, "I_XT_reliable": chk.I_XT_reliable,
+            "I_TY_reliable": chk.I_TY_reliable, "reliability_note": chk.reliability_note}
 
 
 def _estimate_batch(

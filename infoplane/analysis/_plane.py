@@ -46,6 +46,7 @@ def information_plane(
     n_boot: int = 100,
     subsample: Sequence[float] | None = None,
     geometry: bool = False,
+    reliability: bool = False,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -105,6 +106,13 @@ def information_plane(
         geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
         ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
         deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
+    reliability : bool, default False
+        Run every estimate through `infoplane.estimators.SampleSizeCheck` (Abdelaleem et al. 2025: estimates on
+        γ = 1…5 disjoint splits of the rows, I(N) ≈ I∞ + a/N fitted by weighted least squares) and add columns
+        ``I_XT_se``, ``I_TY_se`` (bits: standard errors of the extrapolated values), ``I_XT_reliable`` (nullable
+        boolean, NA where the estimator gives no I(T;X)), ``I_TY_reliable`` and ``reliability_note`` (why
+        not). I_XT, I_TY stay the estimates on all rows. Costs about 2.3 times the estimate for an O(N²)
+        estimator; plots draw unreliable points grey.
 
     Returns
     -------
@@ -141,7 +149,8 @@ def information_plane(
     stores, opened_here = _engine.open_sources(source)
     try:
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
-        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry))
+        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry),
+                                  reliability=bool(reliability))
         rows = _engine.run_tasks(tasks, est_map, x, options, n_jobs=n_jobs, backend=backend, progress=progress)
     finally:
         _engine.close_all(opened_here)

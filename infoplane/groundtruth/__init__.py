@@ -18,8 +18,8 @@ Evaluation of Mutual Information Estimators", NeurIPS; Arellano-Valle, Contreras
 from __future__ import annotations
 
 from ._closed_forms import class_mi_monte_carlo, gaussian_mi_bits, student_t_mi_bits
-from ._evaluate import COLUMNS, default_estimators, evaluate
+from ._evaluate import COLUMNS, default_estimators, evaluate, flag_reason
 from ._tasks import Task, get_task, tasks
 
-__all__ = ["Task", "tasks", "get_task", "evaluate", "default_estimators", "COLUMNS", "gaussian_mi_bits", "student_t_mi_bits",
+__all__ = ["Task", "tasks", "get_task", "evaluate", "default_estimators", "COLUMNS", "flag_reason", "gaussian_mi_bits", "student_t_mi_bits",
            "class_mi_monte_carlo"]

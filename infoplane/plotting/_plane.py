@@ -131,9 +131,16 @@ def _draw_plane(
         if any(c.get_gid() == GID_SATURATED for c in ax.collections):
             handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="none",
                                   markeredgecolor="crimson", label="saturated (I(T;X) ≈ log2 N)"))
+        if any(c.get_gid() == pu.GID_UNRELIABLE for c in ax.collections):
+            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="0.65",
+                                  markeredgecolor="none", label="unreliable (sample-size check)"))
         style = {"title": "layer", "loc": "best", "fontsize": "small", "title_fontsize": "small",
                  "framealpha": 0.85, "edgecolor": "none"} | (legend_kws or {})
         ax.legend(handles=handles, **style)
+    elif any(c.get_gid() == pu.GID_UNRELIABLE for c in ax.collections):
+        ax.legend(handles=[Line2D([], [], linestyle="none", marker="o", markerfacecolor="0.65", markeredgecolor="none",
+                                  label="unreliable (sample-size check)")], loc="best", fontsize="small",
+                  framealpha=0.85, edgecolor="none", **(legend_kws or {}))
     return artists
 
 
@@ -147,6 +154,13 @@ def _draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray,
                            alpha=0.6, zorder=2.0, label="_interval")
         for collection in bars.lines[2]:
             collection.set_gid(GID_INTERVAL)
+    bad = np.zeros(len(sub), dtype=bool)
+    for col in pu.RELIABLE_COLUMNS:
+        if col in sub.columns:
+            bad |= (sub[col].astype("boolean") == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+    if bad.any():
+        ax.scatter(x[bad], y[bad], s=s, c="0.65", edgecolors="none", zorder=2.55, gid=pu.GID_UNRELIABLE,
+                   label="_unreliable")
     if "saturated" in sub.columns:
         sat = sub["saturated"].to_numpy(dtype=bool)
         if sat.any():

@@ -121,13 +121,15 @@ def plane_table(
             "estimator and configuration, or give each repetition its own 'run' label."
         )
     if has_runs and not has_std:
-        extra = {"saturated": ("saturated", "any")} if "saturated" in sub.columns else None
+        extra = {c: (c, "any") for c in ("saturated",) if c in sub.columns}
+        extra.update({c: (c, "all") for c in RELIABLE_COLUMNS if c in sub.columns})
+        extra = extra or None
         # a mean point is marked when any run's point is saturated
         out = _tables.mean_sd(sub, keys, quantities, ddof=1, extra=extra)
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         # diagnostics (infoplane.analysis) of one run travel with the points
-        cols += [c for c in ("n_runs", "saturated", *INTERVAL_COLUMNS) if c in sub.columns]
+        cols += [c for c in ("n_runs", "saturated", *RELIABLE_COLUMNS, *INTERVAL_COLUMNS) if c in sub.columns]
         out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}
     out["_order"] = out["layer"].map(order)
@@ -186,6 +188,9 @@ GID_TRAJECTORY = "trajectory"
 GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
 GID_SATURATED = "saturated"
+GID_UNRELIABLE = "unreliable"
+#: Columns of `information_plane(..., reliability=True)`: a point is drawn grey when either is False.
+RELIABLE_COLUMNS = ("I_XT_reliable", "I_TY_reliable")
 GID_INTERVAL = "interval"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"
