@@ -416,7 +416,14 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
         for seed in range(s.gt_repeats):
             channel(max(s.gt_sizes), snr, seed, f"s²/v (N = {max(s.gt_sizes)})", snr)
 
-    # Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart).
+    _discrete_rows(add)
+    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
+    rows.extend(linear_gaussian_rows(s))
+    return pd.DataFrame(rows)
+
+
+def _discrete_rows(add) -> None:
+    """Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart)."""
     estimators = {"binning": BinningEstimator(SZT_EDGES), "binning-width": BinningEstimator(bin_width=BIN_WIDTH),
                   "binning-adaptive": BinningEstimator(n_bins=N_ADAPTIVE, strategy="adaptive"),
                   "kde-upper": _kde("upper", KDE_NOISE), "kde-lower": _kde("lower", KDE_NOISE)}
@@ -442,10 +449,6 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
     for name, est in estimators.items():
         r = est.estimate(t, y)
         add("constant_layer", "N", 1000, 0, name, "I_XT", r.I_XT, 0.0)
-
-    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
-    rows.extend(linear_gaussian_rows(s))
-    return pd.DataFrame(rows)
 
 
 LG_V, LG_S2 = 0.5, 1.0  # the linear-Gaussian encoder's sigma^2 and the input variance s^2
