@@ -7,6 +7,12 @@ building blocks, for your own loops: entropies of counts and symbol ids, discret
 ids, the KDE mixture bounds, the Gaussian rate, the aggregate-posterior bounds, Barber–Agakov and the VIB
 training loss.
 
+Which calls which: the estimator classes call the pure kernels (``infoplane.estimators._kernels`` and the
+bare-number functions `ross_mi`, `ksg_mi`, `critic_mi`, `probe_mi`, `sample_propagation_mi`, ...), never this
+module; each `*_information` twin is the class built from ``params`` and run once, so a twin and its class
+cannot drift apart (`TWINS` maps one to the other). Every ``estimate`` starts with the same input prologue,
+`infoplane._core.validation.check_estimate_inputs`.
+
 Unlike the estimator classes, the kernels (`discrete_information_bits`, `kde_information_bits`, ...) do not
 validate their inputs: pass checked arrays (see each docstring).
 """
