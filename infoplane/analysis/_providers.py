@@ -104,8 +104,9 @@ class Provider:
     doc: ClassVar[str] = ""
 
     @classmethod
-    def from_options(cls, owner: str, **options: Any) -> Provider | None:
-        """The provider for these keyword values, or None when they switch it off."""
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Provider | None:
+        """The provider for these keyword values ({keyword: value} for every one of ``keywords``), or None
+        when they switch it off; bad values raise errors naming ``owner``'s parameter."""
         return None
 
     def columns(self) -> list[str]:
@@ -143,8 +144,8 @@ shuffle : int, default 0
     dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, shuffle: Any = 0) -> ShuffleBaseline | None:
-        n = check_int_param(shuffle, "shuffle", owner, minimum=0)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> ShuffleBaseline | None:
+        n = check_int_param(options["shuffle"], "shuffle", owner, minimum=0)
         return cls(n) if n else None
 
     def columns(self) -> list[str]:
@@ -177,9 +178,8 @@ subsample : sequence of float, optional
     ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged."""
 
     @classmethod
-    def from_options(cls, owner: str, *, ci: Any = None, n_boot: Any = 100, subsample: Any = None
-                     ) -> Resampled | None:
-        resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, owner)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Resampled | None:
+        resampling = _diagnostics.Resampling.checked(options["ci"], options["n_boot"], options["subsample"], owner)
         return None if resampling is None else cls(resampling)
 
     def columns(self) -> list[str]:
@@ -204,8 +204,8 @@ geometry : bool, default False
     deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY."""
 
     @classmethod
-    def from_options(cls, owner: str, *, geometry: Any = False) -> Geometry | None:
-        return cls() if geometry else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Geometry | None:
+        return cls() if options["geometry"] else None
 
     def columns(self) -> list[str]:
         return ["geo_compression"]
@@ -231,8 +231,8 @@ diagnostics : bool, default True
     form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, diagnostics: Any = True) -> Flags | None:
-        return cls() if diagnostics else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Flags | None:
+        return cls() if options["diagnostics"] else None
 
     def columns(self) -> list[str]:
         return ["saturated", "dpi_violation"]
@@ -262,7 +262,7 @@ def from_options(options: Mapping[str, Any], owner: str) -> list[Provider]:
         )
     out = []
     for cls in PROVIDERS:
-        provider = cls.from_options(owner, **{k: options.get(k, d) for k, d in cls.keywords.items()})
+        provider = cls.from_options(owner, {k: options.get(k, d) for k, d in cls.keywords.items()})
         if provider is not None:
             out.append(provider)
     return out

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import (
     _is_torch,
     as_numpy,
@@ -207,7 +207,7 @@ class BinningEstimator(BaseEstimator):
         return self
 
     # ------------------------------------------------------------------------------------------
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;X) and I(T;Y) in bits for activations ``t`` (N, d), labels ``y`` (N,), optional input ids ``x``.
 
