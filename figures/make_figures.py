@@ -812,7 +812,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
 
     n_max = int(df["n_samples"].max())
     top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
-    task_names = [t.name for t in gt.tasks() if t.name in set(df["task"])]
+    task_names = [t.name for t in gt.tasks("all") if t.name in set(df["task"])]
     present = list(pd.unique(df["estimator"]))  # a CSV has no attrs: the suite's own order first
     estimators = [e for e in df.attrs.get("estimators", gt.default_estimators()) if e in present]
     estimators += [e for e in present if e not in estimators]
@@ -827,7 +827,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
         text = "–" if np.isnan(value) else (f"{value:.2f}" if value < 100 else f"{value:.0e}")
         ax_heat.text(j, i, text, ha="center", va="center", fontsize=6.5,
                      color="white" if value > 0.9 else "0.1")
-    truth = {t.name: t.true_bits for t in gt.tasks()}
+    truth = {t.name: t.true_bits for t in gt.tasks("all")}
     ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
     ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
     ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}, mean over seeds; grey: skipped", fontsize=9)
