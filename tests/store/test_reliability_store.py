@@ -811,3 +811,65 @@ def test_a_genuine_version_1_store_resumed_by_this_infoplane_still_reads(written
         np.testing.assert_array_equal(s.activations(1, "a"), A + 1)
         s.write_epoch(3, payload(3))
     np.testing.assert_array_equal(open_store(written).activations(3, "a"), A + 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 21, item 10: reusing a store path is visible, and refused when it cannot be the same run
+# --------------------------------------------------------------------------------------------------
+def _net(width: int = 6, seed: int = 0):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, width), nn.Tanh(), nn.Linear(width, 2), nn.Tanh())
+
+
+PROBE = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
+
+
+def _record(path, model, probe=PROBE, epochs=(0, 1, 2)):
+    with Recorder(model, ["1", "3"], probe, labels=Y, store=path) as rec:
+        return [rec.step(e) for e in epochs]
+
+
+def test_a_new_model_recorded_into_a_used_path_is_warned_on_the_first_skipped_epoch(tmp_path):
+    # Before: step() returned False for epochs 0..2 and nothing was said; the store kept the old run.
+    path = tmp_path / "run.zarr"
+    _record(path, _net(seed=0))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _record(path, _net(seed=1), epochs=(0, 1, 2, 3)) == [False, False, False, True]
+    messages = [str(w.message) for w in caught if "already in the store" in str(w.message)]
+    assert len(messages) == 1, messages  # the first skipped epoch only
+    assert "epoch 0" in messages[0] and "mode='w'" in messages[0] and "--overwrite" in messages[0]
+    assert open_store(path).epochs == [0, 1, 2, 3]
+
+
+def test_a_used_path_with_another_probe_is_refused(tmp_path):
+    path = tmp_path / "run.zarr"
+    _record(path, _net())
+    other = PROBE.copy()
+    other[3, 1] = np.nextafter(other[3, 1], np.float32(9))  # one value, one ulp: another probe
+    with pytest.raises(ValueError, match=r"probe differs.*fingerprint.*mode='w'.*--overwrite"):
+        _record(path, _net(), probe=other)
+    assert open_store(path).epochs == [0, 1, 2]
+
+
+def test_a_used_path_with_other_layer_shapes_is_refused_even_when_every_epoch_is_skipped(tmp_path):
+    # Before: a model 8 units wide recorded into a store of a 6-wide one skipped every stored epoch silently.
+    path = tmp_path / "run.zarr"
+    _record(path, _net(width=6))
+    with pytest.raises(ValueError, match=r"layer '1'.*width 8.*store holds 6.*mode='w'.*--overwrite"):
+        _record(path, _net(width=8), epochs=(0,))
+    assert open_store(path).epochs == [0, 1, 2]
+
+
+def test_resuming_the_same_run_still_works(tmp_path):
+    path = tmp_path / "run.zarr"
+    model = _net()
+    _record(path, model, epochs=(0, 1))
+    with pytest.warns(UserWarning, match="already in the store"):
+        assert _record(path, model, epochs=(0, 1, 2)) == [False, False, True]
+    assert open_store(path).epochs == [0, 1, 2]
