@@ -231,16 +231,18 @@ def train_szt_run(activation: str, seed: int, settings: Settings, path: str,
 
 def stage_train(ctx: dict) -> None:
     s: Settings = ctx["settings"]
-    runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
+    all_runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
+    runs = ctx.get("szt_runs") or all_runs  # --only wide_estimators needs one run (see needed_runs)
     paths = {run_name(a, seed): str(ctx["runs_dir"] / f"{run_name(a, seed)}.zarr") for a, seed in runs}
     results = Parallel(n_jobs=ctx["jobs"])(
         delayed(train_szt_run)(a, seed, s, paths[run_name(a, seed)], ctx["reuse"]) for a, seed in runs
     )
     history = pd.concat([h for h, _ in results], ignore_index=True)
     ctx["all_reused"] = all(reused for _, reused in results)
-    # Every epoch stays in runs/; the committed table keeps the recorded (log-spaced) epochs only.
+    # Every epoch stays in runs/; the committed table keeps the recorded (log-spaced) epochs only, of all runs.
     recorded = Schedule.log_spaced(s.epochs, s.n_record).epochs_until(s.epochs)
-    history[history["epoch"].isin(recorded)].to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
+    if runs == all_runs:
+        history[history["epoch"].isin(recorded)].to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
     ctx["paths"] = paths
     ctx["history"] = history
 
@@ -952,6 +954,17 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable[[dict], None]]] = {
 }
 
 
+def needed_runs(only: str | None, settings: Settings) -> list[tuple[str, int]] | None:
+    """The SZT runs to train (or reuse): all (None) unless ``--only`` names the wide-layer figure and nothing
+    else that trains; it reads the agreement run (tanh, seed 0) alone, and the other stores in runs/ are then
+    neither read nor touched."""
+    names = {n.strip() for n in (only or "").split(",")}
+    trains = {"train", "estimate"} | {n for n, (deps, _) in FIGURES.items() if deps and n != "wide_estimators"}
+    if "wide_estimators" in names and not names & trains:
+        return [("tanh", settings.agreement_seed)]
+    return None
+
+
 def figure_settings(name: str, settings: Settings) -> dict:
     """The settings a figure's manifest entry records: the pipeline's, plus a figure's own scale table."""
     extra = {"wide_estimators": {"wide": WIDE[settings.mode], "noise_std": WIDE_NOISE_STD},
@@ -1027,7 +1040,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     X, y = load_szt(return_X_y=True)
     ctx = {"settings": settings, "out": out, "runs_dir": runs_dir, "jobs": args.jobs, "reuse": args.reuse_runs,
            "progress": not args.no_progress, "H_X": math.log2(len(X)), "H_Y": entropy_of_labels_bits(y),
-           "git": git_commit(), "shared_seconds": {}}
+           "git": git_commit(), "shared_seconds": {}, "szt_runs": needed_runs(args.only, settings)}
     command = ["python", "figures/make_figures.py", *(sys.argv[1:] if argv is None else argv)]
     print(f"infoplane {infoplane.__version__}: {settings.mode} mode -> {out} ({args.jobs} jobs); stages: "
           f"{', '.join(k for k, _, _ in stages)}\nsettings: {json.dumps(asdict(settings))}", flush=True)
