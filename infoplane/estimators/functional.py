@@ -36,8 +36,10 @@ from .binning import BinningEstimator
 from .critics import CriticEstimator, CriticResult, critic_mi
 from .kde import KDEEstimator
 from .knn import KNNEstimator, kl_entropy, ksg_mi, ross_mi
+from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator, NoisyInformation, sample_propagation_mi
 from .probe import ProbeEstimator, probe_mi
+from .sample_size import extrapolate
 from .variational import (
     MixtureEstimator,
     RateEstimator,
@@ -54,6 +56,8 @@ __all__ = [
     "rate_information",
     "mixture_information",
     "knn_information",
+    "latent_mi",
+    "extrapolate",
     "critic_information",
     "probe_information",
     "noisy_information",
@@ -162,6 +166,7 @@ TWINS: dict[type, Callable[..., MIResult]] = {
     RateEstimator: rate_information,
     MixtureEstimator: mixture_information,
     KNNEstimator: knn_information,
+    LatentMIEstimator: latent_mi,
     CriticEstimator: critic_information,
     ProbeEstimator: probe_information,
     NoisyEstimator: noisy_information,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -55,6 +56,7 @@ from ._schedule import Schedule
 __all__ = ["Recorder", "record"]
 
 _MODEL_REPR_CHARS = 20_000
+_ANEW = "to record a new run, use a new path, store=ZarrStore(path, mode='w'), or --overwrite on the command line"
 
 
 # ---------------------------------------------------------------------------------------------- one pass
@@ -223,7 +225,10 @@ class Recorder:
                     "into a new store."
                 )
         if previous.get("probe_sha256") not in (None, fingerprint):
-            raise ValueError("probe differs from the probe the store was recorded with; record into a new store.")
+            raise ValueError(
+                f"probe differs from the probe the store was recorded with (its SHA-256 fingerprint "
+                f"{fingerprint[:12]}... is not the stored {str(previous['probe_sha256'])[:12]}...); {_ANEW}."
+            )
         if schedule is None and "schedule" in previous:
             sched = Schedule.from_dict(previous["schedule"])
         else:
@@ -278,6 +283,12 @@ class Recorder:
         if epoch in self.store:
             if self.on_existing == "raise":
                 raise ValueError(f"epoch {epoch} is already in the store (on_existing='raise').")
+            if not self.skipped:
+                self._check_stored_shapes()
+                warnings.warn(
+                    f"epoch {epoch} is already in the store {self.store!r}: Recorder.step skips it and every other "
+                    f"stored epoch (resuming the run recorded there); {_ANEW}.", UserWarning, stacklevel=2,
+                )
             self.skipped.append(epoch)
             return False
         device = self.device if self.device is not None else model_device(self.model)
@@ -294,6 +305,21 @@ class Recorder:
         self.store.write_epoch(epoch, data)
         self.recorded.append(epoch)
         return True
+
+    def _check_stored_shapes(self) -> None:
+        """Before the first skipped epoch: one probe row through the model; its layer widths must be the store's."""
+        device = self.device if self.device is not None else model_device(self.model)
+        row = tuple(t[:1] for t in self._probe_on(device))
+        data = probe_pass(self.model, self.layer_specs, row, 1, batch_size=1, device=device, epoch=None,
+                          keys=self._probe_keys)
+        shapes = self.store.metadata["shapes"]
+        for name, value in data.items():
+            width = (value["mu"] if isinstance(value, dict) else value).shape[1]
+            if name in shapes and width != shapes[name][1]:
+                raise ValueError(
+                    f"layer {name!r} of this model has width {width:,}, but the store holds {shapes[name][1]:,} for "
+                    f"it: the store at {self.store!r} holds another run; {_ANEW}."
+                )
 
     def close(self) -> None:
         """Close a store the recorder opened from a path (releases its writer lock)."""
