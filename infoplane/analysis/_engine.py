@@ -291,7 +291,8 @@ def estimate_task(
             row["I_TY_shuffled"] = float(base.I_TY)
         if options.resampling is not None:
             where = (task.run, task.epoch, task.layer)
-            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, options.resampling, where))
+            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, options.resampling, where,
+                                                      point=(float(res.I_XT), float(res.I_TY))))
         if options.geometry:
             row["geo_compression"] = geo
         rows.append(row)
