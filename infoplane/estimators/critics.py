@@ -33,10 +33,9 @@ from .._core.validation import (
     check_activations,
     check_choice,
     check_continuous,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
     check_int_param,
-    check_labels,
     param_error,
 )
 from ._base import BaseEstimator
@@ -356,10 +355,7 @@ class CriticEstimator(BaseEstimator):
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and class labels ``y``; ``x`` unused."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        n = int(t.shape[0])
-        y_np = check_labels(y, n)
-        check_input_ids(x, n)  # unused, but a malformed x is still an error
+        t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)  # x unused but checked
         _, y_ids = np.unique(y_np, return_inverse=True)
         onehot = np.eye(int(y_ids.max()) + 1)[y_ids.reshape(-1)]
         res = critic_mi(
