@@ -60,7 +60,8 @@ def information_plane(
         Class labels of the probe rows. None: each store's own ``.labels`` (given to the recorder).
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
-        "kde-upper", "kde-lower"; a preset's label is its name). Other estimators are labelled by their
+        "kde-upper", "kde-lower"; a preset's label is its name); an estimator class's ``name`` ("knn",
+        "probe", "critic", ...) builds it with its defaults (`make_estimator`). Other estimators are labelled by their
         ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
         estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
