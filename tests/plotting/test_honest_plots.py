@@ -282,3 +282,6 @@ def test_an_estimator_without_i_xt_is_refused_pointing_to_plot_mi_vs_epoch():
     fig, ax = plt.subplots()
     plotting.plot_mi_vs_epoch(df, "I_TY", ax=ax)  # the way out works
     assert len(ax.lines) == len(SZT_LAYERS)
+    from infoplane.integrations._logging import _plane_figure
+
+    assert _plane_figure(df, "knn").axes[0].get_title() == "knn: I(T;Y)"  # log_to(figure=True) still logs it
