@@ -354,7 +354,7 @@ def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None
 def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_X=None, H_Y=None, dpi=150):
     from matplotlib.figure import Figure
 
-    from .plotting import plot_information_plane
+    from .plotting import plot_information_plane, plot_mi_vs_epoch
 
     labels = list(df.attrs.get("estimators") or dict.fromkeys(df["estimator"]))
     labels = [lab for lab in labels if lab in set(df["estimator"])]
@@ -366,8 +366,12 @@ def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_
     fig = Figure(figsize=(5.2 * len(labels), 4.4), layout="constrained")
     axes = fig.subplots(1, len(labels), squeeze=False)[0]
     for ax, label in zip(axes, labels):
-        plot_information_plane(df, estimator=label, layers=layers, epoch_scale=epoch_scale, H_X=H_X, H_Y=H_Y,
-                               ax=ax)
+        if df.loc[df["estimator"] == label, "I_XT"].notna().any():
+            plot_information_plane(df, estimator=label, layers=layers, epoch_scale=epoch_scale, H_X=H_X,
+                                   H_Y=H_Y, ax=ax)
+        else:  # k-NN, probe, critics: I(T;Y) only, against epoch
+            plot_mi_vs_epoch(df, "I_TY", estimator=label, layers=layers, epoch_scale=epoch_scale, H_Y=H_Y,
+                             ax=ax, title=f"{label}: I(T;Y) (no I(T;X))")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path

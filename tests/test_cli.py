@@ -262,6 +262,9 @@ def test_record_a_users_model_and_estimate_it_with_parameters(tmp_path, capsys, 
     assert list(df.estimator.unique()) == ["binning(n_bins=8)", "kde-upper(noise_variance=0.05)", "knn(k=2)"]
     assert df.attrs["conventions"]["kde-upper(noise_variance=0.05)"]["noise_variance"] == 0.05
     assert df[df.estimator == "knn(k=2)"].I_XT.isna().all()  # k-NN gives I(T;Y) only
+    png = tmp_path / "p.png"
+    assert main(["plot", str(table), "--out", str(png)]) == 0  # k-NN's panel is I(T;Y) against epoch
+    assert png.read_bytes()[:8] == PNG_MAGIC
     assert main(["record", "--model", str(tmp_path / "my_models.py") + ":build", "--out", str(out),
                  "--epochs", "1", "--no-progress", "--overwrite"]) == 0  # a file path works too
 
