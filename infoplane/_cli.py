@@ -104,8 +104,18 @@ class EstimatorSpec:
                 f"estimator {self.name!r} ({cls.__name__}) takes no parameter {', '.join(map(repr, unknown))} "
                 f"(in {self.text!r}); it takes: {', '.join(accepted)}"
             )
+        required = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+                    if name != "self" and p.default is inspect.Parameter.empty
+                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in self.params]
+        if required:
+            raise argparse.ArgumentTypeError(
+                f"estimator {self.name!r} ({cls.__name__}) needs parameter(s) {', '.join(map(repr, required))} "
+                f"(in {self.text!r}), e.g. '{self.name}:{required[0]}=knn'")
+        params = dict(self.params)
+        if isinstance(params.get("estimator"), str):  # a wrapper (SampleSizeCheck): the wrapped one by name
+            params["estimator"] = EstimatorSpec(params["estimator"], {}, self.text).estimator
         try:
-            return make_estimator(self.name, **self.params)
+            return make_estimator(self.name, **params)
         except (TypeError, ValueError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise argparse.ArgumentTypeError(f"bad parameters in {self.text!r}: {message}") from None

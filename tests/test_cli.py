@@ -160,9 +160,10 @@ def test_estimators_take_parameters_and_every_preset_and_estimator_name():
     assert binning.strategy == "adaptive"  # the preset's 30 edges gave way to the scheme asked for
     assert isinstance(knn, KNNEstimator) and knn.k == 5
     presets, classes = estimator_names()
-    assert {"knn", "probe", "critic", "noisy", "kde", "rate", "mixture"} <= set(classes)
+    assert {"knn", "probe", "critic", "noisy", "kde", "rate", "mixture", "latent", "sample-size"} <= set(classes)
     for name in presets + list(classes):  # every name builds with its defaults
-        (est,) = parse_estimators(name).values()
+        spec = f"{name}:estimator=knn" if name == "sample-size" else name  # a wrapper names what it wraps
+        (est,) = parse_estimators(spec).values()
         assert est.name == (name.split("-")[0] if name in presets else name)
     assert list(parse_estimators("binning,kde-upper")) == ["binning", "kde-upper"]  # the default is unchanged
 
@@ -178,6 +179,7 @@ def test_estimators_take_parameters_and_every_preset_and_estimator_name():
         ("n_bins=5", "is a parameter without an estimator"),
         ("kde-upper,kde-upper", "must not repeat"),
         ("latentish", "unknown estimator 'latentish'"),
+        ("sample-size", "estimator 'sample-size' (SampleSizeCheck) needs parameter(s) 'estimator'"),
     ],
 )
 def test_bad_estimator_specs_are_usage_errors(capsys, spec, message):
