@@ -17,7 +17,7 @@ import torch
 from .._core.threads import torch_threads
 from .._core.validation import check_choice, check_float_param, check_int_param
 from ..estimators.variational import MixtureEstimator
-from ..recording._recorder import record
+from ..recording import record
 from ._datasets import load_digits, load_szt, train_test_split
 from ._models import VIBClassifier, accuracy, train
 
@@ -158,9 +158,10 @@ def beta_sweep(
 
     Returns
     -------
-    DataFrame, one row per (beta, recorded epoch): ``dataset, seed, beta, epoch, rate_bits,
-    mixture_lower_bits, mixture_upper_bits, tight_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy, train_loss,
-    train_accuracy, n_probe, n_samples, z_dim``; ``df.attrs["conventions"]`` holds the settings.
+    DataFrame
+        One row per (beta, recorded epoch), columns ``dataset, seed, beta, epoch, rate_bits,
+        mixture_lower_bits, mixture_upper_bits, tight_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy,
+        train_loss, train_accuracy, n_probe, n_samples, z_dim``; ``df.attrs["conventions"]`` holds the settings.
     """
     dataset = check_choice(dataset, "dataset", _OWNER, ("digits", "szt"))
     if betas is None:
