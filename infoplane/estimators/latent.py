@@ -76,7 +76,8 @@ class LatentMIEstimator(BaseEstimator):
     in ``conventions["reliability_note"]``, when neither held-out cross-prediction explains at least
     ``min_skill`` of the other side's code (``cross_r2_ty``, ``cross_r2_yt``; labels: the held-out Barber–Agakov
     bound H(Y) − CE as a fraction of H(Y)): then the codes were not shaped by any dependence, which is LMI's known
-    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero.
+    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero; it is also False when the k-NN
+    stage breaks `knn_dimension_rule` (2^D > n_test / k, D = ``latent_dim`` + the columns of y's code).
 
     Cost: at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in float32 (on
     ``device``, default the device of ``t``), then one k-NN estimate on ``holdout`` · N rows of ``latent_dim``
@@ -232,6 +233,12 @@ class LatentMIEstimator(BaseEstimator):
             f"neither held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
             f"(best {skill:.3f}): the codes were not shaped by any dependence of the conditional mean, so a "
             "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)"]
+        from .sample_size import knn_dimension_rule
+
+        # the k-NN stage sees the codes: latent_dim (+ y's code or y itself for KSG) dimensions, n_test rows
+        dims = self.latent_dim + (0 if fit.z_b is None else int(fit.z_b.shape[1]))
+        rule = knn_dimension_rule(int(fit.z_a.shape[0]), dims, self.k)
+        notes += [rule] if rule else []
         reliable, note = not notes, ("; ".join(notes) if notes else None)
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t_np.shape[1]), units="bits", I_TY_raw=raw, clipped=clipped,
