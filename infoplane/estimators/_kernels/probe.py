@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._core.threads import torch_threads
 from ..._core.units import LN2
 from ..._core.validation import check_int_param
 from .gaussian import gaussian_log_q
@@ -62,24 +63,37 @@ def classification_log_q(
     if init is not None and tuple(init[0].shape) != (d, n_classes):
         init = None  # another width or class count: a cold start
     chosen, evals = [], 0
-    for k in range(n_folds):  # loop over folds, each a vectorised full-batch fit
-        tr, te = folds != k, folds == k
-        z_tr, z_te = z[tr].reshape(-1, d), z[te].reshape(-1, d)
-        mu, sd = z_tr.mean(axis=0), z_tr.std(axis=0)
-        sd[sd == 0] = 1.0  # as StandardScaler: constant columns stay 0
-        x_tr = torch.as_tensor((z_tr - mu) / sd, dtype=torch.float32, device=dev)
-        x_te = torch.as_tensor((z_te - mu) / sd, dtype=torch.float32, device=dev)
-        y_tr = torch.as_tensor(np.repeat(y[tr], m), device=dev)
-        y_te = np.repeat(y[te], m)
-        w, b, c, ev = select_and_fit(x_tr, y_tr, n_classes, C, 0 if seed is None else int(seed) + k, init)
-        init = (w, b)
-        chosen.append(c)
-        evals += ev
-        p = torch.softmax(torch.addmm(b, x_te, w).double(), dim=1).cpu().numpy()
-        p = (1.0 - PROBE_SMOOTHING) * p + PROBE_SMOOTHING / n_classes
-        log_q[te] = np.log(p[np.arange(len(y_te)), y_te]).reshape(-1, m)
+    # Small products are faster (and far faster on a busy machine) on one thread: thread hand-offs dominate.
+    with torch_threads(1 if n * m * d * n_classes < 4_000_000 else None):
+        for k in range(n_folds):  # loop over folds, each a vectorised full-batch fit
+            init = _fold(z, y, folds == k, n_classes, C, seed, k, dev, init, log_q, chosen)
+            evals += init[2]
     new_state = {"w": init[0].cpu().numpy(), "b": init[1].cpu().numpy()}
     return log_q, {"C": chosen, "evaluations": evals, "state": new_state}
+
+
+def _fold(z: np.ndarray, y: np.ndarray, te: np.ndarray, n_classes: int, C: Any, seed: int | None, k: int,
+          dev: Any, init: tuple | None, log_q: np.ndarray, chosen: list) -> tuple:
+    """Fit on the rows outside ``te`` (warm-started from ``init``), score the rows of ``te`` into
+    ``log_q``; returns (W, b, evaluations)."""
+    import torch
+
+    d, m = z.shape[2], z.shape[1]
+    tr = ~te
+    z_tr, z_te = z[tr].reshape(-1, d), z[te].reshape(-1, d)
+    mu, sd = z_tr.mean(axis=0), z_tr.std(axis=0)
+    sd[sd == 0] = 1.0  # as StandardScaler: constant columns stay 0
+    x_tr = torch.as_tensor((z_tr - mu) / sd, dtype=torch.float32, device=dev)
+    x_te = torch.as_tensor((z_te - mu) / sd, dtype=torch.float32, device=dev)
+    y_tr = torch.as_tensor(np.repeat(y[tr], m), device=dev)
+    y_te = np.repeat(y[te], m)
+    w, b, c, ev = select_and_fit(x_tr, y_tr, n_classes, C, 0 if seed is None else int(seed) + k,
+                                 None if init is None else init[:2])
+    chosen.append(c)
+    p = torch.softmax(torch.addmm(b, x_te, w).double(), dim=1).cpu().numpy()
+    p = (1.0 - PROBE_SMOOTHING) * p + PROBE_SMOOTHING / n_classes
+    log_q[te] = np.log(p[np.arange(len(y_te)), y_te]).reshape(-1, m)
+    return w, b, ev
 
 
 def probe_log_q(
