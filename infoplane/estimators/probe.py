@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
     check_class_sizes,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
     check_int_param,
     check_labels,
 )
@@ -125,7 +125,7 @@ class ProbeEstimator(BaseEstimator):
             "I_XT_note": NO_I_XT,
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) >= H(Y) − CE in bits for activations ``t`` (N, d) and labels ``y``; ``x`` unused."""
         return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
@@ -134,10 +134,8 @@ class ProbeEstimator(BaseEstimator):
                             layer: str | None = None, epoch: int | None = None) -> tuple[MIResult, Any]:
         """`estimate`, the fits warm-started from ``state`` (the weights of the previous epoch), and the
         state to pass on (see `BaseEstimator.estimate_with_state`)."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch, allow_torch=False)
-        n = int(t.shape[0])
-        y_np = check_labels(y, n)
-        check_input_ids(x, n)  # unused, but a malformed x is still an error
+        # x is unused, but a malformed x is still an error
+        t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch, allow_torch=False)
         warm = state if self.warm_start else None
         raw, info = _probe_bits(t, y_np, self.n_folds, self.seed, "ProbeEstimator", self.C, self.device, warm)
         conv = self.conventions()
