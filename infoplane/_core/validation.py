@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .types import ArrayLike, TensorLike
+
 __all__ = [
     "as_numpy",
     "where",
@@ -160,7 +162,7 @@ def _check_finite(t: Any, label: str) -> None:
 
 
 def check_labels(
-    y: Any,
+    y: ArrayLike,
     n_rows: int | None = None,
     *,
     name: str = "y",
@@ -199,7 +201,7 @@ def _n_distinct(y: np.ndarray) -> int:
     return int(np.unique(y).size)
 
 
-def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | None:
+def check_input_ids(x: ArrayLike | None, n_rows: int, *, name: str = "x") -> np.ndarray | None:
     """Turn optional input identities into int64 ids per row (None means every row is its own input).
 
     ``x`` may be (N,) ids of any hashable-sortable dtype, or (N, k) input rows; equal rows share an id.
@@ -318,7 +320,8 @@ def check_regression_target(y: Any, n: int) -> np.ndarray:
 
 
 def check_estimate_inputs(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, allow_torch: bool = True
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
+    epoch: int | None = None, allow_torch: bool = True,
 ) -> tuple[Any, np.ndarray, np.ndarray | None, int]:
     """The prologue of an estimator's ``estimate``: ``(t, y, x_ids, n)`` checked against each other.
 

@@ -229,6 +229,7 @@ def _run_labels(store: Any, run: str, labels: Any, x: Any, first: tuple[int, str
     n_rows = getattr(store, "n_probe", None)
     if not isinstance(n_rows, (int, np.integer)):
         n_rows = int(store.activations(*first).shape[0])
+    n_rows = int(n_rows)
     y = check_labels(y_src, n_rows, name="labels" if labels is not None else f"stored labels of run {run!r}")
     check_input_ids(x, n_rows)  # fail early, in the caller, not inside a worker
     return y

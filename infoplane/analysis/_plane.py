@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
-from .._core.types import json_safe
+from .._core.types import ArrayLike, json_safe
 from .._core.validation import check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
 from . import _engine, _providers
@@ -31,12 +31,12 @@ __all__ = ["information_plane", "summarize_runs", "compression_scores"]
 
 def information_plane(
     source: Any,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     estimators: Any = "binning",
     *,
     layers: str | Sequence[str] | None = None,
     epochs: int | Sequence[int] | None = None,
-    x: Any = None,
+    x: ArrayLike | None = None,
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,

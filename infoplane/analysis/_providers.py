@@ -104,8 +104,9 @@ class Provider:
     doc: ClassVar[str] = ""
 
     @classmethod
-    def from_options(cls, owner: str, **options: Any) -> Provider | None:
-        """The provider for these keyword values, or None when they switch it off."""
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Provider | None:
+        """The provider for these keyword values ({keyword: value} for every one of ``keywords``), or None
+        when they switch it off; bad values raise errors naming ``owner``'s parameter."""
         return None
 
     def columns(self) -> list[str]:
@@ -143,8 +144,8 @@ shuffle : int, default 0
     dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, shuffle: Any = 0) -> ShuffleBaseline | None:
-        n = check_int_param(shuffle, "shuffle", owner, minimum=0)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> ShuffleBaseline | None:
+        n = check_int_param(options["shuffle"], "shuffle", owner, minimum=0)
         return cls(n) if n else None
 
     def columns(self) -> list[str]:
@@ -169,17 +170,17 @@ class Resampled(Provider):
     keywords: ClassVar[Mapping[str, Any]] = {"ci": None, "n_boot": 100, "subsample": None}
     doc: ClassVar[str] = """\
 ci, n_boot : float, int, optional
-    With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
-    estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
+    With ``ci`` (e.g. 0.95): a basic (reverse-percentile) bootstrap interval over probe rows, which corrects
+    a plug-in estimator's small-sample bias (binning on a discrete layer: coverage 0.92-0.95 at 0.95, where
+    the percentile interval covered 0.82-0.83), ``n_boot`` resamples per estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
     ``n_boot`` extra estimates per row (`infoplane.analysis.resampled_columns`).
 subsample : sequence of float, optional
     Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
     ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged."""
 
     @classmethod
-    def from_options(cls, owner: str, *, ci: Any = None, n_boot: Any = 100, subsample: Any = None
-                     ) -> Resampled | None:
-        resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, owner)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Resampled | None:
+        resampling = _diagnostics.Resampling.checked(options["ci"], options["n_boot"], options["subsample"], owner)
         return None if resampling is None else cls(resampling)
 
     def columns(self) -> list[str]:
@@ -188,7 +189,8 @@ subsample : sequence of float, optional
     def row_columns(self, ctx: RowContext) -> dict[str, Any]:
         where = (ctx.task.run, ctx.task.epoch, ctx.task.layer)
         return _diagnostics.resampled_columns(
-            ctx.estimator, ctx.t, ctx.task.y, ctx.x, dict(ctx.kwargs), self.resampling, where)
+            ctx.estimator, ctx.t, ctx.task.y, ctx.x, dict(ctx.kwargs), self.resampling, where,
+            point=(float(ctx.result.I_XT), float(ctx.result.I_TY)))
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,8 @@ geometry : bool, default False
     deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY."""
 
     @classmethod
-    def from_options(cls, owner: str, *, geometry: Any = False) -> Geometry | None:
-        return cls() if geometry else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Geometry | None:
+        return cls() if options["geometry"] else None
 
     def columns(self) -> list[str]:
         return ["geo_compression"]
@@ -231,8 +233,8 @@ diagnostics : bool, default True
     form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, diagnostics: Any = True) -> Flags | None:
-        return cls() if diagnostics else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Flags | None:
+        return cls() if options["diagnostics"] else None
 
     def columns(self) -> list[str]:
         return ["saturated", "dpi_violation"]
@@ -262,7 +264,7 @@ def from_options(options: Mapping[str, Any], owner: str) -> list[Provider]:
         )
     out = []
     for cls in PROVIDERS:
-        provider = cls.from_options(owner, **{k: options.get(k, d) for k, d in cls.keywords.items()})
+        provider = cls.from_options(owner, {k: options.get(k, d) for k, d in cls.keywords.items()})
         if provider is not None:
             out.append(provider)
     return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import InputKind, MIResult, json_safe
+from .._core.types import ArrayLike, InputKind, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_int_param
 
 __all__ = ["BaseEstimator"]
@@ -40,7 +40,7 @@ class BaseEstimator:
         return f"{type(self).__name__}({params})"
 
     def estimate(
-        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+        self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None
     ) -> MIResult:  # pragma: no cover
         """I(T;X) and I(T;Y) in bits; ``layer``/``epoch`` only name the data in error messages.
 
@@ -50,9 +50,9 @@ class BaseEstimator:
 
     def shuffle_baseline(
         self,
-        t: Any,
-        y: Any,
-        x: Any = None,
+        t: TensorLike,
+        y: ArrayLike,
+        x: ArrayLike | None = None,
         *,
         n_permutations: int = 5,
         seed: int | None = 0,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import entropy_bits
 from .._core.validation import (
     check_activations,
@@ -89,7 +89,7 @@ class ProbeEstimator(BaseEstimator):
             "I_XT_note": NO_I_XT,
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) >= H(Y) − CE in bits for activations ``t`` (N, d) and labels ``y``; ``x`` unused."""
         # x is unused, but a malformed x is still an error

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .._core.rank import check_writer_rank
+from .._core.types import ArrayLike
 from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, resolve_layers
@@ -153,7 +154,7 @@ class Recorder:
         layers: Any,
         probe: Any,
         *,
-        labels: Any = None,
+        labels: ArrayLike | None = None,
         schedule: Any = None,
         store: BaseStore | str | os.PathLike | None = None,
         batch_size: int = 1024,
