@@ -144,7 +144,7 @@ def plot_information_plane(
         Marker area in points².
     min_span : float or None, default 0.5
         Smallest span of each axis, in bits: a view narrower than this is widened around its middle and a
-        note in the lower right corner says so, so that a 0.02-bit wobble does not fill the axes like a
+        note in the lower left corner says so, so that a 0.02-bit wobble does not fill the axes like a
         trajectory. None or 0: Matplotlib's autoscaling alone.
     title : str, optional
         Axes title; default the estimator's label and its settings from ``df.attrs["conventions"]`` (or
