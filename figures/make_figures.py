@@ -428,7 +428,14 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
         for seed in range(s.gt_repeats):
             channel(max(s.gt_sizes), snr, seed, f"s²/v (N = {max(s.gt_sizes)})", snr)
 
-    # Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart).
+    _discrete_rows(add)
+    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
+    rows.extend(linear_gaussian_rows(s))
+    return pd.DataFrame(rows)
+
+
+def _discrete_rows(add) -> None:
+    """Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart)."""
     estimators = {"binning": BinningEstimator(SZT_EDGES), "binning-width": BinningEstimator(bin_width=BIN_WIDTH),
                   "binning-adaptive": BinningEstimator(n_bins=N_ADAPTIVE, strategy="adaptive"),
                   "kde-upper": _kde("upper", KDE_NOISE), "kde-lower": _kde("lower", KDE_NOISE)}
@@ -454,10 +461,6 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
     for name, est in estimators.items():
         r = est.estimate(t, y)
         add("constant_layer", "N", 1000, 0, name, "I_XT", r.I_XT, 0.0)
-
-    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
-    rows.extend(linear_gaussian_rows(s))
-    return pd.DataFrame(rows)
 
 
 LG_V, LG_S2 = 0.5, 1.0  # the linear-Gaussian encoder's sigma^2 and the input variance s^2
@@ -885,7 +888,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
 
     n_max = int(df["n_samples"].max())
     top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
-    task_names = [t.name for t in gt.tasks() if t.name in set(df["task"])]
+    task_names = [t.name for t in gt.tasks("all") if t.name in set(df["task"])]
     present = list(pd.unique(df["estimator"]))  # a CSV has no attrs: the suite's own order first
     estimators = [e for e in df.attrs.get("estimators", gt.default_estimators()) if e in present]
     estimators += [e for e in present if e not in estimators]
@@ -900,7 +903,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
         text = "–" if np.isnan(value) else (f"{value:.2f}" if value < 100 else f"{value:.0e}")
         ax_heat.text(j, i, text, ha="center", va="center", fontsize=6.5,
                      color="white" if value > 0.9 else "0.1")
-    truth = {t.name: t.true_bits for t in gt.tasks()}
+    truth = {t.name: t.true_bits for t in gt.tasks("all")}
     ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
     ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
     ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}, mean over seeds; grey: skipped", fontsize=9)

@@ -6,11 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, Union, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator"]
+if TYPE_CHECKING:  # torch is never imported for the aliases' sake
+    import torch
+
+__all__ = [
+    "ArrayLike", "TensorLike", "Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator", "Store",
+]
+
+#: Anything `numpy.asarray` turns into an array: an ndarray, a (nested) list or tuple, a scalar, a pandas
+#: Series, a CPU torch tensor. What the checks of `infoplane._core.validation` accept for labels and ids.
+ArrayLike: TypeAlias = npt.ArrayLike
+
+#: Activations: a numpy array or a torch tensor (estimators with a torch path keep a tensor on its device).
+TensorLike: TypeAlias = Union[np.ndarray, "torch.Tensor"]
 
 #: What kind of number an estimate is relative to the true mutual information.
 Bound = Literal["estimate", "upper", "lower"]
@@ -150,8 +163,31 @@ class Estimator(Protocol):
     def conventions(self) -> dict[str, Any]: ...
 
     def estimate(
-        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+        self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
+        epoch: int | None = None
     ) -> MIResult: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What `information_plane` reads from a recorded run (`MemoryStore`, `ZarrStore`, or your own).
+
+    ``epochs`` (ints, ascending) and ``layers`` (recording order) list what was recorded;
+    ``activations(epoch, layer, part=None)`` returns one (N, d) array (``part="log_var"``: the log-variance of
+    a Gaussian layer); ``layer_kind(layer)`` is ``"deterministic"`` or ``"gaussian"``. Optional, read when
+    present: ``labels`` (N,), ``n_probe``, ``path`` (a zarr store workers may open themselves), ``close()``.
+    ``isinstance(obj, Store)`` checks the four required members (a `Recorder` is not a store: it has one).
+    """
+
+    @property
+    def epochs(self) -> list[int]: ...
+
+    @property
+    def layers(self) -> list[str]: ...
+
+    def activations(self, epoch: int, layer: str, part: str | None = None) -> Any: ...
+
+    def layer_kind(self, layer: str) -> str: ...
 
 
 def json_safe(value: Any) -> Any:

@@ -20,32 +20,28 @@ import numpy as np
 import pandas as pd
 
 from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
-from .._core.types import json_safe
-from .._core.validation import as_numpy, check_int_param, check_n_jobs
+from .._core.types import ArrayLike, json_safe
+from .._core.validation import check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
-from . import _diagnostics, _engine
-from ._engine import RESULT_COLUMNS
+from . import _engine, _providers
+from ._providers import ColumnProvider
 
 __all__ = ["information_plane", "summarize_runs", "compression_scores"]
 
 
 def information_plane(
     source: Any,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     estimators: Any = "binning",
     *,
     layers: str | Sequence[str] | None = None,
     epochs: int | Sequence[int] | None = None,
-    x: Any = None,
+    x: ArrayLike | None = None,
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
-    shuffle: int = 0,
-    diagnostics: bool = True,
-    ci: float | None = None,
-    n_boot: int = 100,
-    subsample: Sequence[float] | None = None,
-    geometry: bool = False,
+    providers: Sequence[ColumnProvider] = (),
+    **options: Any,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -64,7 +60,8 @@ def information_plane(
         Class labels of the probe rows. None: each store's own ``.labels`` (given to the recorder).
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
-        "kde-upper", "kde-lower"; a preset's label is its name). Other estimators are labelled by their
+        "kde-upper", "kde-lower"; a preset's label is its name); an estimator class's ``name`` ("knn",
+        "probe", "critic", ...) builds it with its defaults (`make_estimator`). Other estimators are labelled by their
         ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
         estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
@@ -81,30 +78,12 @@ def information_plane(
         ``Client`` (an optional extra: ``pip install 'infoplane[dask]'``). None: joblib's active backend.
     progress : bool
         Show a tqdm progress bar over the (run, epoch, layer) tasks.
-    shuffle : int, default 0
-        When > 0, also estimate I(T;Y) with the labels randomly permuted, averaged over ``shuffle``
-        permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
-        I(T;Y) under permuted labels is 0, so this column is the estimator's value under independence at
-        this N and label balance: a floor below which I_TY says nothing. It is not the bias at the
-        dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y).
-    diagnostics : bool, default True
-        Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
-        input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
-        deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
-        estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
-        form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`).
-    ci, n_boot : float, int, optional
-        With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
-        estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
-        ``n_boot`` extra estimates per row (`infoplane.analysis.resampled_columns`).
-    subsample : sequence of float, optional
-        Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
-        ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
-    geometry : bool, default False
-        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.analysis.
-        geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
-        ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
-        deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
+    providers : sequence of column providers, optional
+        Extra columns from your own column providers (`infoplane.analysis.Provider` subclasses, or any
+        object with the hooks of `infoplane.analysis.ColumnProvider`), after the built-in ones.
+    **options
+        The keywords of the built-in column providers, below (any other keyword raises `TypeError`).
+{provider_options}
 
     Returns
     -------
@@ -113,7 +92,10 @@ def information_plane(
         ``I_TY`` (float64, bits), ``bound_XT``, ``bound_TY`` ("estimate" | "upper" | "lower"),
         ``n_samples`` (int64). Rows sorted by run (in the order given), epoch, layer (store order) and
         estimator (in the order given). ``df.attrs``: ``conventions`` {label: dict}, ``layers``,
-        ``estimators``, ``runs``, ``skipped`` {label: [layers]}, ``units`` ("bits").
+        ``estimators``, ``runs``, ``skipped`` {label: [layers]}, ``units`` ("bits"). When any store was
+        recorded with ``Recorder(..., probe_name=...)``, a ``probe`` column (str) follows ``run``: the
+        store's probe name (an unnamed store's probe is its run name), and ``df.attrs["probes"]`` maps
+        run to probe; the plots draw each probe apart and `summarize_runs` summarizes each apart.
 
     Notes
     -----
@@ -121,6 +103,11 @@ def information_plane(
     estimators with ``input_kind="gaussian"`` get ``estimate(mu, y, x, log_var=log_var)``. A Gaussian
     estimator on a deterministic layer is skipped (listed in ``df.attrs["skipped"]``); if that leaves no
     work at all, ``ValueError`` is raised.
+
+    Every column beside the `RESULT_COLUMNS` comes from a column provider (`infoplane.analysis.Provider`):
+    per task, per estimator row (in the worker) or on the whole table. A built-in keyword option is a
+    provider's ``keywords``; a new column is one `Provider` subclass in ``infoplane/analysis/_providers.py``
+    appended to its ``PROVIDERS`` list (which also documents its keyword here).
 
     Parallel work is batched (a few batches per worker) and each task carries only its own (epoch, layer)
     arrays — or, for a `ZarrStore`, the store's path, so workers read zarr themselves — never whole stores;
@@ -135,23 +122,57 @@ def information_plane(
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
     est_map = resolve_estimators(estimators)
-    shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
+    column_providers = _column_providers(options, providers)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
-    resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
     stores, opened_here = _engine.open_sources(source)
     try:
+        probes = _probe_names(stores)
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
-        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry))
-        rows = _engine.run_tasks(tasks, est_map, x, options, n_jobs=n_jobs, backend=backend, progress=progress)
+        rows = _engine.run_tasks(tasks, est_map, x, column_providers, n_jobs=n_jobs, backend=backend,
+                                 progress=progress)
     finally:
         _engine.close_all(opened_here)
-    df = _engine.assemble(rows, RESULT_COLUMNS + options.columns(), est_map, list(stores), layer_order, skipped)
-    if diagnostics:
-        # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
-        n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
-        df = _diagnostics.add_flags(
-            df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
-            n_inputs=n_inputs)
+    df = _engine.assemble(rows, column_providers, est_map, list(stores), layer_order, skipped, x=x)
+    return _with_probe_column(df, probes)
+
+
+information_plane.__doc__ = (information_plane.__doc__ or "").replace(
+    "{provider_options}", _providers.options_doc())
+
+
+def _column_providers(options: Mapping[str, Any], extra: Sequence[Any]) -> tuple[ColumnProvider, ...]:
+    """The built-in providers the keyword ``options`` switch on, then the ``providers`` given, checked."""
+    if isinstance(extra, (str, bytes)) or not isinstance(extra, Sequence):
+        extra = [extra]
+    for provider in extra:
+        if not isinstance(provider, ColumnProvider):
+            raise TypeError(
+                "The 'providers' parameter of information_plane must hold column providers (objects with "
+                "columns, dtypes, task_columns, row_columns and table; see infoplane.analysis.Provider). "
+                f"Got {type(provider).__name__}."
+            )
+    out = (*_providers.from_options(options, "information_plane"), *extra)
+    _engine.provider_columns(out)  # column names checked before any work
+    return out
+
+
+def _probe_names(stores: Mapping[str, Any]) -> dict[str, str | None]:
+    """{run: the store's ``probe_name``} (set by ``Recorder(..., probe_name=...)``; None where unset)."""
+    names = {}
+    for run, store in stores.items():
+        name = store.metadata.get("probe_name")
+        names[run] = name if isinstance(name, str) and name else None
+    return names
+
+
+def _with_probe_column(df: pd.DataFrame, probes: Mapping[str, str | None]) -> pd.DataFrame:
+    """A ``probe`` column after ``run`` when any store names its probe; an unnamed store's probe is its run."""
+    if all(name is None for name in probes.values()):
+        return df
+    named = {run: name if name is not None else run for run, name in probes.items()}
+    attrs = dict(df.attrs)
+    df.insert(1, "probe", df["run"].map(named).astype(object))
+    df.attrs = {**attrs, "probes": named}
     return df
 
 
@@ -173,7 +194,8 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per (epoch, layer, estimator): ``I_XT``, ``I_TY`` (mean over runs, bits), ``I_XT_std``,
+        One row per (epoch, layer, estimator), and per ``probe`` when the table has one (a training and a
+        held-out probe are never averaged together): ``I_XT``, ``I_TY`` (mean over runs, bits), ``I_XT_std``,
         ``I_TY_std`` (bits), ``I_XT_min``, ``I_XT_max``, ``I_TY_min``, ``I_TY_max`` (the band of the runs,
         bits), ``bound_XT``, ``bound_TY``, ``n_samples`` (the smallest over runs), ``I_TY_shuffled`` and
         ``I_TY_shuffled_std`` (bits; when the table has the shuffle baseline) and ``n_runs`` (how many runs
@@ -183,7 +205,8 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     df = check_table(df, required)
     ddof = check_int_param(ddof, "ddof", "summarize_runs", minimum=0)
     check_unique_rows(df, "df")
-    keys = ["epoch", "layer", "estimator"]
+    # runs on different probes (train, held-out) are different quantities: summarized apart
+    keys = (["probe"] if "probe" in df.columns else []) + ["epoch", "layer", "estimator"]
     bounds = df.groupby(keys, sort=False)[["bound_XT", "bound_TY"]].nunique()
     if (bounds > 1).any(axis=None):
         bad = bounds[(bounds > 1).any(axis=1)].index[0]
@@ -254,7 +277,7 @@ def compression_scores(
     final_epochs = check_int_param(final_epochs, "final_epochs", "compression_scores", minimum=1)
     ddof = check_int_param(ddof, "ddof", "compression_scores", minimum=0)
     check_unique_rows(df, "df")
-    keys = [c for c in ("run", "layer", "estimator") if c in df.columns]
+    keys = [c for c in ("run", "probe", "layer", "estimator") if c in df.columns]
     rows = []
     # One Python step per trajectory (runs x layers x estimators), vectorised within it.
     for key, group in df.sort_values("epoch", kind="stable").groupby(keys, sort=False):
@@ -290,13 +313,13 @@ def compression_scores(
         "final_epochs": final_epochs,
     }
     if aggregate:
-        out = _aggregate_scores(out, ddof, order)
+        out = _aggregate_scores(out, ddof, order, ["probe"] if "probe" in out.columns else [])
         info["aggregate"] = {"over": "run", "std_ddof": ddof}
     out.attrs = json_safe({**df.attrs, "compression": info})
     return out
 
 
-def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list]) -> pd.DataFrame:
+def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list], probe: list[str]) -> pd.DataFrame:
     quantities = ["compression", "compression_fraction", "I_XT_max", "I_XT_final"]
     extra = {
         "bound_XT": ("bound_XT", "first"),
@@ -304,8 +327,8 @@ def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list
         "peak_epoch_min": ("peak_epoch", "min"),
         "peak_epoch_max": ("peak_epoch", "max"),
     }
-    out = mean_sd(per_run, ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
-    columns = ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
+    out = mean_sd(per_run, probe + ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
+    columns = probe + ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
                "peak_epoch", "peak_epoch_min", "peak_epoch_max", "n_runs"]
     out = out[columns].astype({"peak_epoch": "float64", "peak_epoch_min": "int64", "peak_epoch_max": "int64"})
     return sort_rows(out, order)

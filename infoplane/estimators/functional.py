@@ -7,6 +7,12 @@ building blocks, for your own loops: entropies of counts and symbol ids, discret
 ids, the KDE mixture bounds, the Gaussian rate, the aggregate-posterior bounds, Barber–Agakov and the VIB
 training loss.
 
+Which calls which: the estimator classes call the pure kernels (``infoplane.estimators._kernels`` and the
+bare-number functions `ross_mi`, `ksg_mi`, `critic_mi`, `probe_mi`, `sample_propagation_mi`, ...), never this
+module; each `*_information` twin is the class built from ``params`` and run once, so a twin and its class
+cannot drift apart (`TWINS` maps one to the other). Every ``estimate`` starts with the same input prologue,
+`infoplane._core.validation.check_estimate_inputs`.
+
 Unlike the estimator classes, the kernels (`discrete_information_bits`, `kde_information_bits`, ...) do not
 validate their inputs: pass checked arrays (see each docstring).
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._core.types import MIResult
+from .._core.types import ArrayLike, MIResult, TensorLike
 from .._core.units import entropy_bits
 from ._kernels.binning import (
     digitize_edges,
@@ -30,8 +36,10 @@ from .binning import BinningEstimator
 from .critics import CriticEstimator, CriticResult, critic_mi
 from .kde import KDEEstimator
 from .knn import KNNEstimator, kl_entropy, ksg_mi, ross_mi
+from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator, NoisyInformation, sample_propagation_mi
 from .probe import ProbeEstimator, probe_mi
+from .sample_size import extrapolate
 from .variational import (
     MixtureEstimator,
     RateEstimator,
@@ -48,6 +56,8 @@ __all__ = [
     "rate_information",
     "mixture_information",
     "knn_information",
+    "latent_mi",
+    "extrapolate",
     "critic_information",
     "probe_information",
     "noisy_information",
@@ -77,7 +87,7 @@ __all__ = [
 
 
 def binning_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Plug-in binning estimate of I(T;X) and I(T;Y) in bits; ``params`` as `BinningEstimator`'s.
 
@@ -88,14 +98,14 @@ def binning_information(
 
 
 def kde_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Kolchinsky–Tracey KDE bounds in bits; ``params`` as `KDEEstimator`'s (``noise_variance``, ``bound``)."""
     return KDEEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
 
 
 def rate_information(
-    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, log_var: TensorLike, layer: str | None = None, epoch: int | None = None,
     **params: Any,
 ) -> MIResult:
     """VIB rate (upper bound on I(Z;X)) and Barber–Agakov (lower bound on I(Z;Y)) in bits for mean ``t``.
@@ -106,7 +116,7 @@ def rate_information(
 
 
 def mixture_information(
-    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, log_var: TensorLike, layer: str | None = None, epoch: int | None = None,
     **params: Any,
 ) -> MIResult:
     """Aggregate-posterior bound on I(Z;X) and Barber–Agakov on I(Z;Y) in bits for mean ``t``.
@@ -117,7 +127,7 @@ def mixture_information(
 
 
 def knn_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """k-NN estimate of I(T;Y) in bits (Ross for labels, KSG for continuous y; I_XT NaN); ``params`` as
     `KNNEstimator`'s (``k``, ``metric``, ``target``). The bare numbers: `ross_mi`, `ksg_mi`, `kl_entropy`."""
@@ -125,7 +135,7 @@ def knn_information(
 
 
 def critic_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Neural critic bound on I(T;Y) in bits (I_XT NaN); ``params`` as `CriticEstimator`'s. For any two
     arrays: `critic_mi`."""
@@ -133,7 +143,7 @@ def critic_information(
 
 
 def probe_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Barber–Agakov lower bound on I(T;Y) with a cross-fitted probe, in bits (I_XT NaN); ``params`` as
     `ProbeEstimator`'s. The bare number: `probe_mi`."""
@@ -141,7 +151,7 @@ def probe_information(
 
 
 def noisy_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """I(X;T) and I(T;Y) in bits of a layer with Gaussian noise, from its centres ``t`` (sample propagation);
     ``params`` as `NoisyEstimator`'s (``noise_std``, ``n_draws``, ``seed``). With standard errors:
@@ -156,6 +166,7 @@ TWINS: dict[type, Callable[..., MIResult]] = {
     RateEstimator: rate_information,
     MixtureEstimator: mixture_information,
     KNNEstimator: knn_information,
+    LatentMIEstimator: latent_mi,
     CriticEstimator: critic_information,
     ProbeEstimator: probe_information,
     NoisyEstimator: noisy_information,

@@ -6,14 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import (
     as_numpy,
-    check_activations,
     check_choice,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
-    check_labels,
 )
 from ._base import BaseEstimator
 from ._kernels import binning as K
@@ -88,7 +86,7 @@ class KDEEstimator(BaseEstimator):
             "not a rigorous bound on I(T;Y)",
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bounds in bits for activations ``t`` (N, d), labels ``y`` (N,) and optional input ids ``x``.
 
@@ -105,7 +103,7 @@ class KDEEstimator(BaseEstimator):
         return MIResult(I_XT=up.I_XT, I_TY=up.I_TY, bound_XT=up.bound_XT, bound_TY="estimate",
                         estimator=self.name, n_samples=up.n_samples, conventions=json_safe(conv))
 
-    def estimate_bounds(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate_bounds(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                         epoch: int | None = None) -> dict[str, MIResult]:
         """Both bounds, ``{"upper": MIResult, "lower": MIResult}``, sharing one pass over the N² pairs.
 
@@ -116,10 +114,8 @@ class KDEEstimator(BaseEstimator):
 
     def _estimate(self, t: Any, y: Any, x: Any, layer: str | None, epoch: int | None,
                   kinds: tuple[str, ...] | None = None) -> dict[str, MIResult]:
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        n, d = int(t.shape[0]), int(t.shape[1])
-        y_np = check_labels(y, n)
-        x_ids = check_input_ids(x, n)
+        t, y_np, x_ids, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
+        d = int(t.shape[1])
         _, y_ids = np.unique(y_np, return_inverse=True)
         if kinds is None:
             kinds = ("upper", "lower") if self.bound == "both" else (self.bound,)
@@ -141,7 +137,7 @@ class KDEEstimator(BaseEstimator):
         return results
 
 
-def shared_kde_results(estimators: Mapping[str, Any], t: Any, y: Any, x: Any = None, *,
+def shared_kde_results(estimators: Mapping[str, Any], t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *,
                        layer: str | None = None, epoch: int | None = None) -> dict[str, MIResult]:
     """Results, by label, of the `KDEEstimator` s in ``estimators`` whose two bounds can share one pass.
 

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2
 from .._core.validation import (
     check_activations,
+    check_estimate_inputs,
     check_float_param,
     check_input_ids,
     check_int_param,
@@ -185,13 +186,10 @@ class NoisyEstimator(BaseEstimator):
         return {"estimator": self.name, "noise_std": self.noise_std, "n_draws": self.n_draws, "seed": self.seed,
                 "method": "sample propagation, Monte Carlo mixture entropies (Goldfeld et al. 2019)"}
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bits for centres ``t`` (R, d), labels ``y`` (R,) and optional input ids ``x`` (R,)."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        r = int(t.shape[0])
-        y_np = check_labels(y, r)
-        x_ids = check_input_ids(x, r)
+        t, y_np, x_ids, r = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
         res = _noisy(t, y_np, x_ids, self.noise_std, self.n_draws, self.seed, self.memory_mb)
         conv = self.conventions()
         conv.update(n_samples=r, n_units=int(t.shape[1]), units="bits", n_inputs=res.n_inputs, h_T_bits=res.h_T,
