@@ -41,6 +41,7 @@ def _explained(table: pd.DataFrame) -> dict[str, str]:
         GID_SE: "± 1 SE of the estimate",
         GID_INTERVAL: "bootstrap interval",
         GID_SATURATED: "saturated (I(T;X) ≈ log2 N)",
+        pu.GID_UNRELIABLE: "unreliable (sample-size check)",
     }
 
 
@@ -76,6 +77,13 @@ def draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray, 
                            alpha=0.6, zorder=2.0, label="_interval")
         for collection in bars.lines[2]:
             collection.set_gid(GID_INTERVAL)
+    bad = np.zeros(len(sub), dtype=bool)
+    for col in pu.RELIABLE_COLUMNS:
+        if col in sub.columns:
+            bad |= sub[col].astype("boolean").eq(False).fillna(False).to_numpy(dtype=bool)
+    if bad.any():  # drawn over the epoch colour: grey = the sample-size check rejected this point
+        ax.scatter(x[bad], y[bad], s=s, c="0.65", edgecolors="none", zorder=2.55, gid=pu.GID_UNRELIABLE,
+                   label="_unreliable")
     if "saturated" in sub.columns:
         sat = sub["saturated"].to_numpy(dtype=bool)
         if sat.any():

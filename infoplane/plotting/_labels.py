@@ -178,7 +178,10 @@ def diagnostic_handles(ax: Axes, gids: dict[str, str]) -> list[Line2D]:
     for gid, label in gids.items():
         if gid not in drawn:
             continue
-        if gid == "saturated":
+        if gid == "unreliable":
+            handles.append(Line2D([], [], linestyle="none", marker="o", markersize=6, markerfacecolor="0.65",
+                                  markeredgecolor="none", label=label))
+        elif gid == "saturated":
             handles.append(Line2D([], [], linestyle="none", marker="o", markersize=7, markerfacecolor="none",
                                   markeredgecolor="crimson", label=label))
         else:

@@ -131,13 +131,16 @@ def plane_table(
     if has_runs and not has_std:
         for _, group in (sub.groupby(PROBE, sort=False) if probe else [(None, sub)]):
             check_runs_comparable(group, name=name)
-        extra = {"saturated": ("saturated", "any")} if "saturated" in sub.columns else None
-        # a mean point is marked when any run's point is saturated
+        # a mean point is marked when any run's point is saturated, grey when any run's is unreliable
+        extra = {c: (c, "any") for c in ("saturated",) if c in sub.columns}
+        extra.update({c: (c, "all") for c in RELIABLE_COLUMNS if c in sub.columns})
+        extra = extra or None
         out = _tables.mean_sd(sub, keys, quantities, ddof=1, extra=extra)
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         # diagnostics (infoplane.analysis) of one run travel with the points
-        cols += [c for c in ("n_runs", "saturated", *INTERVAL_COLUMNS, *(SE_COLUMNS[q] for q in quantities))
+        cols += [c for c in ("n_runs", "saturated", *RELIABLE_COLUMNS, *INTERVAL_COLUMNS,
+                             *(SE_COLUMNS[q] for q in quantities))
                  if c in sub.columns]
         out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}
@@ -201,6 +204,9 @@ GID_TRAJECTORY = "trajectory"
 GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
 GID_SATURATED = "saturated"
+GID_UNRELIABLE = "unreliable"
+#: Columns of `information_plane(..., reliability=True)`: a point is drawn grey when either is False.
+RELIABLE_COLUMNS = ("I_XT_reliable", "I_TY_reliable")
 GID_INTERVAL = "interval"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"
