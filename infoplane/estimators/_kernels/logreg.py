@@ -26,7 +26,8 @@ INNER_MAX_ITER = 60  # the inner path only ranks the Cs: short fits; the chosen 
 
 
 def fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, init: tuple | None = None,
-        *, max_iter: int = 200, tol: float = 1e-6, xt: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        *, max_iter: int = 300, tol: float | None = None,
+        xt: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(W, b, function evaluations) minimising mean CE + ‖W‖²/(2 C n) on standardised ``x`` (n, d).
 
     W is (classes, d), as scikit-learn's ``coef_``. The gradient is written out, and both products are
