@@ -131,9 +131,12 @@ class ProbeEstimator(BaseEstimator):
         return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
 
     def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
-                            layer: str | None = None, epoch: int | None = None) -> tuple[MIResult, Any]:
+                            **kwargs: Any) -> tuple[MIResult, Any]:
         """`estimate`, the fits warm-started from ``state`` (the weights of the previous epoch), and the
-        state to pass on (see `BaseEstimator.estimate_with_state`)."""
+        state to pass on (see `BaseEstimator.estimate_with_state`); keywords ``layer`` and ``epoch``."""
+        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
+        if kwargs:
+            raise TypeError(f"ProbeEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         # x is unused, but a malformed x is still an error
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch, allow_torch=False)
         warm = state if self.warm_start else None
