@@ -49,11 +49,9 @@ def _reference():
 
 
 def _floor(t: np.ndarray, k: int = 3, memory_mb: float = 128.0) -> float:
-    from infoplane.estimators._kernels.knn import block_rows
-
     z = torch.as_tensor(t, dtype=torch.float32)
     n = len(z)
-    step = block_rows(n, memory_mb, 3)
+    step = max(1, min(n, int(memory_mb * 2**20 // (8 * n * 3))))  # the estimator's Ross blocks
     t0 = time.perf_counter()
     for s in range(0, n, step):
         torch.topk(z[s:s + step] @ z.T, k + 1, dim=1)
@@ -98,7 +96,7 @@ def _one_size(ref, n, d, args):
 
 
 def _old_ross(ref, t, y, metric, k=3):
-    from infoplane.estimators._kernels.knn import digamma_mean
+    digamma_mean = ref.digamma_mean
     tt = torch.as_tensor(t)
     _, ids, counts = np.unique(y, return_inverse=True, return_counts=True)
     _, m = ref.ross_counts(tt, torch.as_tensor(ids), k, metric)
