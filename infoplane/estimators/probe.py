@@ -20,6 +20,7 @@ from .._core.validation import (
     check_input_ids,
     check_int_param,
     check_labels,
+    param_error,
 )
 from ._base import BaseEstimator
 from ._kernels.probe import cross_fitted_log2_q
@@ -38,13 +39,15 @@ def probe_mi(t: Any, y: Any, *, n_folds: int = 5, seed: int | None = 0) -> float
     """
     owner = "probe_mi"
     n_folds = check_int_param(n_folds, "n_folds", owner, minimum=2)
-    seed = None if seed is None else check_int_param(seed, "seed", owner)
+    seed = None if seed is None else check_int_param(seed, "seed", owner, minimum=0)
     t = check_activations(t, name="t", allow_torch=False)
     return _probe_bits(t, check_labels(y, int(t.shape[0])), n_folds, seed, owner)
 
 
 def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, owner: str) -> float:
     check_class_sizes(y, 2, owner, "a class with one row cannot be both fitted and scored")
+    if n_folds > len(y):
+        raise param_error(owner, "n_folds", f"an int in 2..{len(y):,} (no more folds than the {len(y):,} rows)", n_folds)
     order = canonical_order(t, y)
     t, y = np.asarray(t, dtype=np.float64)[order], y[order]
     _, y_ids = np.unique(y, return_inverse=True)
@@ -77,7 +80,9 @@ class ProbeEstimator(BaseEstimator):
 
     def __init__(self, *, n_folds: int = 5, seed: int | None = 0) -> None:
         self.n_folds = check_int_param(n_folds, "n_folds", "ProbeEstimator", minimum=2)
-        self.seed = None if seed is None else check_int_param(seed, "seed", "ProbeEstimator")
+        self.seed = None if seed is None else check_int_param(seed, "seed", "ProbeEstimator", minimum=0)
+        if self.seed is not None and self.seed >= 2**32:
+            raise param_error("ProbeEstimator", "seed", "an int in 0..2**32 - 1 (a NumPy seed) or None", seed)
 
     def conventions(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.types import json_safe
-from .._core.validation import check_int_param, check_n_jobs
+from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
@@ -227,6 +227,7 @@ def evaluate(
     the table: it is listed in ``attrs["failed"]`` {label: {task: reason}} with a RuntimeWarning. An
     ``estimate`` that returns something other than a result with a float ``I_TY`` raises TypeError naming it.
     """
+    progress = check_bool_param(progress, "progress", "evaluate")
     est_map = _resolve(estimators)
     task_list = _resolve_tasks(tasks)
     sizes = _int_list(n_samples, "n_samples", 2)

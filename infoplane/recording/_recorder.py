@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from .._core.rank import check_writer_rank
-from .._core.validation import check_activations, check_int_param, check_labels, param_error
+from .._core.validation import check_activations, check_device, check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, _selector_text, resolve_layers
 from ._reductions import Reducer, Reduction
@@ -105,12 +105,7 @@ def _as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], i
 
 
 def _as_device(device: Any, owner: str) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"The 'device' parameter of {owner} must name a torch device ('cpu', 'cuda:0', ...). Got {device!r} ({exc})."
-        ) from None
+    return check_device(device, "device", owner)  # one this torch can use: checked before any work
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -214,6 +209,33 @@ def _capture(output: Any, layer: _Resolved, n_rows: int) -> torch.Tensor | tuple
     return _flat32(value, layer, n_rows, reducer=layer.reducer)
 
 
+def _forward(model: nn.Module, batch: list, keys: tuple[str, ...] | None, probe: tuple[torch.Tensor, ...]) -> None:
+    try:
+        model(**dict(zip(keys, batch))) if keys else model(*batch)
+    except RuntimeError as exc:
+        raise _forward_error(model, exc, probe) from exc
+
+
+def _forward_error(model: nn.Module, exc: RuntimeError, probe: tuple[torch.Tensor, ...]) -> Exception:
+    """The model's forward failed on the probe: name the module that raised and the input width it expects."""
+    names = {id(m): n for n, m in model.named_modules()}
+    failing, tb = None, exc.__traceback__
+    while tb is not None:  # the innermost frame whose ``self`` is a module of this model
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and id(owner) in names:
+            failing = owner
+        tb = tb.tb_next
+    width = getattr(failing, "in_features", None) or getattr(failing, "in_channels", None)
+    if failing is None or width is None:
+        return exc
+    what = "in_features" if hasattr(failing, "in_features") else "in_channels"
+    return ValueError(
+        f"the probe does not fit the model: module {names[id(failing)] or '(the model)'!r} "
+        f"({type(failing).__name__}) expects inputs of width {width} ({what}), and the probe has shape "
+        f"{[tuple(t.shape) for t in probe] if len(probe) > 1 else tuple(probe[0].shape)}. (torch: {str(exc).splitlines()[0]})"
+    )
+
+
 def _restore_modes(modes: list[tuple[nn.Module, bool]]) -> None:
     for module, training in modes:
         module.training = training
@@ -264,7 +286,7 @@ def _probe_pass(
             batch = [t[start : start + batch_size].to(device, non_blocking=True) for t in probe]
             batch_rows[0] = len(batch[0])
             before = dict(calls)
-            model(**dict(zip(keys, batch))) if keys else model(*batch)
+            _forward(model, batch, keys, probe)
             for layer in layers:
                 fired = calls[layer.name] - before[layer.name]
                 if fired > 1:
