@@ -2,6 +2,6 @@
 
 The short public path of the noise API; the code lives in `infoplane.nets`.
 """
-from .nets._noise import PropagatedLayer, add_noise, sample_propagation
+from .nets import PropagatedLayer, add_noise, sample_propagation
 
 __all__ = ["add_noise", "sample_propagation", "PropagatedLayer"]

@@ -29,6 +29,7 @@ from .._core.types import MIResult, json_safe
 from .._core.units import LN2
 from .._core.validation import (
     check_activations,
+    check_estimate_inputs,
     check_float_param,
     check_input_ids,
     check_int_param,
@@ -188,10 +189,7 @@ class NoisyEstimator(BaseEstimator):
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bits for centres ``t`` (R, d), labels ``y`` (R,) and optional input ids ``x`` (R,)."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        r = int(t.shape[0])
-        y_np = check_labels(y, r)
-        x_ids = check_input_ids(x, r)
+        t, y_np, x_ids, r = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
         res = _noisy(t, y_np, x_ids, self.noise_std, self.n_draws, self.seed, self.memory_mb)
         conv = self.conventions()
         conv.update(n_samples=r, n_units=int(t.shape[1]), units="bits", n_inputs=res.n_inputs, h_T_bits=res.h_T,

@@ -58,7 +58,18 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
         "KDEEstimator(noise_variance=1e-3, bound='lower'): Bhattacharyya lower bound",
         _kde("lower"),
     ),
+    "latent": (
+        "LatentMIEstimator(latent_dim=8): k-NN (Ross) on 8-dimensional codes of the layer learned by "
+        "cross-predictive autoencoders, held-out rows (Gowri et al. 2024); I(T;Y) only",
+        lambda: _latent(),
+    ),
 }
+
+
+def _latent() -> Any:
+    from . import LatentMIEstimator
+
+    return LatentMIEstimator()
 
 
 def make_estimator(name: str) -> Any:
