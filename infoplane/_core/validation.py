@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .types import ArrayLike, TensorLike
+
 __all__ = [
     "check_bool_param", "check_path_param", "check_device",
     "as_numpy",
@@ -161,7 +163,7 @@ def _check_finite(t: Any, label: str) -> None:
 
 
 def check_labels(
-    y: Any,
+    y: ArrayLike,
     n_rows: int | None = None,
     *,
     name: str = "y",
@@ -200,7 +202,7 @@ def _n_distinct(y: np.ndarray) -> int:
     return int(np.unique(y).size)
 
 
-def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | None:
+def check_input_ids(x: ArrayLike | None, n_rows: int, *, name: str = "x") -> np.ndarray | None:
     """Turn optional input identities into int64 ids per row (None means every row is its own input).
 
     ``x`` may be (N,) ids of any hashable-sortable dtype, or (N, k) input rows; equal rows share an id.
@@ -364,7 +366,8 @@ def check_device(device: Any, param: str, owner: str) -> Any:
 
 
 def check_estimate_inputs(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, allow_torch: bool = True
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
+    epoch: int | None = None, allow_torch: bool = True,
 ) -> tuple[Any, np.ndarray, np.ndarray | None, int]:
     """The prologue of an estimator's ``estimate``: ``(t, y, x_ids, n)`` checked against each other.
 

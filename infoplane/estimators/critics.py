@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._core.threads import torch_threads
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
@@ -355,7 +355,7 @@ class CriticEstimator(BaseEstimator):
         return json_safe({"estimator": self.name, **out, "bound": BOUND_KINDS[self.objective],
                           "critic": "separable MLP g(t).h(y)", "I_XT_note": NO_I_XT})
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and class labels ``y``; ``x`` unused."""
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)  # x unused but checked

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
@@ -323,7 +323,7 @@ class KNNEstimator(BaseEstimator):
             "I_XT_note": NO_I_XT,
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y``; ``x`` is accepted and unused (I_XT is NaN)."""
         owner = "KNNEstimator"

@@ -228,11 +228,11 @@ class LatentMIEstimator(BaseEstimator):
     def _result(self, t_np: np.ndarray, n: int, raw: float, value: float, clipped: str | None, fit: Any,
                 b_mode: str, h_y: float) -> MIResult:
         skill = max(fit.r2_ab, fit.r2_ba)
-        reliable = bool(skill >= self.min_skill)
-        note = None if reliable else (
+        notes = [] if skill >= self.min_skill else [
             f"neither held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
             f"(best {skill:.3f}): the codes were not shaped by any dependence of the conditional mean, so a "
-            "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)")
+            "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)"]
+        reliable, note = not notes, ("; ".join(notes) if notes else None)
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t_np.shape[1]), units="bits", I_TY_raw=raw, clipped=clipped,
                     reliable=reliable, reliability_note=note, cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba,

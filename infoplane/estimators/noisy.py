@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2
 from .._core.validation import (
     check_activations,
@@ -186,7 +186,7 @@ class NoisyEstimator(BaseEstimator):
         return {"estimator": self.name, "noise_std": self.noise_std, "n_draws": self.n_draws, "seed": self.seed,
                 "method": "sample propagation, Monte Carlo mixture entropies (Goldfeld et al. 2019)"}
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bits for centres ``t`` (R, d), labels ``y`` (R,) and optional input ids ``x`` (R,)."""
         t, y_np, x_ids, r = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)

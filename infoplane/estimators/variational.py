@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.types import BABound, MIResult, MixtureBounds, json_safe
+from .._core.types import ArrayLike, BABound, MIResult, MixtureBounds, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     as_tensor64,
@@ -359,7 +359,7 @@ class RateEstimator(_VariationalEstimator):
     ) -> None:
         self._init_common(decoder, task, n_samples, seed, n_folds, beta, noise_variance)
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
                  log_var: Any = None) -> MIResult:
         """I(Z;X) ≤ rate and I(Z;Y) ≥ I_BA, bits, for the layer's mean ``t`` (N, d) and ``log_var`` (N, d).
 
@@ -417,7 +417,7 @@ class MixtureEstimator(_VariationalEstimator):
     def conventions(self) -> dict[str, Any]:
         return {**super().conventions(), "bound": self.bound, "mixture": "aggregate posterior, Poole et al. 2019"}
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
                  log_var: Any = None) -> MIResult:
         """I(Z;X) from the mixture (``bound``) and I(Z;Y) ≥ I_BA, bits, for mean ``t`` and ``log_var`` (N, d).
 

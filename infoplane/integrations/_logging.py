@@ -216,10 +216,14 @@ def _scalars(table: pd.DataFrame, wanted: set[int] | None, sink: Any) -> list[tu
 def _plane_figure(df: pd.DataFrame, estimator: str) -> Any:
     from matplotlib.figure import Figure
 
-    from ..plotting import plot_information_plane
+    from ..plotting import plot_information_plane, plot_mi_vs_epoch
 
     fig = Figure(figsize=(5.0, 4.0), layout="constrained")
-    plot_information_plane(df, estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}")
+    rows = df[df["estimator"] == estimator] if "estimator" in df.columns else df
+    if rows["I_XT"].notna().any():
+        plot_information_plane(df, estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}")
+    else:  # an I(T;Y)-only estimator (k-NN, probe, critics) has no plane: its I(T;Y) against epoch
+        plot_mi_vs_epoch(df, "I_TY", estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}: I(T;Y)")
     return fig
 
 

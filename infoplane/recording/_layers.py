@@ -37,7 +37,7 @@ class Layer:
     name : str, optional
         The logical name stored; default: the module name followed by the selector, e.g. ``"enc[0]"``.
     pool : "global" or int, optional
-        Spatial average pooling of an (N, C, *spatial) output inside the hook: ``"global"`` -> (N, C); k ->
+        Spatial average pooling of an ``(N, C, *spatial)`` output inside the hook: ``"global"`` -> (N, C); k ->
         k x k windows. A non-spatial output raises ValueError naming ``pool``.
     project : int, optional
         Seeded Gaussian random projection to k dimensions (entries N(0, 1/k)), 1 <= k <= width: keeps pairwise

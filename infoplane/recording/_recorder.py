@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .._core.rank import check_writer_rank
+from .._core.types import ArrayLike
 from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, resolve_layers
@@ -140,6 +141,11 @@ class Recorder:
         Default reductions for every layer that does not set its own (see `Layer`): applied inside the hook,
         so a conv layer of 10,000 x 25,088 values is never held in full, only one batch of it. Stored in the
         metadata (``"reductions"``, and each layer spec).
+    probe_name : str, optional
+        What this probe is, e.g. ``"train"`` or ``"held-out"``: stored in the metadata (``"probe_name"``) and
+        written by `information_plane` into a ``probe`` column, so that a training-probe and a held-out-probe
+        recording of one network (one Recorder per probe, each with its own store, stepped by the same
+        callback) are compared and never averaged together. See ``docs/notes/plots.md``.
     """
 
     def __init__(
@@ -148,7 +154,7 @@ class Recorder:
         layers: Any,
         probe: Any,
         *,
-        labels: Any = None,
+        labels: ArrayLike | None = None,
         schedule: Any = None,
         store: BaseStore | str | os.PathLike | None = None,
         batch_size: int = 1024,
@@ -159,8 +165,13 @@ class Recorder:
         units: Sequence[int] | None = None,
         dtype: str | None = None,
         seed: int | None = None,
+        probe_name: str | None = None,
     ) -> None:
         self.model = model
+        if probe_name is not None and (not isinstance(probe_name, str) or not probe_name.strip()):
+            raise param_error("Recorder", "probe_name", "None or a non-empty str (e.g. 'train', 'held-out')",
+                              probe_name)
+        self.probe_name = probe_name
         self.layer_specs = _with_reductions(
             resolve_layers(model, layers),
             {"pool": pool, "project": project, "units": units, "dtype": dtype, "seed": seed}, "Recorder")
@@ -247,6 +258,7 @@ class Recorder:
             model_class=f"{type(self.model).__module__}.{type(self.model).__qualname__}",
             model_repr=repr(self.model)[:_MODEL_REPR_CHARS],
             torch_version=torch.__version__,
+            **({} if self.probe_name is None else {"probe_name": self.probe_name}),
         )
         return sched
 
