@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._core.types import MIResult, TensorLike
-from .._core.validation import as_numpy, check_int_param
+from .._core.validation import as_numpy, check_bool_param, check_int_param
 from . import _diagnostics
 from ._geometry import geometric_compression
 
@@ -208,7 +208,7 @@ geometry : bool, default False
 
     @classmethod
     def from_options(cls, owner: str, options: Mapping[str, Any]) -> Geometry | None:
-        return cls() if options["geometry"] else None
+        return cls() if check_bool_param(options["geometry"], "geometry", owner) else None
 
     def columns(self) -> list[str]:
         return ["geo_compression"]
@@ -235,7 +235,7 @@ diagnostics : bool, default True
 
     @classmethod
     def from_options(cls, owner: str, options: Mapping[str, Any]) -> Flags | None:
-        return cls() if options["diagnostics"] else None
+        return cls() if check_bool_param(options["diagnostics"], "diagnostics", owner) else None
 
     def columns(self) -> list[str]:
         return ["saturated", "dpi_violation"]

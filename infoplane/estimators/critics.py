@@ -33,6 +33,7 @@ from .._core.validation import (
     check_activations,
     check_choice,
     check_continuous,
+    check_device,
     check_estimate_inputs,
     check_float_param,
     check_int_param,
@@ -346,6 +347,8 @@ class CriticEstimator(BaseEstimator):
         self.tau = check_float_param(tau, "tau", owner, positive=True)
         self.seed = None if seed is None else check_int_param(seed, "seed", owner)
         self.progress = bool(progress)
+        if device is not None:
+            check_device(device, "device", owner)  # a device this torch cannot use fails here, not mid-fit
         self.device = device
 
     def conventions(self) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
     check_class_sizes,
+    check_device,
     check_estimate_inputs,
     check_float_param,
     check_int_param,
     check_labels,
+    param_error,
 )
 from ._base import BaseEstimator
 from ._kernels.logreg import C_GRID
@@ -48,7 +50,7 @@ def probe_mi(t: TensorLike, y: ArrayLike, *, n_folds: int = 5, seed: int | None 
     """
     owner = "probe_mi"
     n_folds = check_int_param(n_folds, "n_folds", owner, minimum=2)
-    seed = None if seed is None else check_int_param(seed, "seed", owner)
+    seed = None if seed is None else check_int_param(seed, "seed", owner, minimum=0)
     C = _check_C(C, owner)
     t = check_activations(t, name="t", allow_torch=False)
     return _probe_bits(t, check_labels(y, int(t.shape[0])), n_folds, seed, owner, C)[0]
@@ -57,6 +59,8 @@ def probe_mi(t: TensorLike, y: ArrayLike, *, n_folds: int = 5, seed: int | None 
 def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, owner: str, C: Any = "auto",
                 device: Any = None, state: dict | None = None) -> tuple[float, dict]:
     check_class_sizes(y, 2, owner, "a class with one row cannot be both fitted and scored")
+    if n_folds > len(y):
+        raise param_error(owner, "n_folds", f"an int in 2..{len(y):,} (no more folds than the {len(y):,} rows)", n_folds)
     order = canonical_order(t, y)
     t, y = np.asarray(t, dtype=np.float64)[order], y[order]
     _, y_ids = np.unique(y, return_inverse=True)
@@ -108,8 +112,12 @@ class ProbeEstimator(BaseEstimator):
     def __init__(self, *, n_folds: int = 5, seed: int | None = 0, C: Any = "auto", device: Any = None,
                  warm_start: bool = True) -> None:
         self.n_folds = check_int_param(n_folds, "n_folds", "ProbeEstimator", minimum=2)
-        self.seed = None if seed is None else check_int_param(seed, "seed", "ProbeEstimator")
+        self.seed = None if seed is None else check_int_param(seed, "seed", "ProbeEstimator", minimum=0)
+        if self.seed is not None and self.seed >= 2**32:
+            raise param_error("ProbeEstimator", "seed", "an int in 0..2**32 - 1 (a NumPy seed) or None", seed)
         self.C = _check_C(C, "ProbeEstimator")
+        if device is not None:
+            check_device(device, "device", "ProbeEstimator")  # a device this torch cannot use fails here
         self.device = device
         self.warm_start = bool(warm_start)
 

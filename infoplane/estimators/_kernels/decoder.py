@@ -149,6 +149,12 @@ def barber_agakov(
         raise TypeError(f"decoder must be a callable (z -> logits/predictions) or 'probe'. Got {decoder!r}.")
 
     z = reparameterize(mu_t, lv_t, n_samples, generator(seed))  # (N, M, d) float64
+    if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > 1e100:
+        raise ValueError(
+            f"{owner}: the samples z = mu + exp(log_var / 2) * eps are beyond what a decoder can fit (|z| up to "
+            f"{float(z.abs().max()):.3g}; log_var is too extreme: it spans [{float(lv_t.min()):.4g}, "
+            f"{float(lv_t.max()):.4g}]). Check the encoder's log_var (natural-log variances)."
+        )
     if isinstance(decoder, str):
         k = _probe_classes(y_np, task, n_classes)
         log_q, s2_out = probe_log_q(z.cpu().numpy(), y_np, task, n_folds, seed, k)
