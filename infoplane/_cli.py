@@ -51,7 +51,7 @@ def estimator_names() -> tuple[list[str], dict[str, type]]:
 
 def estimator_parameters(cls: type) -> list[str]:
     """The parameters an estimator class takes (its ``__init__``'s, ``self`` left out)."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p for p in inspect.signature(cls).parameters if p != "self"]
 
 
 def _value(text: str) -> Any:
@@ -104,7 +104,7 @@ class EstimatorSpec:
                 f"estimator {self.name!r} ({cls.__name__}) takes no parameter {', '.join(map(repr, unknown))} "
                 f"(in {self.text!r}); it takes: {', '.join(accepted)}"
             )
-        required = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+        required = [name for name, p in inspect.signature(cls).parameters.items()
                     if name != "self" and p.default is inspect.Parameter.empty
                     and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name not in self.params]
         if required:

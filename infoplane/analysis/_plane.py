@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
+from .._core.tables import check_finite_columns, check_table, check_unique_rows, mean_sd, orders, sort_rows
 from .._core.types import ArrayLike, json_safe
-from .._core.validation import check_int_param, check_n_jobs
+from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
 from . import _engine, _providers
 from ._providers import ColumnProvider
@@ -121,6 +121,7 @@ def information_plane(
     Shwartz-Ziv & Tishby (2017), Opening the black box of deep neural networks via information,
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
+    progress = check_bool_param(progress, "progress", "information_plane")
     est_map = resolve_estimators(estimators)
     column_providers = _column_providers(options, providers)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
@@ -234,6 +235,14 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     return out
 
 
+def _check_scorable(df: pd.DataFrame) -> None:
+    """I_XT must be finite, except NaN from an estimator whose conventions say why (``I_XT_note``)."""
+    check_finite_columns(df, ["I_XT"], allow_nan=True)
+    conventions = df.attrs.get("conventions") or {}
+    explained = [e for e, conv in conventions.items() if isinstance(conv, dict) and conv.get("I_XT_note")]
+    check_finite_columns(df[~df["estimator"].isin(explained)], ["I_XT"])
+
+
 def compression_scores(
     df: pd.DataFrame, *, final_epochs: int = 1, aggregate: bool = False, ddof: int = 1
 ) -> pd.DataFrame:
@@ -274,6 +283,7 @@ def compression_scores(
         attrs: the table's attrs plus ``compression`` {definition, final_epochs}.
     """
     df = check_table(df, ["epoch", "layer", "estimator", "I_XT", "bound_XT"])
+    _check_scorable(df)
     final_epochs = check_int_param(final_epochs, "final_epochs", "compression_scores", minimum=1)
     ddof = check_int_param(ddof, "ddof", "compression_scores", minimum=0)
     check_unique_rows(df, "df")

@@ -48,6 +48,24 @@ class BaseEstimator:
         """
         raise NotImplementedError
 
+    #: Whether the estimator learns parameters that a warm start from the previous recorded epoch can reuse
+    #: (`estimate_with_state`); `information_plane` chains such estimators per (run, layer) in epoch order
+    #: when their ``warm_start`` attribute is true.
+    supports_warm_start: bool = False
+
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
+        """``(estimate, state)``: the estimate of `estimate`, warm-started from ``state`` (what this method
+        returned for the previous recorded epoch of the same run and layer; None: a cold start), and the
+        state to hand to the next epoch. The default ignores ``state`` and returns None: a cold estimate.
+
+        An estimator that overrides it sets ``supports_warm_start = True``, exposes ``warm_start`` (default
+        True), and guarantees that a warm start never gives a worse bound than a cold one by more than the
+        estimate's standard error (a held-out check, or a convex objective), recording
+        ``conventions["warm_start"]`` (whether this estimate was warm-started).
+        """
+        return self.estimate(t, y, x, **kwargs), None
+
     def shuffle_baseline(
         self,
         t: TensorLike,

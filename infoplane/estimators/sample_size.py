@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_float_param, check_int_param, param_error
 from ._base import BaseEstimator
 
@@ -85,7 +85,7 @@ def extrapolate(sizes: np.ndarray, values: list[np.ndarray], *, curvature_tol: f
     The variance of one estimate on n rows is taken as c/n, with c pooled over the sizes with two or more
     parts (c = mean of n · sample variance); the mean of γ parts then has variance c/(n γ). Returns I∞, its
     standard error, a, the curvature b (from a quadratic fit) with its standard error, the ratio
-    |b|/(n_min |a|) of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
+    ``|b| / (n_min |a|)`` of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
     """
     sizes = np.asarray(sizes, dtype=np.float64)
     means = np.array([v.mean() for v in values])
@@ -201,7 +201,7 @@ class SampleSizeCheck(BaseEstimator):
                 f"({self.min_splits} sample sizes N/γ of at least {self.min_rows} rows).")
         return gammas
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
                  full: MIResult | None = None, **kwargs: Any) -> ReliabilityResult:
         """The extrapolated I(T;X), I(T;Y) in bits with standard errors and the reliability verdict.
 

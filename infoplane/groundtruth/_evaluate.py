@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,7 +12,7 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.types import json_safe
-from .._core.validation import check_int_param, check_n_jobs
+from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
@@ -146,6 +147,32 @@ def _static_skip(est: Any, task: Task) -> str | None:
     return None
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _is_input_check(exc: BaseException) -> bool:
+    """A ValueError, or a TypeError raised by infoplane's own code (its input checks): the pair is skipped.
+
+    A TypeError raised anywhere else (a bug in the estimator, or a library it calls) propagates.
+    """
+    if isinstance(exc, ValueError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
+def _estimate_bits(res: Any, label: str) -> float:
+    value = getattr(res, "I_TY", None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or res is None:
+        raise TypeError(
+            f"estimators[{label!r}].estimate(t, y) returned {type(res).__name__} {_short_repr(res)}; expected an "
+            "MIResult with a float I_TY (bits)."
+        )
+    return float(value)
+
+
 def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -> tuple[int, list[tuple]]:
     """Sample each (task, n, seed) once and run every estimator on it; rows and skips as tagged tuples."""
     out: list[tuple] = []
@@ -161,11 +188,16 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     res = est.estimate(t, y)
-            except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
+            except (ValueError, TypeError) as exc:
+                if not _is_input_check(exc):
+                    raise
                 out.append(("skip", label, task.name, f"n={n}: estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
-            value = float(res.I_TY)
+            value = _estimate_bits(res, label)
+            if not math.isfinite(value):
+                out.append(("fail", label, task.name, f"n={n}, seed={seed}: estimate() returned I_TY={value} (not finite)"))
+                continue
             reason = flag_reason(res, caught, int(y.shape[1]) if y.ndim > 1 else 1)
             out.append(("row", {
                 "task": task.name, "kind": task.kind, "dims": task.dims, "n_samples": n, "seed": seed,
@@ -230,8 +262,12 @@ def evaluate(
     log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or when its
     ``estimate`` raises `ValueError` or `TypeError` on the task's data (its own input checks: binning and KDE
     reject continuous y; a k-NN estimator needs more than k rows per class). Those pairs are skipped, with
-    the reason in ``attrs["skipped"]``, not raised; any other exception propagates.
+    the reason in ``attrs["skipped"]``, not raised; a `TypeError` raised outside infoplane's own checks (a
+    bug in the estimator) and any other exception propagate. An estimate that is NaN or infinite is not put in
+    the table: it is listed in ``attrs["failed"]`` {label: {task: reason}} with a RuntimeWarning. An
+    ``estimate`` that returns something other than a result with a float ``I_TY`` raises TypeError naming it.
     """
+    progress = check_bool_param(progress, "progress", "evaluate")
     est_map = _resolve(estimators)
     task_list = _resolve_tasks(tasks)
     sizes = _int_list(n_samples, "n_samples", 2)
@@ -245,8 +281,15 @@ def evaluate(
                                         progress=progress, desc="ground truth")
     rows = [r[1] for r in results if r[0] == "row"]
     skipped: dict[str, dict[str, str]] = {}
-    for _, label, task, reason in (r for r in results if r[0] == "skip"):
-        skipped.setdefault(label, {}).setdefault(task, reason)
+    failed: dict[str, dict[str, str]] = {}
+    for kind, label, task, reason in (r for r in results if r[0] in ("skip", "fail")):
+        (skipped if kind == "skip" else failed).setdefault(label, {}).setdefault(task, reason)
+    for label, by_task in failed.items():
+        warnings.warn(
+            f"evaluate: estimator {label!r} returned a non-finite estimate on {len(by_task)} task(s) (not finite, "
+            f"e.g. {next(iter(by_task))!r}: {next(iter(by_task.values()))}); those estimates are not in the table, "
+            "see attrs['failed'].", RuntimeWarning, stacklevel=2,
+        )
     df = pd.DataFrame(rows, columns=COLUMNS).astype(
         {"dims": "int64", "n_samples": "int64", "seed": "int64", "true_bits": "float64",
          "estimate_bits": "float64", "error_bits": "float64", "seconds": "float64", "flagged": "bool"})
@@ -256,6 +299,7 @@ def evaluate(
     df.attrs = json_safe({
         "conventions": {label: _conventions(est) for label, est in est_map.items()},
         "skipped": skipped,
+        "failed": failed,
         "tasks": {t.name: {"kind": t.kind, "true_bits": t.true_bits, "stderr_bits": t.stderr_bits, "dims": t.dims,
                            "family": t.family, "description": t.description} for t in task_list},
         "estimators": list(est_map),

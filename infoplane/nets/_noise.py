@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.validation import check_float_param, check_int_param, param_error
+from .._core.validation import check_bool_param, check_float_param, check_int_param, param_error
 
 __all__ = ["NoiseHooks", "add_noise", "PropagatedLayer", "sample_propagation"]
 
@@ -30,6 +30,11 @@ def _resolve(model: torch.nn.Module, layers: Iterable[str | torch.nn.Module] | s
     named = dict(model.named_modules())
     by_module = {id(m): n for n, m in named.items()}
     out: dict[str, torch.nn.Module] = {}
+    if not isinstance(layers, (str, torch.nn.Module, list, tuple, set)):
+        raise TypeError(
+            f"The 'layers' parameter of add_noise must be a module name, a submodule, or a list of them. "
+            f"Got {type(layers).__name__} {layers!r}."
+        )
     for layer in [layers] if isinstance(layers, (str, torch.nn.Module)) else list(layers):
         if isinstance(layer, str):
             if layer not in named or layer == "":
@@ -38,9 +43,9 @@ def _resolve(model: torch.nn.Module, layers: Iterable[str | torch.nn.Module] | s
         elif isinstance(layer, torch.nn.Module) and id(layer) in by_module:
             out[by_module[id(layer)]] = layer
         else:
-            raise TypeError(f"layers must be module names or submodules of the model. Got {layer!r}.")
+            raise TypeError(f"The 'layers' parameter of add_noise must hold module names or submodules of the model. Got {layer!r}.")
     if not out:
-        raise ValueError("layers must name at least one module of the model. Got none.")
+        raise ValueError("The 'layers' parameter of add_noise must name at least one module of the model. Got none.")
     return out
 
 
@@ -89,6 +94,8 @@ def add_noise(
         Keep the pre-noise outputs.
     """
     std = check_float_param(std, "std", "add_noise", positive=True)
+    training = check_bool_param(training, "training", "add_noise")
+    capture = check_bool_param(capture, "capture", "add_noise")
     resolved = _resolve(model, layers)
     gen = torch.Generator()
     if seed is None:

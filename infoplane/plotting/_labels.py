@@ -157,6 +157,7 @@ class LabelPlacer(Artist):
                     best = (score, box, d, radius)
                 if score == (0, 0, 0):
                     return box
+        assert best is not None  # _RADII and _TURNS are not empty
         _, box, d, radius = best
         self._try(text, d, radius, renderer)
         return box

@@ -58,6 +58,7 @@ def _prepare_plane(
     allow_several: bool = False, plane: bool = True,
 ) -> tuple[pd.DataFrame, list[str]]:
     pu.check_table(df, pu.PLANE_COLUMNS, numeric=("epoch", "I_XT", "I_TY"))
+    pu.check_finite_columns(df, ["I_XT", "I_TY"], allow_nan=True)
     sub = pu.select_estimator(df, estimator, allow_several=allow_several)
     chosen = pu.select_layers(sub, layers)
     if plane:  # the plane needs I(T;X): an I(T;Y)-only estimator is drawn by plot_mi_vs_epoch
@@ -144,7 +145,7 @@ def plot_information_plane(
         Marker area in points².
     min_span : float or None, default 0.5
         Smallest span of each axis, in bits: a view narrower than this is widened around its middle and a
-        note in the lower right corner says so, so that a 0.02-bit wobble does not fill the axes like a
+        note in the lower left corner says so, so that a 0.02-bit wobble does not fill the axes like a
         trajectory. None or 0: Matplotlib's autoscaling alone.
     title : str, optional
         Axes title; default the estimator's label and its settings from ``df.attrs["conventions"]`` (or
@@ -271,6 +272,7 @@ def plot_information_plane_grid(
     facets = [c for c in (row, col) if c is not None]
     pu.check_table(df, list(pu.PLANE_COLUMNS) + [c for c in facets if c not in pu.PLANE_COLUMNS],
                    numeric=("epoch", "I_XT", "I_TY"))
+    pu.check_finite_columns(df, ["I_XT", "I_TY"], allow_nan=True)
     sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, allow_several="estimator" in facets)
 
     rows = _facet_levels(sub, row, row_order, "row_order")

@@ -3,7 +3,7 @@
 Matplotlib scales each axis to the data: a layer whose I(T;Y) moves by 0.02 bits fills the whole height, and
 estimator noise reads as a trend. `ensure_min_span` widens an axis whose view is narrower than ``min_span``
 bits around the middle of its view (never below zero bits further than the data's own view goes) and says
-so in a note in the corner of the axes (gid ``"min-span-note"``).
+so in a note in the lower left corner of the axes (gid ``"min-span-note"``).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _widened(lo: float, hi: float, span: float) -> tuple[float, float] | None:
 def ensure_min_span(ax: Axes, min_span: float | None, *, note: bool = True) -> list[str]:
     """Widen the x and y view of ``ax`` to at least ``min_span`` bits; return the axes widened ("x", "y").
 
-    With ``note``, a small text in the lower right corner states the scale ("axes span ≥ 0.5 bits") when an
+    With ``note``, a small text in the lower left corner states the scale ("axes span ≥ 0.5 bits") when an
     axis was widened, so a reader knows the flat look is real.
     """
     if min_span is None or min_span <= 0:
@@ -57,7 +57,8 @@ def ensure_min_span(ax: Axes, min_span: float | None, *, note: bool = True) -> l
             set_(*new)
             widened.append(axis)
     if widened and note and not any(t.get_gid() == GID_SPAN_NOTE for t in ax.texts):
-        ax.text(0.99, 0.01, f"{' and '.join(widened)} span ≥ {min_span:g} bits (min_span)",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.45",
+        # lower left: the lower right holds the H(X) name, the top the H(Y) line and most legends
+        ax.text(0.01, 0.01, f"{' and '.join(widened)} span ≥ {min_span:g} bits (min_span)",
+                transform=ax.transAxes, ha="left", va="bottom", fontsize="x-small", color="0.45",
                 gid=GID_SPAN_NOTE, zorder=0.6)
     return widened

@@ -38,6 +38,11 @@ PLANE_COLUMNS = ("epoch", "layer", "I_XT", "I_TY")
 STD_COLUMNS = {"I_XT": "I_XT_std", "I_TY": "I_TY_std"}
 
 
+def check_finite_columns(df: Any, columns: Sequence[str], *, allow_nan: bool = True) -> None:
+    """Raise naming the column when it holds an infinite value (a plot would draw it at the axis' edge)."""
+    _tables.check_finite_columns(df, columns, allow_nan=allow_nan)
+
+
 def check_table(df: Any, required: Sequence[str], *, name: str = "df", numeric: Sequence[str] = ()) -> None:
     """Raise unless ``df`` is a non-empty DataFrame holding ``required`` columns, ``numeric`` ones numbers."""
     _tables.check_table(df, required, name=name, numeric=numeric, purpose="plot")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from ._layers import GaussianParam, Layer, Selector, resolve_layers
 from ._recorder import Recorder, record
-from ._reductions import Reduction
+from ._reductions import Reduction, jl_epsilon, projection_kde_bracket
 from ._schedule import Schedule
 
-__all__ = ["Recorder", "record", "Layer", "Schedule", "resolve_layers", "Reduction", "Selector", "GaussianParam"]
+__all__ = [
+    "Recorder", "record", "Layer", "Schedule", "resolve_layers", "Reduction", "Selector", "GaussianParam",
+    "jl_epsilon", "projection_kde_bracket",
+]

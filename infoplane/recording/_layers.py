@@ -65,6 +65,8 @@ class Layer:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.name is not None and not (isinstance(self.name, str) and self.name.strip()):
+            raise param_error("Layer", "name", "a non-empty str (the name stored) or None", self.name)
         if self.gaussian not in (False, True, "log_var", "std", "var"):
             raise param_error("Layer", "gaussian", "one of False, True, 'log_var', 'std', 'var'", self.gaussian)
         red = self.reduction

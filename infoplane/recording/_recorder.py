@@ -318,11 +318,19 @@ class Recorder:
         return True
 
     def _check_stored_shapes(self) -> None:
-        """Before the first skipped epoch: one probe row through the model; its layer widths must be the store's."""
+        """Before the first skipped epoch: two probe rows through the model; its layer widths must be the store's.
+
+        A model that cannot run on two rows (batch-size dependent code) is not checked here; its first recorded
+        epoch is (`write_epoch` refuses other shapes).
+        """
         device = self.device if self.device is not None else model_device(self.model)
-        row = tuple(t[:1] for t in self._probe_on(device))
-        data = probe_pass(self.model, self.layer_specs, row, 1, batch_size=1, device=device, epoch=None,
-                          keys=self._probe_keys)
+        rows = min(2, self.n_probe)
+        head = tuple(t[:rows] for t in self._probe_on(device))
+        try:
+            data = probe_pass(self.model, self.layer_specs, head, rows, batch_size=rows, device=device, epoch=None,
+                              keys=self._probe_keys)
+        except Exception:  # noqa: BLE001 - only a check: the full pass of the next recording reports any error
+            return
         shapes = self.store.metadata["shapes"]
         for name, value in data.items():
             width = (value["mu"] if isinstance(value, dict) else value).shape[1]
