@@ -27,7 +27,7 @@ def flag_reason(res: Any, caught: Sequence[warnings.WarningMessage] = (), y_dims
     """Why an estimate should not be trusted as it stands ("" when nothing says so).
 
     Flagged: ``conventions["reliable"] is False`` (with its ``reliability_note``), a value clipped
-    (``conventions["clipped"]``), saturated (``conventions["saturated"]``, or I_XT >= log2 N − 0.1 bits: every
+    (``conventions["clipped"]``) or capped at H(Y) (``conventions["I_TY_capped"]``), saturated (``conventions["saturated"]``, or I_XT >= log2 N − 0.1 bits: every
     row in its own bin or kernel, as `infoplane.analysis.add_flags` marks it), rows with k identical neighbours
     (``conventions["zero_radius_rows"]`` > 0), a k-NN estimate in too many dimensions for its rows
     (`infoplane.estimators.knn_dimension_rule`; ``y_dims`` columns of y count for KSG), any true
@@ -49,6 +49,8 @@ def flag_reason(res: Any, caught: Sequence[warnings.WarningMessage] = (), y_dims
         reasons.append(f"unreliable: {conv.get('reliability_note') or 'no reason given'}")
     if conv.get("clipped"):
         reasons.append(f"clipped {conv['clipped']}")
+    if conv.get("I_TY_capped"):
+        reasons.append("capped at H(Y)")
     if conv.get("saturated"):
         reasons.append("saturated")
     if conv.get("zero_radius_rows"):
