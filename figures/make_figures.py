@@ -15,7 +15,7 @@ The protocol is fixed here, up front, from THEORY.md (never tuned toward a paper
 * SZT task, all 4096 inputs; SZTNet 12-10-7-5-4-3-2 (tanh or ReLU hidden layers, softmax output), Adam
   lr 4e-4, batch 256, a stratified 80% train split; every (activation, seed) run is trained once and its six
   representations (``SZTNet.layer_names``) recorded on all 4096 inputs at log-spaced epochs.
-* Estimators (``infoplane.analysis.ESTIMATOR_PRESETS``): "binning" = 30 edges np.linspace(-1, 1, 30), out-of-
+* Estimators (``infoplane.estimators.presets.ESTIMATOR_PRESETS``): "binning" = 30 edges np.linspace(-1, 1, 30), out-of-
   range values in the end bins (SZT 2017); "binning-width" = fixed width 0.07 over the whole line (Saxe 2018);
   "binning-adaptive" = 30 bins per layer and epoch with equal numbers of distinct values (Chelombiev 2019); "kde-upper"/"kde-lower" =
   pairwise-KL / Bhattacharyya bounds with sigma^2 = 1e-3 (Kolchinsky & Tracey 2017; Saxe 2018).
@@ -733,8 +733,8 @@ def figure_wide_estimators(ctx: dict) -> None:
     """The SZT tanh run (seed 0) and a wide digits MLP under binning and KDE, and under the estimators for wide
     layers: k-NN (Ross), the cross-fitted probe and an InfoNCE critic for I(T;Y), the noisy-network estimator
     (s = WIDE_NOISE_STD) for I(X;T) and I(T;Y), and the geometric compression tr(S_W S_B^+)/C."""
-    from infoplane.analysis._plane import make_estimator
     from infoplane.estimators import CriticEstimator, KNNEstimator, NoisyEstimator, ProbeEstimator
+    from infoplane.estimators.presets import make_estimator
 
     w = WIDE[ctx["settings"].mode]
     wide_path = str(ctx["runs_dir"] / "wide-digits.zarr")

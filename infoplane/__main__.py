@@ -43,7 +43,7 @@ def parse_schedule(text: str, epochs: int):
     ``log:N`` — at most N log-spaced epochs in [0, epochs] (dense early, as Shwartz-Ziv & Tishby 2017);
     ``every:K`` — every K-th epoch (and the last); ``all`` — every epoch; ``0,1,2,10,100`` — exactly these.
     """
-    from .recording._recorder import Schedule
+    from .recording import Schedule
 
     text = text.strip().lower()
     try:
@@ -84,7 +84,7 @@ def _estimators_arg(text: str) -> list[str]:
 
 
 def _activation_arg(text: str) -> str:
-    from .nets._models import ACTIVATIONS
+    from .nets import ACTIVATIONS
 
     if text.lower() not in ACTIVATIONS:
         raise argparse.ArgumentTypeError(f"unknown activation {text!r}; choose one of: {', '.join(ACTIVATIONS)}")
@@ -252,10 +252,9 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
 
     from ._core.units import entropy_bits
-    from .nets._datasets import load_szt, train_test_split
-    from .nets._models import SZTNet, train
-    from .recording._recorder import Recorder
-    from .store._zarr import ZarrStore
+    from .nets import SZTNet, load_szt, train, train_test_split
+    from .recording import Recorder
+    from .store import ZarrStore
 
     schedule = parse_schedule(args.schedule, args.epochs)
     out.mkdir(parents=True, exist_ok=True)
@@ -299,8 +298,7 @@ def _dask_client(address: str | None):
 
 
 def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None, epochs=None):
-    from .analysis._plane import compression_scores, information_plane
-    from .analysis._results import save_results
+    from .analysis import compression_scores, information_plane, save_results
 
     start = time.perf_counter()
     with _dask_client(args.dask_scheduler):
@@ -321,7 +319,7 @@ def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None
 def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_X=None, H_Y=None, dpi=150):
     from matplotlib.figure import Figure
 
-    from .plotting._plane import plot_information_plane
+    from .plotting import plot_information_plane
 
     labels = list(df.attrs.get("estimators") or dict.fromkeys(df["estimator"]))
     labels = [lab for lab in labels if lab in set(df["estimator"])]
@@ -388,7 +386,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .analysis._results import load_results
+    from .analysis import load_results
 
     df = load_results(args.table)
     missing = [c for c in ("epoch", "layer", "estimator", "I_XT", "I_TY") if c not in df.columns]
@@ -418,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         print("\npython -m infoplane: error: choose a sub-command (run, record, estimate, plot)", file=sys.stderr)
         return 2
-    from .store._lock import StoreLockedError
+    from .store import StoreLockedError
 
     try:
         return _COMMANDS[args.command](args)

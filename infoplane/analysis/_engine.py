@@ -91,7 +91,7 @@ def _as_store(source: Any, where: str) -> tuple[Any, bool]:
     if isinstance(source, (str, os.PathLike)):
         if not Path(source).exists():
             raise FileNotFoundError(f"{where}: no store at {str(source)!r}.")
-        from ..store._zarr import open_store
+        from ..store import open_store
 
         return open_store(source, mode="r"), True
     inner = getattr(source, "store", None)
@@ -308,7 +308,7 @@ def _estimate_batch(
         for task in batch:
             if task.path is not None:
                 if task.path not in opened:
-                    from ..store._zarr import open_store
+                    from ..store import open_store
 
                     opened[task.path] = open_store(task.path, mode="r")
                 t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))

@@ -9,7 +9,7 @@ import pandas as pd
 from torch import nn
 
 from .._core.validation import param_error
-from ..store._zarr import BaseStore
+from ..store import BaseStore
 from ._logging import log_to
 from .distributed import DistributedRecorder
 
@@ -92,7 +92,7 @@ class RecordingCore:
         return recorded
 
     def _estimate_and_log(self, epoch: int, logger: Any) -> None:
-        from ..analysis._plane import information_plane
+        from ..analysis import information_plane
 
         store = self.recorder.store
         have = set() if self.results is None else set(self.results["epoch"].astype(int))

@@ -167,7 +167,7 @@ def _sink(logger: Any) -> Any:
 def _plane_figure(df: pd.DataFrame, estimator: str) -> Any:
     from matplotlib.figure import Figure
 
-    from ..plotting._plane import plot_information_plane
+    from ..plotting import plot_information_plane
 
     fig = Figure(figsize=(5.0, 4.0), layout="constrained")
     plot_information_plane(df, estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}")

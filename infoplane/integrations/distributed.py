@@ -25,8 +25,8 @@ from torch import nn
 
 from .._core.rank import rank_and_world
 from .._core.validation import check_int_param, param_error
-from ..recording._recorder import Recorder, Schedule, record, resolve_layers
-from ..store._zarr import BaseStore, ZarrStore
+from ..recording import Recorder, Schedule, record, resolve_layers
+from ..store import BaseStore, ZarrStore
 
 __all__ = ["DistributedRecorder", "shard_bounds"]
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .._core.validation import param_error
-from ..store._zarr import BaseStore
+from ..store import BaseStore
 from ._callback import CallbackResults, RecordingCore
 from ._extras import require
 

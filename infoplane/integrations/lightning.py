@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from ..store._zarr import BaseStore
+from ..store import BaseStore
 from ._callback import CallbackResults, RecordingCore
 from ._extras import require
 

@@ -17,7 +17,7 @@ import torch
 from .._core.threads import torch_threads
 from .._core.validation import check_choice, check_float_param, check_int_param
 from ..estimators.variational import MixtureEstimator
-from ..recording._recorder import record
+from ..recording import record
 from ._datasets import load_digits, load_szt, train_test_split
 from ._models import VIBClassifier, accuracy, train
 
