@@ -27,7 +27,7 @@ from .._core import parallel as _parallel
 from .._core.tables import sort_rows
 from .._core.types import MIResult, json_safe
 from .._core.validation import check_input_ids, check_labels
-from . import _diagnostics
+from . import _diagnostics, _noisy
 from ._geometry import geometric_compression
 
 __all__ = ["RESULT_COLUMNS", "Task", "Options", "open_sources", "plan", "estimate_task", "run_tasks", "assemble"]
@@ -51,10 +51,12 @@ class Options:
     shuffle: int = 0
     resampling: _diagnostics.Resampling | None = None
     geometry: bool = False
+    stderr: bool = False
 
     def columns(self) -> list[str]:
         """The extra columns, in table order."""
-        out = ["I_TY_shuffled"] if self.shuffle else []
+        out = list(_noisy.SE_COLUMNS) if self.stderr else []
+        out += ["I_TY_shuffled"] if self.shuffle else []
         out += self.resampling.columns() if self.resampling is not None else []
         return out + (["geo_compression"] if self.geometry else [])
 
@@ -77,6 +79,7 @@ class Task:
     log_var: Any = None
     path: str | None = None
     store: Any = None
+    noise: Any = None  # a noisy layer's {"spec", "draws", "seed"} (`infoplane.analysis._noisy`)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,17 +213,27 @@ def plan(
         if not run_layers or not run_epochs:
             raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
         y = _run_labels(store, run, labels, x, (run_epochs[0], run_layers[0]))
+        noise = _noisy.store_noise(store)
         for layer in run_layers:
             if layer not in layer_order:
                 layer_order.append(layer)
             kind = store.layer_kind(layer)
+            idle = [label for label, est in estimators.items() if not _noisy.applies(est, noise.get(layer))]
             if kind != "gaussian":
-                for label in gaussian:
-                    if layer not in skipped[label]:
-                        skipped[label].append(layer)
-                if not has_det:
-                    continue
-            tasks.extend((store, Task(run, int(epoch), layer, kind, y)) for epoch in run_epochs)
+                idle += [label for label in gaussian if label not in idle]
+            for label in idle:
+                if layer not in skipped.setdefault(label, []):
+                    skipped[label].append(layer)
+            if len(idle) == len(estimators) or (kind != "gaussian" and not has_det):
+                continue
+            tasks.extend((store, Task(run, int(epoch), layer, kind, y, noise=noise.get(layer)))
+                         for epoch in run_epochs)
+    if not tasks and any(_noisy.uses_noise(e) for e in estimators.values()):
+        raise ValueError(
+            f"Nothing to compute: the noisy estimator needs noisy layers (Layer(name, noise=...)) and the "
+            f"selected layers {layer_order} have none recorded. Record with noise, or choose another estimator "
+            "(e.g. 'binning')."
+        )
     if not tasks:
         raise ValueError(
             "Nothing to compute: every estimator needs Gaussian layers (input_kind='gaussian') and the "
@@ -273,6 +286,9 @@ def estimate_task(
     """
     from ..estimators.kde import shared_kde_results
 
+    draws_t = t
+    if task.noise:  # a noisy layer: its draws for a noisy estimator, its first draw for every other
+        t = _noisy.first_draw(t, task.noise)
     # KDE bounds of one noise variance share one pass over the pairs.
     shared = shared_kde_results(estimators, t, task.y, x, layer=task.layer, epoch=task.epoch)
     geo = geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch) if options.geometry else None
@@ -283,8 +299,15 @@ def estimate_task(
             if task.kind != "gaussian":
                 continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
             kwargs["log_var"] = log_var
+        if not _noisy.applies(est, task.noise):
+            continue  # a noisy estimator without a spec has nothing to say about a layer without noise
+        if task.noise and _noisy.uses_noise(est):
+            rows.append(_noisy_row(task, label, est, draws_t, x, kwargs, options, geo))
+            continue
         res = shared[label] if label in shared else est.estimate(t, task.y, x, **kwargs)
         row = result_row(task, label, res)
+        if options.stderr:
+            row.update(_noisy.se_values(res))
         if options.shuffle:
             # The same permutations for every task (seed 0): the baseline is comparable across the table.
             base = est.shuffle_baseline(t, task.y, x, n_permutations=options.shuffle, seed=0, **kwargs)
@@ -296,6 +319,21 @@ def estimate_task(
             row["geo_compression"] = geo
         rows.append(row)
     return rows
+
+
+def _noisy_row(task: Task, label: str, est: Any, t: Any, x: Any, kwargs: dict, options: Options,
+               geo: Any) -> dict[str, Any]:
+    """The row of a noise-taking estimator on a noisy layer: the N·m draws; no shuffle or resampling (they
+    permute rows, which would break the draws of one input apart), so those columns are NaN."""
+    t_est, y_est, x_est = _noisy.noisy_view(est, t, task.y, x, task.noise, kwargs)
+    res = est.estimate(t_est, y_est, x_est, **kwargs)
+    row = result_row(task, label, res)
+    row.update({c: np.nan for c in options.columns()})
+    if options.stderr:
+        row.update(_noisy.se_values(res))
+    if options.geometry:
+        row["geo_compression"] = geo
+    return row
 
 
 def _estimate_batch(

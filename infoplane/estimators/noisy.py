@@ -235,6 +235,10 @@ class NoisyEstimator(BaseEstimator):
     name = "noisy"
     y_kinds = ("labels",)
     input_kind = "deterministic"
+    #: `information_plane` passes a noisy layer's draws (N·m rows, input ids) and its recorded ``noise=``.
+    uses_noise = True
+    #: Beyond 3 standard errors (added per row by `information_plane`), the DPI may be exceeded by this much.
+    dpi_tolerance = 0.02
 
     def __init__(self, noise_std: float | None = None, *, noise: NoiseSpec | None = None, n_draws: int = 8,
                  max_points: int = 4096, seed: int | None = 0, memory_mb: float = 64.0) -> None:

@@ -58,7 +58,19 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
         "KDEEstimator(noise_variance=1e-3, bound='lower'): Bhattacharyya lower bound",
         _kde("lower"),
     ),
+    "noisy": (
+        "NoisyEstimator(): I(X;T) = h(T) - h(T|X) and I(T;Y) of each noisy layer (Layer(name, noise=...)) by "
+        "sample propagation with its recorded noise spec and draws, standard errors in I_XT_se / I_TY_se "
+        "(Goldfeld et al. 2019; Adilova et al. 2023); the default for a store with noisy layers",
+        lambda: _noisy(),
+    ),
 }
+
+
+def _noisy() -> Any:
+    from . import NoisyEstimator
+
+    return NoisyEstimator()
 
 
 def make_estimator(name: str) -> Any:
