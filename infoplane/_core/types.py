@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator"]
+__all__ = ["Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator", "Store"]
 
 #: What kind of number an estimate is relative to the true mutual information.
 Bound = Literal["estimate", "upper", "lower"]
@@ -152,6 +152,28 @@ class Estimator(Protocol):
     def estimate(
         self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
     ) -> MIResult: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What `information_plane` reads from a recorded run (`MemoryStore`, `ZarrStore`, or your own).
+
+    ``epochs`` (ints, ascending) and ``layers`` (recording order) list what was recorded;
+    ``activations(epoch, layer, part=None)`` returns one (N, d) array (``part="log_var"``: the log-variance of
+    a Gaussian layer); ``layer_kind(layer)`` is ``"deterministic"`` or ``"gaussian"``. Optional, read when
+    present: ``labels`` (N,), ``n_probe``, ``path`` (a zarr store workers may open themselves), ``close()``.
+    ``isinstance(obj, Store)`` checks the four required members (a `Recorder` is not a store: it has one).
+    """
+
+    @property
+    def epochs(self) -> list[int]: ...
+
+    @property
+    def layers(self) -> list[str]: ...
+
+    def activations(self, epoch: int, layer: str, part: str | None = None) -> Any: ...
+
+    def layer_kind(self, layer: str) -> str: ...
 
 
 def json_safe(value: Any) -> Any:

@@ -1,15 +1,20 @@
 """The estimation engine behind `information_plane`: sources -> tasks -> rows -> table.
 
 One `Task` is one (run, epoch, layer); every estimator runs on its array, loaded once. The steps, each a
-small function so new columns have one place to go:
+small function:
 
-1. `open_sources` / `plan` — the stores, and the tasks with their labels (checked in the caller, not in a
-   worker), the layer order and the Gaussian estimators skipped on deterministic layers;
-2. `estimate_task` — the rows of one task, a dict per estimator (`result_row` turns an `MIResult` into one);
-3. `run_tasks` — the tasks in batches, serial or with joblib (a task carries its arrays, or the path of a
-   zarr store its worker opens itself, never a whole store);
-4. `assemble` — the rows as a typed, sorted DataFrame with its attrs (post-processing of the whole table
-   goes here).
+1. `open_sources` / `plan` — the stores (anything satisfying the `Store` protocol of `infoplane._core.types`),
+   and the tasks with their labels (checked in the caller, not in a worker), the layer order and the Gaussian
+   estimators skipped on deterministic layers;
+2. `estimate_task` — the rows of one task, a dict per estimator (`result_row` turns an `MIResult` into one),
+   plus the columns of the column providers' ``task_columns`` / ``row_columns`` hooks;
+3. `run_tasks` — the tasks in batches, serial or with joblib; each task carries one data source (`TaskData`:
+   its store in this process, its arrays, or the path of a zarr store its worker opens), never a whole store
+   shipped to a worker;
+4. `assemble` — the rows as a typed, sorted DataFrame with its attrs, then each provider's ``table`` hook.
+
+New columns do not go here: they are column providers (`infoplane.analysis._providers`: a `Provider`
+subclass appended to ``PROVIDERS``).
 """
 from __future__ import annotations
 
@@ -25,49 +30,93 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.tables import sort_rows
-from .._core.types import MIResult, json_safe
+from .._core.types import MIResult, Store, json_safe
 from .._core.validation import check_input_ids, check_labels
-from . import _diagnostics, _noisy
-from ._geometry import geometric_compression
+from . import _noisy
+from ._providers import ColumnProvider, RowContext, TableContext
 
-__all__ = ["RESULT_COLUMNS", "Task", "Options", "open_sources", "plan", "estimate_task", "run_tasks", "assemble"]
+__all__ = [
+    "RESULT_COLUMNS", "Task", "TaskData", "FromStore", "FromArrays", "FromPath", "open_sources", "plan",
+    "estimate_task", "run_tasks", "assemble", "provider_columns",
+]
 
 #: The columns every results table has, in this order.
 RESULT_COLUMNS = ["run", "epoch", "layer", "estimator", "I_XT", "I_TY", "bound_XT", "bound_TY", "n_samples"]
 
-_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64", "I_TY_shuffled": "float64",
-           "geo_compression": "float64"}
+_DTYPES = {"epoch": "int64", "I_XT": "float64", "I_TY": "float64", "n_samples": "int64"}
+
+#: The column providers of one call, in column order (`infoplane.analysis._providers`).
+Providers = tuple[ColumnProvider, ...]
+
+
+def provider_columns(providers: Providers) -> list[str]:
+    """The columns the providers add, in table order; a name given twice, or a result column, is refused."""
+    out: list[str] = []
+    for provider in providers:
+        for col in provider.columns():
+            if col in RESULT_COLUMNS or col in out:
+                raise ValueError(
+                    f"column provider {type(provider).__name__} adds column {col!r}, which the table already has "
+                    f"(columns so far: {RESULT_COLUMNS + out})."
+                )
+            out.append(col)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Where a task's activations are: exactly one data source per task
+# --------------------------------------------------------------------------------------------------
+class TaskData:
+    """Where one task's activations come from; ``load`` returns ``(t, log_var)`` (log_var None unless needed).
+
+    ``opened`` is the worker's cache {path: store} of stores opened for a batch (closed by the caller).
+    """
+
+    def load(self, task: Task, need_log_var: bool, opened: dict[str, Any]) -> tuple[Any, Any]:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class Options:
-    """What each task computes beside the estimates: a new per-row column is a field here and a step in
-    `estimate_task`, its name in `columns`.
+class FromStore(TaskData):
+    """A store in this process, read when the task runs (only one (epoch, layer) in memory at a time)."""
 
-    ``shuffle``: permutations of the shuffle baseline (``I_TY_shuffled``; 0 = none); ``resampling``: the
-    bootstrap / subsample columns of `infoplane.analysis`; ``geometry``: ``geo_compression``.
-    """
+    store: Store
 
-    shuffle: int = 0
-    resampling: _diagnostics.Resampling | None = None
-    geometry: bool = False
-    stderr: bool = False
+    def load(self, task: Task, need_log_var: bool, opened: dict[str, Any]) -> tuple[Any, Any]:
+        return _load(self.store, task, need_log_var)
 
-    def columns(self) -> list[str]:
-        """The extra columns, in table order."""
-        out = list(_noisy.SE_COLUMNS) if self.stderr else []
-        out += ["I_TY_shuffled"] if self.shuffle else []
-        out += self.resampling.columns() if self.resampling is not None else []
-        return out + (["geo_compression"] if self.geometry else [])
+
+@dataclass(frozen=True)
+class FromArrays(TaskData):
+    """The arrays themselves, shipped with the task to a worker."""
+
+    t: Any
+    log_var: Any = None
+
+    def load(self, task: Task, need_log_var: bool, opened: dict[str, Any]) -> tuple[Any, Any]:
+        return self.t, self.log_var
+
+
+@dataclass(frozen=True)
+class FromPath(TaskData):
+    """A zarr store on disk that the worker opens (read-only) itself, once per batch."""
+
+    path: str
+
+    def load(self, task: Task, need_log_var: bool, opened: dict[str, Any]) -> tuple[Any, Any]:
+        if self.path not in opened:
+            from ..store import open_store
+
+            opened[self.path] = open_store(self.path, mode="r")
+        return _load(opened[self.path], task, need_log_var)
 
 
 @dataclass(frozen=True)
 class Task:
-    """One (run, epoch, layer) to estimate, with its labels and where its activations are.
+    """One (run, epoch, layer) to estimate, with its labels and its one data source (`TaskData`).
 
-    Exactly one of: ``store``, in this process, read when the task runs (so only one (epoch, layer) is in
-    memory at a time); ``t`` (and ``log_var`` for a Gaussian layer whose estimators need it) shipped with the
-    task to a worker; or ``path``, a zarr store the worker opens (read-only) itself.
+    ``data`` is None while planning; `run_tasks` sets it (`FromStore` in this process, `FromPath` for a
+    zarr store, `FromArrays` otherwise).
     """
 
     run: str
@@ -75,20 +124,13 @@ class Task:
     layer: str
     kind: str  # the store's layer kind: "deterministic" or "gaussian"
     y: np.ndarray
-    t: Any = None
-    log_var: Any = None
-    path: str | None = None
-    store: Any = None
+    data: TaskData | None = None
     noise: Any = None  # a noisy layer's {"spec", "draws", "seed"} (`infoplane.analysis._noisy`)
 
 
 # --------------------------------------------------------------------------------------------------
 # Sources
 # --------------------------------------------------------------------------------------------------
-def _is_store(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("epochs", "layers", "activations", "layer_kind"))
-
-
 def _as_store(source: Any, where: str) -> tuple[Any, bool]:
     """(store, opened_here) from a Recorder, a store, or a path to a zarr store."""
     if isinstance(source, (str, os.PathLike)):
@@ -98,9 +140,9 @@ def _as_store(source: Any, where: str) -> tuple[Any, bool]:
 
         return open_store(source, mode="r"), True
     inner = getattr(source, "store", None)
-    if inner is not None and _is_store(inner) and not _is_store(source):
+    if isinstance(inner, Store) and not isinstance(source, Store):
         return inner, False
-    if _is_store(source):
+    if isinstance(source, Store):
         return source, False
     raise TypeError(
         f"{where} must be a Recorder, a store (MemoryStore/ZarrStore) or a path to a zarr store. "
@@ -250,7 +292,7 @@ def _needs_log_var(task: Task, estimators: Mapping[str, Any]) -> bool:
     return task.kind == "gaussian" and any(e.input_kind == "gaussian" for e in estimators.values())
 
 
-def _load(store: Any, task: Task, need_log_var: bool) -> tuple[Any, Any]:
+def _load(store: Store, task: Task, need_log_var: bool) -> tuple[Any, Any]:
     t = store.activations(task.epoch, task.layer)
     log_var = store.activations(task.epoch, task.layer, part="log_var") if need_log_var else None
     return t, log_var
@@ -278,11 +320,12 @@ def result_row(task: Task, label: str, res: MIResult) -> dict[str, Any]:
 
 
 def estimate_task(
-    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, options: Options = Options()
+    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, providers: Providers = ()
 ) -> list[dict[str, Any]]:
     """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each.
 
-    Beside the `RESULT_COLUMNS`, the columns ``options`` asks for (`Options.columns`).
+    Beside the `RESULT_COLUMNS`, the columns of the providers' ``task_columns`` (once per task) and
+    ``row_columns`` (once per estimator) hooks.
     """
     from ..estimators.kde import shared_kde_results
 
@@ -291,7 +334,9 @@ def estimate_task(
         t = _noisy.first_draw(t, task.noise)
     # KDE bounds of one noise variance share one pass over the pairs.
     shared = shared_kde_results(estimators, t, task.y, x, layer=task.layer, epoch=task.epoch)
-    geo = geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch) if options.geometry else None
+    common: dict[str, Any] = {}
+    for provider in providers:
+        common.update(provider.task_columns(task, t, log_var))
     rows = []
     for label, est in estimators.items():
         kwargs: dict[str, Any] = {"layer": task.layer, "epoch": task.epoch}
@@ -301,60 +346,36 @@ def estimate_task(
             kwargs["log_var"] = log_var
         if not _noisy.applies(est, task.noise):
             continue  # a noisy estimator without a spec has nothing to say about a layer without noise
+        t_est, y_est, x_est = t, task.y, x
         if task.noise and _noisy.uses_noise(est):
-            rows.append(_noisy_row(task, label, est, draws_t, x, kwargs, options, geo))
-            continue
-        res = shared[label] if label in shared else est.estimate(t, task.y, x, **kwargs)
+            t_est, y_est, x_est = _noisy.noisy_view(est, draws_t, task.y, x, task.noise, kwargs)
+            res = est.estimate(t_est, y_est, x_est, **kwargs)
+        else:
+            res = shared[label] if label in shared else est.estimate(t, task.y, x, **kwargs)
         row = result_row(task, label, res)
-        if options.stderr:
-            row.update(_noisy.se_values(res))
-        if options.shuffle:
-            # The same permutations for every task (seed 0): the baseline is comparable across the table.
-            base = est.shuffle_baseline(t, task.y, x, n_permutations=options.shuffle, seed=0, **kwargs)
-            row["I_TY_shuffled"] = float(base.I_TY)
-        if options.resampling is not None:
-            where = (task.run, task.epoch, task.layer)
-            row.update(_diagnostics.resampled_columns(est, t, task.y, x, kwargs, options.resampling, where))
-        if options.geometry:
-            row["geo_compression"] = geo
+        ctx = RowContext(task=task, label=label, estimator=est, t=t_est, x=x_est, kwargs=kwargs, result=res)
+        for provider in providers:
+            # Row resampling (shuffles, bootstraps) would split one input's draws apart: on the noisy
+            # rows only providers that say they handle draws run; the other columns stay NaN.
+            if not (task.noise and _noisy.uses_noise(est)) or getattr(provider, "handles_draws", False):
+                row.update(provider.row_columns(ctx))
+        row.update(common)
         rows.append(row)
     return rows
 
 
-def _noisy_row(task: Task, label: str, est: Any, t: Any, x: Any, kwargs: dict, options: Options,
-               geo: Any) -> dict[str, Any]:
-    """The row of a noise-taking estimator on a noisy layer: the N·m draws; no shuffle or resampling (they
-    permute rows, which would break the draws of one input apart), so those columns are NaN."""
-    t_est, y_est, x_est = _noisy.noisy_view(est, t, task.y, x, task.noise, kwargs)
-    res = est.estimate(t_est, y_est, x_est, **kwargs)
-    row = result_row(task, label, res)
-    row.update({c: np.nan for c in options.columns()})
-    if options.stderr:
-        row.update(_noisy.se_values(res))
-    if options.geometry:
-        row["geo_compression"] = geo
-    return row
-
-
 def _estimate_batch(
-    batch: list[Task], estimators: Mapping[str, Any], x: Any, options: Options
+    batch: list[Task], estimators: Mapping[str, Any], x: Any, providers: Providers
 ) -> tuple[int, list[dict]]:
     """Estimate every task of ``batch`` (in a worker or in process); opens each zarr path once."""
     opened: dict[str, Any] = {}
     rows: list[dict] = []
     try:
         for task in batch:
-            if task.path is not None:
-                if task.path not in opened:
-                    from ..store import open_store
-
-                    opened[task.path] = open_store(task.path, mode="r")
-                t, log_var = _load(opened[task.path], task, _needs_log_var(task, estimators))
-            elif task.store is not None:  # in this process: read this one (epoch, layer) now, not before
-                t, log_var = _load(task.store, task, _needs_log_var(task, estimators))
-            else:
-                t, log_var = task.t, task.log_var
-            rows.extend(estimate_task(task, t, log_var, estimators, x, options))
+            if task.data is None:
+                raise ValueError(f"task {task.run, task.epoch, task.layer} has no data source (run_tasks sets it).")
+            t, log_var = task.data.load(task, _needs_log_var(task, estimators), opened)
+            rows.extend(estimate_task(task, t, log_var, estimators, x, providers))
     finally:
         close_all(opened.values())
     return len(batch), rows
@@ -364,7 +385,7 @@ def run_tasks(
     tasks: list[tuple[Any, Task]],
     estimators: Mapping[str, Any],
     x: Any,
-    options: Options = Options(),
+    providers: Providers = (),
     *,
     n_jobs: int | None = None,
     backend: str | None = None,
@@ -379,19 +400,19 @@ def run_tasks(
         ships = not in_process and any(_store_path(store) is None for store, _ in tasks)
         chunks = _parallel.split_batches(tasks, workers, per_worker=len(tasks) if ships else 4)
 
-        def with_data(store: Any, task: Task) -> Task:
+        def with_data(store: Store, task: Task) -> Task:
             if in_process:
-                return replace(task, store=store)
+                return replace(task, data=FromStore(store))
             path = _store_path(store)
             if path is not None:
-                return replace(task, path=path)
+                return replace(task, data=FromPath(path))
             t, log_var = _load(store, task, _needs_log_var(task, estimators))
-            return replace(task, t=t, log_var=log_var)
+            return replace(task, data=FromArrays(t, log_var))
 
         def batches() -> Iterator[tuple]:
             # Lazily, so a MemoryStore's arrays are copied into only the few batches joblib holds at once.
             for chunk in chunks:
-                yield [with_data(store, task) for store, task in chunk], estimators, x, options
+                yield [with_data(store, task) for store, task in chunk], estimators, x, tuple(providers)
 
         return _parallel.run_batches(
             _estimate_batch, batches(), n_tasks=len(tasks), n_jobs=n_jobs, workers=workers,
@@ -402,22 +423,30 @@ def run_tasks(
 # --------------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------------
-def frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    """Rows as a DataFrame with these columns, the table's dtypes."""
+def frame(rows: list[dict], columns: list[str], providers: Providers = ()) -> pd.DataFrame:
+    """Rows as a DataFrame with these columns, the table's dtypes (and the providers' ``dtypes``)."""
     df = pd.DataFrame(rows, columns=columns)
-    return df.astype({c: t for c, t in _DTYPES.items() if c in df.columns})
+    dtypes = dict(_DTYPES)
+    for provider in providers:
+        dtypes.update(provider.dtypes())
+    return df.astype({c: t for c, t in dtypes.items() if c in df.columns})
 
 
 def assemble(
     rows: list[dict],
-    columns: list[str],
+    providers: Providers,
     estimators: Mapping[str, Any],
     runs: list[str],
     layer_order: list[str],
     skipped: Mapping[str, list[str]],
+    x: Any = None,
 ) -> pd.DataFrame:
-    """The results table (``columns``): rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``."""
-    df = frame(rows, columns)
+    """The results table: rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``.
+
+    Columns: the `RESULT_COLUMNS`, then the providers' columns (filled by their per-task and per-row hooks);
+    then each provider's ``table`` hook runs on the whole table, in order.
+    """
+    df = frame(rows, RESULT_COLUMNS + provider_columns(providers), providers)
     df = sort_rows(df, {"run": runs, "layer": layer_order, "estimator": list(estimators)})
     df.attrs = json_safe(
         {
@@ -429,4 +458,7 @@ def assemble(
             "units": "bits",
         }
     )
+    ctx = TableContext(estimators=estimators, x=x, runs=runs, layer_order=layer_order)
+    for provider in providers:
+        df = provider.table(df, ctx)
     return df

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .._core.noise_specs import noise_from_dict
+from ._providers import Flags, Provider, RowContext
 
-__all__ = ["SE_COLUMNS", "store_noise", "uses_noise", "applies", "noisy_view", "se_values", "default_estimators",
+__all__ = ["SE_COLUMNS", "StandardErrors", "with_standard_errors", "store_noise", "uses_noise", "applies", "noisy_view", "se_values", "default_estimators",
            "warn_few_draws", "first_draw"]
 
 SE_COLUMNS = ["I_XT_se", "I_TY_se"]
@@ -73,6 +74,37 @@ def se_values(res: Any) -> dict[str, float]:
     conv = getattr(res, "conventions", None) or {}
     return {"I_XT_se": float(conv.get("stderr_XT_bits", math.nan)),
             "I_TY_se": float(conv.get("stderr_TY_bits", math.nan))}
+
+
+class StandardErrors(Provider):
+    """``I_XT_se``, ``I_TY_se`` (bits): the Monte Carlo standard errors an estimator reports
+    (``conventions["stderr_XT_bits"]``), NaN for those that report none. Switched on by `information_plane`
+    when a noise-taking estimator is among its estimators."""
+
+    handles_draws = True
+
+    def columns(self) -> list[str]:
+        return list(SE_COLUMNS)
+
+    def dtypes(self) -> dict[str, str]:
+        return {c: "float64" for c in SE_COLUMNS}
+
+    def row_columns(self, ctx: RowContext) -> dict[str, Any]:
+        return se_values(ctx.result)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StandardErrors)
+
+    def __hash__(self) -> int:
+        return hash(StandardErrors)
+
+
+def with_standard_errors(providers: tuple) -> tuple:
+    """``providers`` with `StandardErrors` inserted before the flags (whose DPI test reads the errors)."""
+    if any(isinstance(p, StandardErrors) for p in providers):
+        return providers
+    at = next((i for i, p in enumerate(providers) if isinstance(p, Flags)), len(providers))
+    return (*providers[:at], StandardErrors(), *providers[at:])
 
 
 def default_estimators(stores: Mapping[str, Any]) -> str:

@@ -21,10 +21,10 @@ import pandas as pd
 
 from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
 from .._core.types import json_safe
-from .._core.validation import as_numpy, check_int_param, check_n_jobs
+from .._core.validation import check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
-from . import _diagnostics, _engine, _noisy
-from ._engine import RESULT_COLUMNS
+from . import _diagnostics, _engine, _noisy, _providers
+from ._providers import ColumnProvider
 
 __all__ = ["information_plane", "summarize_runs", "compression_scores"]
 
@@ -40,12 +40,8 @@ def information_plane(
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
-    shuffle: int = 0,
-    diagnostics: bool = True,
-    ci: float | None = None,
-    n_boot: int = 100,
-    subsample: Sequence[float] | None = None,
-    geometry: bool = False,
+    providers: Sequence[ColumnProvider] = (),
+    **options: Any,
 ) -> pd.DataFrame:
     """Estimate I(T;X) and I(T;Y), in bits, for every recorded (epoch, layer) of one or several runs.
 
@@ -65,7 +61,8 @@ def information_plane(
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
         "kde-upper", "kde-lower", "noisy"; a preset's label is its name). None (default): ``"noisy"`` for
-        stores with noisy layers (``Layer(name, noise=...)``), else ``"binning"``. Other estimators are labelled by their
+        stores with noisy layers (``Layer(name, noise=...)``, which adds ``I_XT_se``, ``I_TY_se``), else
+        ``"binning"``. One `SaturationWarning` is emitted when most rows of an estimator are saturated. Other estimators are labelled by their
         ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
         estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
@@ -82,30 +79,12 @@ def information_plane(
         ``Client`` (an optional extra: ``pip install 'infoplane[dask]'``). None: joblib's active backend.
     progress : bool
         Show a tqdm progress bar over the (run, epoch, layer) tasks.
-    shuffle : int, default 0
-        When > 0, also estimate I(T;Y) with the labels randomly permuted, averaged over ``shuffle``
-        permutations (`BaseEstimator.shuffle_baseline`), into a column ``I_TY_shuffled`` (bits). The true
-        I(T;Y) under permuted labels is 0, so this column is the estimator's value under independence at
-        this N and label balance: a floor below which I_TY says nothing. It is not the bias at the
-        dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y).
-    diagnostics : bool, default True
-        Add the boolean columns ``saturated`` (I_XT >= log2 N − 0.1 bits, N distinct probe inputs: every
-        input in its own bin or kernel, the number says nothing about the layer) and ``dpi_violation`` (a
-        deeper layer's I_XT or I_TY above the minimum of the shallower layers, same run, epoch and
-        estimator, by more than the estimator's ``dpi_tolerance`` bits; layers in recording order, assumed to
-        form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`).
-    ci, n_boot : float, int, optional
-        With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
-        estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
-        ``n_boot`` extra estimates per row (`infoplane.analysis.resampled_columns`).
-    subsample : sequence of float, optional
-        Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
-        ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged.
-    geometry : bool, default False
-        Also compute the layer's geometric compression tr(Σ_W Σ_B⁺)/C (`infoplane.analysis.
-        geometric_compression`: within- over between-class scatter, dimensionless, not bits) into a column
-        ``geo_compression``, the same on every estimator's row of an (epoch, layer). It is what a
-        deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY.
+    providers : sequence of column providers, optional
+        Extra columns from your own column providers (`infoplane.analysis.Provider` subclasses, or any
+        object with the hooks of `infoplane.analysis.ColumnProvider`), after the built-in ones.
+    **options
+        The keywords of the built-in column providers, below (any other keyword raises `TypeError`).
+{provider_options}
 
     Returns
     -------
@@ -123,6 +102,11 @@ def information_plane(
     estimator on a deterministic layer is skipped (listed in ``df.attrs["skipped"]``); if that leaves no
     work at all, ``ValueError`` is raised.
 
+    Every column beside the `RESULT_COLUMNS` comes from a column provider (`infoplane.analysis.Provider`):
+    per task, per estimator row (in the worker) or on the whole table. A built-in keyword option is a
+    provider's ``keywords``; a new column is one `Provider` subclass in ``infoplane/analysis/_providers.py``
+    appended to its ``PROVIDERS`` list (which also documents its keyword here).
+
     Parallel work is batched (a few batches per worker) and each task carries only its own (epoch, layer)
     arrays — or, for a `ZarrStore`, the store's path, so workers read zarr themselves — never whole stores;
     memory stays bounded by a few batches. The table is identical whatever ``n_jobs`` and backend.
@@ -136,30 +120,45 @@ def information_plane(
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
     est_map = None if estimators is None else resolve_estimators(estimators)
-    shuffle = check_int_param(shuffle, "shuffle", "information_plane", minimum=0)
+    column_providers = _column_providers(options, providers)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
-    resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, "information_plane")
     stores, opened_here = _engine.open_sources(source)
     try:
         if est_map is None:
             est_map = resolve_estimators(_noisy.default_estimators(stores))
+        noisy = any(_noisy.uses_noise(e) for e in est_map.values())
+        if noisy:  # I_XT_se, I_TY_se (before the flags, whose DPI test reads them)
+            column_providers = _noisy.with_standard_errors(column_providers)
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
-        options = _engine.Options(shuffle=shuffle, resampling=resampling, geometry=bool(geometry),
-                                  stderr=any(_noisy.uses_noise(e) for e in est_map.values()))
-        rows = _engine.run_tasks(tasks, est_map, x, options, n_jobs=n_jobs, backend=backend, progress=progress)
+        rows = _engine.run_tasks(tasks, est_map, x, column_providers, n_jobs=n_jobs, backend=backend,
+                                 progress=progress)
     finally:
         _engine.close_all(opened_here)
-    df = _engine.assemble(rows, RESULT_COLUMNS + options.columns(), est_map, list(stores), layer_order, skipped)
-    if options.stderr:
+    df = _engine.assemble(rows, column_providers, est_map, list(stores), layer_order, skipped, x=x)
+    if noisy:
         _noisy.warn_few_draws(stores, df)
-    if diagnostics:
-        # N distinct inputs: the rows, or the distinct ids of x (x was checked against the stores above).
-        n_inputs = None if x is None else int(np.unique(as_numpy(x), axis=0).shape[0])
-        df = _diagnostics.add_flags(
-            df, tolerances={label: _diagnostics.dpi_tolerance(est) for label, est in est_map.items()},
-            n_inputs=n_inputs)
-        _diagnostics.warn_saturated(df)
+    _diagnostics.warn_saturated(df)
     return df
+
+
+information_plane.__doc__ = (information_plane.__doc__ or "").replace(
+    "{provider_options}", _providers.options_doc())
+
+
+def _column_providers(options: Mapping[str, Any], extra: Sequence[Any]) -> tuple[ColumnProvider, ...]:
+    """The built-in providers the keyword ``options`` switch on, then the ``providers`` given, checked."""
+    if isinstance(extra, (str, bytes)) or not isinstance(extra, Sequence):
+        extra = [extra]
+    for provider in extra:
+        if not isinstance(provider, ColumnProvider):
+            raise TypeError(
+                "The 'providers' parameter of information_plane must hold column providers (objects with "
+                "columns, dtypes, task_columns, row_columns and table; see infoplane.analysis.Provider). "
+                f"Got {type(provider).__name__}."
+            )
+    out = (*_providers.from_options(options, "information_plane"), *extra)
+    _engine.provider_columns(out)  # column names checked before any work
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

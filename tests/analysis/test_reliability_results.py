@@ -86,7 +86,7 @@ def test_save_killed_at_every_file_operation_loads_old_new_or_a_clear_error(tmp_
     # Before: killed while overwriting, 10 of 12 tables loaded back truncated with no error, and a kill
     # between the CSV and its sidecar loaded new numbers under old conventions. Now a kill at any write,
     # fsync or replace leaves the old table, the new one, or a pair that load_results refuses by name.
-    from test_reliability_store import _Crash, in_child
+    from tests.store.test_reliability_store import _Crash, in_child
 
     old, new = _table(40, 1.0), _table(60, 2.0)
     outcomes = []
