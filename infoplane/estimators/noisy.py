@@ -151,6 +151,18 @@ def _points(r: int, n_draws: int, max_points: int, gen: torch.Generator) -> torc
     return torch.sort(torch.randperm(total, generator=gen)[:max_points]).values // n_draws
 
 
+def _members(x_ids: np.ndarray, owner: np.ndarray, dev: Any) -> torch.Tensor:
+    """(P, k): the rows of each point's input, −1 padding inputs with fewer than the most rows k."""
+    counts = np.bincount(x_ids)
+    order = np.argsort(x_ids, kind="stable")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k = int(counts.max())
+    slot = np.arange(len(x_ids)) - np.repeat(start, counts)
+    table = np.full((len(counts), k), -1, dtype=np.int64)
+    table[x_ids[order], slot] = order
+    return torch.as_tensor(table[x_ids[owner]], device=dev)
+
+
 def _noisy(centres, y_np, x_ids, spec, n_draws, max_points, seed, memory_mb) -> NoisyInformation:
     if spec is None:
         raise ValueError(
@@ -183,11 +195,10 @@ def _noisy(centres, y_np, x_ids, spec, n_draws, max_points, seed, memory_mb) -> 
         points = c[owner_dev] + spec.std * eps
         own_log = -0.5 * (eps * eps).sum(1) - d * math.log(spec.std)
     own_log = own_log - 0.5 * d * math.log(2 * math.pi)
-    groups = {"class": torch.as_tensor(y_ids, device=dev)}
     n_inputs = int(x_ids.max()) + 1
-    if n_inputs < r:  # repeated inputs: p(t | X=x) is a mixture too
-        groups["input"] = torch.as_tensor(x_ids, device=dev)
-    sums = grouped_mixture_log_sums(c, scales, points, owner_dev, own_log, groups, memory_mb=memory_mb)
+    members = _members(x_ids, owner.numpy(), dev) if n_inputs < r else None  # p(t | X=x) a mixture too
+    sums = grouped_mixture_log_sums(c, scales, points, owner_dev, own_log, torch.as_tensor(y_ids, device=dev),
+                                    members, memory_mb=memory_mb)
     own_np = owner.numpy()
     log_p = sums["all"].cpu() - math.log(r)  # ln p(z), the mixture of all R rows
     log_py = sums["class"].cpu() - _log_counts(y_ids, own_np)
