@@ -1,118 +1,118 @@
-"""Benchmark the k-NN estimators (chunked torch, float64): time and peak extra memory, and a scipy reference.
+"""The k-NN estimators against the matrix-multiply floor, side by side in one run, and their bits against the
+direct float64 search they replaced.
 
-For N in (4,000, 20,000) and d in (10, 100, 1,000) it runs, each in a fresh subprocess (peak RSS growth
-is the memory measure: tracemalloc cannot see torch's allocator):
+The floor is the unavoidable work of a brute-force k-NN search: a chunked float32 Gram matrix by ``torch.mm``
+and ``topk`` of each row, in the same blocks as the estimator. For each N and d (a 10-class layer) it times
 
-- ``ross-max`` / ``ross-euclid``: `KNNEstimator` (Ross 2014) on a 10-class layer, max / Euclidean norm;
+- ``ross-euclid`` / ``ross-max``: `KNNEstimator` (Ross 2014), Euclidean / max norm (backend chosen
+  automatically: KD-tree at low d, numba's float32 blocks elsewhere; printed);
 - ``ksg-max``: `ksg_mi` between the layer and a 1-D continuous target;
-- ``ref-ross-max``: a straightforward scipy reference (cKDTree per class for the k-th neighbour, then
-  ``query_ball_point(..., return_length=True)`` for the counts), where it is affordable (N·d <= 400,000),
-  with the speed ratio and the agreement in bits measured in the same run.
+- ``old-*``: the direct float64 search of before (tests/estimators/_knn_reference.py) where affordable
+  (``--old-max-work``), and the difference in bits (must be exactly 0).
 
-    python benchmarks/bench_knn.py            # the full grid (several minutes on 2 cores)
-    python benchmarks/bench_knn.py --quick    # N = 4,000 and d = 10, 100 only (< 1 min)
+Every line carries the 1-minute load average: timings under load are not comparable with idle ones (the
+ratios, measured side by side, are more robust). Rerun when the load is high.
+
+    python benchmarks/bench_knn.py                   # N = 20,000, d = 10, 100, 1,000 (several minutes)
+    python benchmarks/bench_knn.py --sizes 4000      # quick
 """
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
+import math
 import os
-import resource
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import torch
 from _machine import describe
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def _problem(n: int, d: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n)
     t = rng.normal(size=(n, d)) + 0.5 * np.eye(10)[y] @ rng.normal(size=(10, d))
-    target = t[:, 0] + rng.normal(size=n)
-    return t, y, target
+    return t, y, t[:, 0] + rng.normal(size=n)
 
 
-def _ref_ross(t, y, k=3):
-    from scipy.spatial import cKDTree
-    from scipy.special import digamma
-
-    n = len(t)
-    r = np.empty(n)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        r[idx] = cKDTree(t[idx]).query(t[idx], k=k + 1, p=np.inf)[0][:, -1]
-    m = cKDTree(t).query_ball_point(t, np.nextafter(r, 0), p=np.inf, return_length=True)
-    return (digamma(n) - digamma(np.bincount(y)[y]).mean() + digamma(k) - digamma(m).mean()) / np.log(2)
+def _reference():
+    spec = importlib.util.spec_from_file_location("_knn_reference", ROOT / "tests/estimators/_knn_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def _child(kind: str, n: int, d: int) -> None:
-    import torch
+def _floor(t: np.ndarray, k: int = 3, memory_mb: float = 128.0) -> float:
+    from infoplane.estimators._kernels.knn import block_rows
 
-    from infoplane.estimators import KNNEstimator
-    from infoplane.estimators.knn import ksg_mi
-
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    t, y, target = _problem(n, d)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    z = torch.as_tensor(t, dtype=torch.float32)
+    n = len(z)
+    step = block_rows(n, memory_mb, 3)
     t0 = time.perf_counter()
-    if kind == "ross-max":
-        value = KNNEstimator(metric="max").estimate(t, y).conventions["I_TY_raw"]
-    elif kind == "ross-euclid":
-        value = KNNEstimator(metric="euclidean").estimate(t, y).conventions["I_TY_raw"]
-    elif kind == "ksg-max":
-        value = ksg_mi(t, target)
-    else:
-        value = _ref_ross(t, y)
-    seconds = time.perf_counter() - t0
-    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "bits": float(value)}))
+    for s in range(0, n, step):
+        torch.topk(z[s:s + step] @ z.T, k + 1, dim=1)
+    return time.perf_counter() - t0
 
 
-def _run(kind: str, n: int, d: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(n), str(d)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _old_ross(ref, t, y, metric, k=3):
+    from infoplane.estimators._kernels.knn import digamma_mean
+    tt = torch.as_tensor(t)
+    _, ids, counts = np.unique(y, return_inverse=True, return_counts=True)
+    _, m = ref.ross_counts(tt, torch.as_tensor(ids), k, metric)
+    psi = lambda v: float(torch.special.digamma(torch.tensor(float(v), dtype=torch.float64)))  # noqa: E731
+    n_c = torch.as_tensor(counts[ids], dtype=torch.float64)
+    return (psi(len(t)) - digamma_mean(n_c) + psi(k) - digamma_mean(m)) / math.log(2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="N = 4,000 and d = 10, 100 only")
-    parser.add_argument("--sizes", type=int, nargs="+", help="N values (default 4000 20000)")
-    parser.add_argument("--dims", type=int, nargs="+", help="d values (default 10 100 1000)")
-    parser.add_argument("--max-work", type=float, default=float("inf"),
-                        help="skip the max-norm runs with N*N*d above this (they cost ~N*N*d, no BLAS)")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20000])
+    parser.add_argument("--dims", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--old-max-work", type=float, default=4e10,
+                        help="run the old float64 max-norm search only where N*N*d is below this")
+    parser.add_argument("--old-euclid-work", type=float, default=float("inf"))
     args = parser.parse_args()
-    if args.child:
-        _child(args.child[0], int(args.child[1]), int(args.child[2]))
-        return
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    from infoplane.estimators import KNNEstimator
+    from infoplane.estimators.knn import ksg_mi
 
-    threads = os.environ.get("BENCH_THREADS", "2")
-    print(f"machine: {describe()}; children use {threads} torch threads")
-    sizes = args.sizes or ([4000] if args.quick else [4000, 20000])
-    dims = args.dims or ([10, 100] if args.quick else [10, 100, 1000])
-    grid = [(n, d) for n in sizes for d in dims]
-    print(f"{'N':>6} {'d':>5} {'method':<12} {'seconds':>9} {'peak MB':>8} {'bits':>9}  note")
-    for n, d in grid:
-        ours = None
-        for kind in ("ross-max", "ross-euclid", "ksg-max", "ref-ross-max"):
-            if kind == "ref-ross-max" and n * d > 400_000:
-                continue
-            if kind in ("ross-max", "ksg-max") and float(n) * n * d > args.max_work:
-                print(f"{n:>6} {d:>5} {kind:<12} skipped (N*N*d above --max-work)", flush=True)
-                continue
-            r = _run(kind, n, d)
-            note = ""
-            if kind == "ross-max":
-                ours = r
-            if kind == "ref-ross-max" and ours is not None:
-                note = (f"ours {r['seconds'] / ours['seconds']:.1f}x faster; |diff| = "
-                        f"{abs(r['bits'] - ours['bits']):.1e} bits")
-            print(f"{n:>6} {d:>5} {kind:<12} {r['seconds']:>9.2f} {r['peak_mb']:>8.0f} {r['bits']:>9.4f}  {note}",
-                  flush=True)
-    print(f"load (1 min) at the end: {os.getloadavg()[0]:.1f}")
+    ref = _reference()
+    KNNEstimator(metric="max").estimate(np.random.default_rng(0).normal(size=(50, 20)), np.arange(50) % 2)  # jit
+    print(f"machine: {describe('scipy', 'numba')}")
+    print(f"{'N':>6} {'d':>5} {'method':<12} {'backend':<9} {'seconds':>8} {'x floor':>8} {'bits':>9} "
+          f"{'old - new':>9} {'load':>5}")
+    for n in args.sizes:
+        for d in args.dims:
+            t, y, target = _problem(n, d)
+            floor = _floor(t)
+            row = lambda name, be, sec, bits, diff="": print(  # noqa: E731
+                f"{n:>6} {d:>5} {name:<12} {be:<9} {sec:>8.2f} {sec / floor:>8.2f} {bits:>9.4f} {diff:>9} "
+                f"{os.getloadavg()[0]:>5.1f}", flush=True)
+            print(f"{n:>6} {d:>5} {'floor':<12} {'mm+topk':<9} {floor:>8.2f} {1.0:>8.2f}", flush=True)
+            for metric in ("euclidean", "max"):
+                res, sec = _timed(lambda: KNNEstimator(metric=metric).estimate(t, y))
+                new = res.conventions["I_TY_raw"]
+                work = float(n) * n * d
+                diff = ""
+                if work <= (args.old_max_work if metric == "max" else args.old_euclid_work):
+                    old, old_sec = _timed(lambda: _old_ross(ref, t, y, metric))
+                    diff = f"{old - new:.1e}" if old != new else "0 (same)"
+                    row(f"old-ross-{metric[:3]}", "float64", old_sec, old)
+                row(f"ross-{metric[:3]}", res.conventions["backend"], sec, new, diff)
+            bits, sec = _timed(lambda: ksg_mi(t, target))
+            row("ksg-max", "auto", sec, bits)
 
 
 if __name__ == "__main__":

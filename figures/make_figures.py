@@ -29,10 +29,13 @@ Seeds are explicit (``Settings.seeds``); every random draw goes through one of t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import platform
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -228,16 +231,18 @@ def train_szt_run(activation: str, seed: int, settings: Settings, path: str,
 
 def stage_train(ctx: dict) -> None:
     s: Settings = ctx["settings"]
-    runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
+    all_runs = [(a, seed) for a in ACTIVATIONS for seed in s.seeds]
+    runs = ctx.get("szt_runs") or all_runs  # --only wide_estimators needs one run (see needed_runs)
     paths = {run_name(a, seed): str(ctx["runs_dir"] / f"{run_name(a, seed)}.zarr") for a, seed in runs}
     results = Parallel(n_jobs=ctx["jobs"])(
         delayed(train_szt_run)(a, seed, s, paths[run_name(a, seed)], ctx["reuse"]) for a, seed in runs
     )
     history = pd.concat([h for h, _ in results], ignore_index=True)
     ctx["all_reused"] = all(reused for _, reused in results)
-    # Every epoch stays in runs/; the committed table keeps the recorded (log-spaced) epochs only.
+    # Every epoch stays in runs/; the committed table keeps the recorded (log-spaced) epochs only, of all runs.
     recorded = Schedule.log_spaced(s.epochs, s.n_record).epochs_until(s.epochs)
-    history[history["epoch"].isin(recorded)].to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
+    if runs == all_runs:
+        history[history["epoch"].isin(recorded)].to_csv(ctx["out"] / "data" / "training_history.csv", index=False)
     ctx["paths"] = paths
     ctx["history"] = history
 
@@ -274,11 +279,18 @@ def estimate_planes(ctx: dict) -> pd.DataFrame:
 
 def stage_estimate(ctx: dict) -> None:
     saved = ctx["runs_dir"] / "planes.csv"  # every point of every run (large: scratch, not committed)
-    if ctx["reuse"] and ctx.get("all_reused") and saved.is_file():
+    # The saved table is reused only for the same stores and the same estimator code: after an estimator or
+    # analysis change, --reuse-runs re-estimates from the kept stores.
+    signature = code_signature(*(ROOT / "infoplane" / d for d in ("estimators", "analysis", "_core")))
+    signature_path = ctx["runs_dir"] / "planes.signature"
+    same_code = signature_path.is_file() and signature_path.read_text() == signature
+    if ctx["reuse"] and ctx.get("all_reused") and saved.is_file() and same_code:
         df = load_results(saved)
+        ctx["estimates_reused"] = True
     else:
         df = estimate_planes(ctx)
         save_results(df, saved)
+        signature_path.write_text(signature)
     ctx["planes"] = df
     attrs = df.attrs
     # Mean and spread over seeds, per activation.
@@ -416,7 +428,14 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
         for seed in range(s.gt_repeats):
             channel(max(s.gt_sizes), snr, seed, f"s²/v (N = {max(s.gt_sizes)})", snr)
 
-    # Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart).
+    _discrete_rows(add)
+    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
+    rows.extend(linear_gaussian_rows(s))
+    return pd.DataFrame(rows)
+
+
+def _discrete_rows(add) -> None:
+    """Exact discrete cases, every estimator of the SZT figures (KDE with sigma^2 = 1e-3 on points >= 1 apart)."""
     estimators = {"binning": BinningEstimator(SZT_EDGES), "binning-width": BinningEstimator(bin_width=BIN_WIDTH),
                   "binning-adaptive": BinningEstimator(n_bins=N_ADAPTIVE, strategy="adaptive"),
                   "kde-upper": _kde("upper", KDE_NOISE), "kde-lower": _kde("lower", KDE_NOISE)}
@@ -442,10 +461,6 @@ def ground_truth_table(s: Settings) -> pd.DataFrame:
     for name, est in estimators.items():
         r = est.estimate(t, y)
         add("constant_layer", "N", 1000, 0, name, "I_XT", r.I_XT, 0.0)
-
-    # Linear-Gaussian encoder mu = a x, sigma^2 = v, x ~ N(0, s^2 = 1): rate, mixture bounds and gap.
-    rows.extend(linear_gaussian_rows(s))
-    return pd.DataFrame(rows)
 
 
 LG_V, LG_S2 = 0.5, 1.0  # the linear-Gaussian encoder's sigma^2 and the input variance s^2
@@ -789,6 +804,70 @@ def figure_wide_estimators(ctx: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
+# The manifest: what figures/data/manifest.json records about each figure (mode, settings, commit, wall time,
+# machine)
+# ------------------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit(root: Path = ROOT) -> dict:
+    """The commit the figures were made from, and whether tracked files differed from it (``dirty``)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+
+    try:
+        changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+        return {"commit": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+                "dirty": bool(changed), "changed_files": changed}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "branch": None, "dirty": None, "changed_files": []}
+
+
+def machine() -> dict:
+    """CPUs, the cores this process may use, load averages (1, 5, 15 min), platform and library versions."""
+    import numpy as np
+    import torch
+
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpus": os.cpu_count(), "affinity": affinity, "load_average": load, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def code_signature(*folders: Path) -> str:
+    """SHA-256 over the path and content of every ``.py`` file under ``folders``: changes when the code does."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.py")):
+            digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def update_manifest(path: Path, entries: dict[str, dict]) -> dict:
+    """Merge ``entries`` (figure name -> record) into the manifest at ``path`` (atomic replace); return it.
+
+    Figures not in ``entries`` keep their earlier records, so ``--only`` updates just the figures it redrew.
+    """
+    manifest = {"figures": {}}
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            manifest = {"figures": {}}
+    manifest.setdefault("figures", {}).update(entries)
+    manifest["figures"] = dict(sorted(manifest["figures"].items()))
+    manifest["updated_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return manifest
+
+
+# ------------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------------
 def ground_truth_suite(ctx: dict) -> None:
@@ -809,7 +888,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
 
     n_max = int(df["n_samples"].max())
     top = df[df["n_samples"] == n_max].assign(abs_error=lambda d: d["error_bits"].abs())
-    task_names = [t.name for t in gt.tasks() if t.name in set(df["task"])]
+    task_names = [t.name for t in gt.tasks("all") if t.name in set(df["task"])]
     present = list(pd.unique(df["estimator"]))  # a CSV has no attrs: the suite's own order first
     estimators = [e for e in df.attrs.get("estimators", gt.default_estimators()) if e in present]
     estimators += [e for e in present if e not in estimators]
@@ -824,7 +903,7 @@ def draw_ground_truth_suite(df: pd.DataFrame) -> plt.Figure:
         text = "–" if np.isnan(value) else (f"{value:.2f}" if value < 100 else f"{value:.0e}")
         ax_heat.text(j, i, text, ha="center", va="center", fontsize=6.5,
                      color="white" if value > 0.9 else "0.1")
-    truth = {t.name: t.true_bits for t in gt.tasks()}
+    truth = {t.name: t.true_bits for t in gt.tasks("all")}
     ax_heat.set_yticks(range(len(task_names)), [f"{n} ({truth[n]:.2f})" for n in task_names], fontsize=7)
     ax_heat.set_xticks(range(len(estimators)), estimators, rotation=40, ha="right", fontsize=8)
     ax_heat.set_title(f"|estimate − truth| (bits), N = {n_max:,}, mean over seeds; grey: skipped", fontsize=9)
@@ -861,6 +940,64 @@ STAGES: list[tuple[str, Callable[[dict], None]]] = [
     ("figure: wide-layer estimators", figure_wide_estimators),
     ("figure: ConvNet on augmented digits", figure_real_network),
 ]
+#: The shared stages (no figure of their own) by their ``--only`` names.
+SHARED = {"train": stage_train, "estimate": stage_estimate}
+#: Each figure (``NAME.png``) -> the shared stages it needs, then the stage that draws it.
+FIGURES: dict[str, tuple[tuple[str, ...], Callable[[dict], None]]] = {
+    "szt_information_plane": (("train", "estimate"), figure_szt_plane),
+    "saxe_comparison": (("train", "estimate"), figure_saxe),
+    "estimator_agreement": (("train", "estimate"), figure_agreement),
+    "compression_scores": (("train", "estimate"), stage_compression),
+    "ground_truth": ((), figure_ground_truth),
+    "vib_beta_sweep": ((), figure_vib_sweep),
+    "vib_information_plane": ((), figure_vib_plane),
+    "ground_truth_suite": ((), ground_truth_suite),
+    "wide_estimators": (("train",), figure_wide_estimators),
+    "real_network": ((), figure_real_network),
+}
+
+
+def needed_runs(only: str | None, settings: Settings) -> list[tuple[str, int]] | None:
+    """The SZT runs to train (or reuse): all (None) unless ``--only`` names the wide-layer figure and nothing
+    else that trains; it reads the agreement run (tanh, seed 0) alone, and the other stores in runs/ are then
+    neither read nor touched."""
+    names = {n.strip() for n in (only or "").split(",")}
+    trains = {"train", "estimate"} | {n for n, (deps, _) in FIGURES.items() if deps and n != "wide_estimators"}
+    if "wide_estimators" in names and not names & trains:
+        return [("tanh", settings.agreement_seed)]
+    return None
+
+
+def figure_settings(name: str, settings: Settings) -> dict:
+    """The settings a figure's manifest entry records: the pipeline's, plus a figure's own scale table."""
+    extra = {"wide_estimators": {"wide": WIDE[settings.mode], "noise_std": WIDE_NOISE_STD},
+             "real_network": {"real_net": REAL_NET[settings.mode], "kde_noise": REAL_NET_NOISE}}.get(name, {})
+    protocol = {"lr": LR, "batch_size": BATCH_SIZE, "test_size": TEST_SIZE, "bin_width": BIN_WIDTH,
+                "n_adaptive": N_ADAPTIVE, "kde_noise": KDE_NOISE, "final_epochs": FINAL_EPOCHS}
+    return {**asdict(settings), "protocol": protocol, **extra}
+
+
+def select_stages(only: str | None) -> list[tuple[str, str, Callable[[dict], None]]]:
+    """The stages to run, in pipeline order, as (name, kind, function), kind "shared" or "figure".
+
+    ``only`` is None (everything) or a comma-separated list of figure names (and ``train``/``estimate``); each
+    figure brings the shared stages it needs, each shared stage runs once.
+    """
+    if only is None:
+        names = list(FIGURES)
+    else:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in FIGURES and n not in SHARED]
+        if unknown or not names:
+            raise SystemExit(f"--only: expected figure names from {', '.join(FIGURES)} (or train, estimate), "
+                             f"got {only!r}")
+    needed_shared = {d for n in names if n in FIGURES for d in FIGURES[n][0]} | {n for n in names if n in SHARED}
+    if "estimate" in needed_shared:
+        needed_shared.add("train")
+    order = [fn for _, fn in STAGES]  # pipeline order
+    chosen = [(k, "shared", fn) for k, fn in SHARED.items() if k in needed_shared]
+    chosen += [(n, "figure", FIGURES[n][1]) for n in names if n in FIGURES]
+    return sorted(chosen, key=lambda c: order.index(c[2]))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -870,6 +1007,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="output directory (default: figures/)")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument("--only", metavar="NAME[,NAME...]",
+                        help="redraw only these figures (and the stages they need: train, estimate); with "
+                             "--reuse-runs the kept stores are read instead of retraining. Names: "
+                             + ", ".join(FIGURES))
     parser.add_argument("--reuse-runs", action="store_true",
                         help="keep complete stores in OUT/runs made with the same settings instead of retraining")
     parser.add_argument("--keep-runs", action="store_true", help="keep OUT/runs (the zarr stores) afterwards")
@@ -877,41 +1018,68 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def manifest_entry(name: str, ctx: dict, seconds: float, load_start: list | None, command: list[str]) -> dict:
+    """One figure's record: mode, settings, commit, wall time (its own stage, and the shared ones it read)."""
+    shared = {k: ctx["shared_seconds"][k] for k in FIGURES[name][0] if k in ctx["shared_seconds"]}
+    reused = {"train": bool(ctx.get("all_reused")), "estimate": bool(ctx.get("estimates_reused"))}
+    return {"mode": ctx["settings"].mode, "settings": figure_settings(name, ctx["settings"]),
+            **ctx["git"], "wall_s": round(seconds, 2), "shared_stages_s": shared,
+            "shared_stages_reused": {k: reused[k] for k in FIGURES[name][0]}, "jobs": ctx["jobs"],
+            "machine": {**machine(), "load_average_at_start": load_start},
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
+            "infoplane": infoplane.__version__}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    stages = select_stages(args.only)
     matplotlib.use("Agg")  # files only, never a window
     settings = QUICK if args.quick else FULL
     out: Path = args.out
     (out / "data").mkdir(parents=True, exist_ok=True)
     runs_dir = out / "runs"
+    runs_existed = runs_dir.exists()  # stores kept by an earlier --keep-runs are never deleted by a later run
     runs_dir.mkdir(exist_ok=True)
     X, y = load_szt(return_X_y=True)
     ctx = {"settings": settings, "out": out, "runs_dir": runs_dir, "jobs": args.jobs, "reuse": args.reuse_runs,
-           "progress": not args.no_progress, "H_X": math.log2(len(X)), "H_Y": entropy_of_labels_bits(y)}
-    print(f"infoplane {infoplane.__version__}: {settings.mode} mode -> {out} ({args.jobs} jobs)\n"
-          f"settings: {json.dumps(asdict(settings))}", flush=True)
+           "progress": not args.no_progress, "H_X": math.log2(len(X)), "H_Y": entropy_of_labels_bits(y),
+           "git": git_commit(), "shared_seconds": {}, "szt_runs": needed_runs(args.only, settings)}
+    command = ["python", "figures/make_figures.py", *(sys.argv[1:] if argv is None else argv)]
+    print(f"infoplane {infoplane.__version__}: {settings.mode} mode -> {out} ({args.jobs} jobs); stages: "
+          f"{', '.join(k for k, _, _ in stages)}\nsettings: {json.dumps(asdict(settings))}", flush=True)
     timings = []
     start = time.perf_counter()
+    manifest_path = out / "data" / "manifest.json"
     # The bar redraws in place on a terminal; in a log (CI, nohup) one plain line per stage says the same.
-    with tqdm(STAGES, desc=f"figures ({settings.mode})", unit="stage", file=sys.stdout,
+    with tqdm(stages, desc=f"figures ({settings.mode})", unit="stage", file=sys.stdout,
               disable=not sys.stdout.isatty()) as bar:
-        for i, (name, stage) in enumerate(bar, start=1):
+        for i, (key, kind, stage) in enumerate(bar, start=1):
+            name = next(label for label, fn in STAGES if fn is stage)
             bar.set_postfix_str(name)
+            load_start = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
             t0 = time.perf_counter()
             stage(ctx)
             elapsed = time.perf_counter() - t0
             timings.append({"stage": name, "seconds": round(elapsed, 2)})
-            tqdm.write(f"[{i}/{len(STAGES)}] {name}: {elapsed:.1f} s (elapsed {time.perf_counter() - start:.0f} s)",
+            if kind == "shared":
+                ctx["shared_seconds"][key] = round(elapsed, 2)
+            else:  # each figure's record is written as soon as it is drawn: a later failure keeps it
+                update_manifest(manifest_path, {key: manifest_entry(key, ctx, elapsed, load_start, command)})
+            tqdm.write(f"[{i}/{len(stages)}] {name}: {elapsed:.1f} s (elapsed {time.perf_counter() - start:.0f} s)",
                        file=sys.stdout)
     total = time.perf_counter() - start
     timings.append({"stage": "total", "seconds": round(total, 2)})
-    # A run that reused stores did not pay for them: its timings go beside the stores, not in data/.
-    timings_path = (runs_dir if args.reuse_runs else out / "data") / "timings.csv"
+    # A run that reused stores, or drew only some figures, is not the whole pipeline's cost: its timings go
+    # beside the stores, not in data/ (the manifest has every figure's own wall time).
+    partial = args.reuse_runs or args.only is not None
+    timings_path = (runs_dir if partial else out / "data") / "timings.csv"
     pd.DataFrame(timings).assign(mode=settings.mode, jobs=args.jobs, cpus=os.cpu_count()).to_csv(
         timings_path, index=False)
     print(f"total: {total:.1f} s ({total / 60:.1f} min)", flush=True)
-    if not args.keep_runs:
+    if not args.keep_runs and not runs_existed:
         shutil.rmtree(runs_dir, ignore_errors=True)
+    elif not args.keep_runs:
+        print(f"{runs_dir} existed before this run: kept (delete it yourself when done)", flush=True)
     return 0
 
 

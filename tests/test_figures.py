@@ -173,3 +173,33 @@ def test_real_network_figure_and_numbers(quick_run):
     kde = df[df["estimator"].str.startswith("kde")].pivot_table(index=["epoch", "layer"], columns="estimator",
                                                                  values="I_XT")
     assert (kde["kde-lower"] <= kde["kde-upper"] + 1e-9).all()
+
+
+def test_manifest_records_every_figure(quick_run):
+    """data/manifest.json: per figure the mode, settings, commit, its own wall time and the machine."""
+    import json
+
+    out, _ = quick_run
+    manifest = json.loads((out / "data" / "manifest.json").read_text())["figures"]
+    mf = _load_script()
+    assert set(manifest) == set(mf.FIGURES)
+    for name, entry in manifest.items():
+        assert entry["mode"] == "quick" and entry["settings"]["mode"] == "quick", name
+        assert entry["wall_s"] >= 0 and entry["machine"]["cpus"] >= 1, name
+        assert len(entry["machine"]["load_average"]) == 3 and "commit" in entry, name
+    assert set(manifest["szt_information_plane"]["shared_stages_s"]) == {"train", "estimate"}
+    assert manifest["wide_estimators"]["settings"]["wide"] == mf.WIDE["quick"]
+
+
+def test_only_selects_a_figure_and_the_stages_it_needs():
+    mf = _load_script()
+    assert [k for k, _, _ in mf.select_stages("wide_estimators")] == ["train", "wide_estimators"]
+    assert [k for k, _, _ in mf.select_stages("compression_scores,ground_truth")] == [
+        "train", "estimate", "compression_scores", "ground_truth"]
+    assert [k for k, _, _ in mf.select_stages(None)] == ["train", "estimate", *mf.FIGURES]
+    with pytest.raises(SystemExit, match="--only: expected figure names"):
+        mf.select_stages("szt_plane")
+    mf_full = mf.FULL
+    assert mf.needed_runs("wide_estimators,ground_truth", mf_full) == [("tanh", 0)]
+    assert mf.needed_runs("wide_estimators,saxe_comparison", mf_full) is None
+    assert mf.needed_runs("train", mf_full) is None and mf.needed_runs(None, mf_full) is None

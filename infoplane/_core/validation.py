@@ -16,6 +16,7 @@ __all__ = [
     "as_numpy",
     "where",
     "check_activations",
+    "check_estimate_inputs",
     "check_labels",
     "check_input_ids",
     "check_same_length",
@@ -314,3 +315,17 @@ def check_regression_target(y: Any, n: int) -> np.ndarray:
     if not np.isfinite(y_np).all():
         raise ValueError(f"y contain NaN or Inf ({int((~np.isfinite(y_np)).sum()):,} of {y_np.size:,} values)")
     return y_np
+
+
+def check_estimate_inputs(
+    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, allow_torch: bool = True
+) -> tuple[Any, np.ndarray, np.ndarray | None, int]:
+    """The prologue of an estimator's ``estimate``: ``(t, y, x_ids, n)`` checked against each other.
+
+    ``t`` by `check_activations` (2-D, finite; numpy, or a torch tensor where ``allow_torch``), ``y`` by
+    `check_labels` (N int labels), ``x`` by `check_input_ids` (None, or N input ids); ``n`` is the number of
+    rows. ``layer`` / ``epoch`` name the data in the error messages.
+    """
+    t = check_activations(t, name="t", layer=layer, epoch=epoch, allow_torch=allow_torch)
+    n = int(t.shape[0])
+    return t, check_labels(y, n), check_input_ids(x, n), n

@@ -3,12 +3,15 @@
 ``.csv`` (optionally ``.csv.gz``, ``.csv.bz2``, ``.csv.xz``, ``.csv.zst``): the table, floats written to
 round-trip exactly, and a JSON sidecar next to it (`sidecar_path`: ``results.csv`` -> ``results.csv.json``)
 holding ``df.attrs`` (the estimators' conventions, layer order, ...), the column dtypes, and the table
-file's row count and SHA-256 checksum. ``.parquet``: one file; Parquet keeps the dtypes and pandas
-(>= 2.1) keeps ``df.attrs`` in its schema metadata, so nothing of ours is added.
+file's row count and SHA-256 checksum. ``.parquet``: one file; Parquet keeps the dtypes, pandas
+(>= 2.1) keeps ``df.attrs`` in its schema metadata (``PANDAS_ATTRS``), and infoplane adds the row count and
+SHA-256 checksums of the data and of the conventions (schema metadata ``infoplane.results``), checked on load
+like the CSV sidecar's.
 
 Every file is written to a temporary name, fsync'ed and moved into place with `os.replace`, so a process
 killed while saving leaves the old file or the new one, never a truncated one. The table is replaced before
-its sidecar; a sidecar that does not belong to its table (a save killed between the two, a file copied or
+its sidecar. Temporary files left by a save that was killed (their writer's pid no longer runs) are deleted
+by the next save to the same path. A sidecar that does not belong to its table (a save killed between the two, a file copied or
 edited by hand) is detected by the checksum and refused with an error, never loaded under the wrong
 conventions.
 """
@@ -18,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,7 @@ _SIDECAR_VERSION = 2
 _READ_CSV_KW: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 _CSV_COMPRESSION = {".csv": None, ".csv.gz": "gzip", ".csv.bz2": "bz2", ".csv.xz": "xz", ".csv.zst": "zstd"}
 _STRING_DTYPES = ("str", "object", "string")
+_PARQUET_KEY = b"infoplane.results"
 
 
 def _format(path: Path) -> tuple[str, str | None]:
@@ -80,6 +85,65 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):  # another user's process, or a pid beyond the range
+        return pid < 2**22 and not isinstance(pid, bool)
+    return True
+
+
+def _remove_dead_temporaries(path: Path) -> None:
+    """Delete ``atomic_write`` temporaries of ``path`` and its sidecar whose writer (by pid) no longer runs."""
+    names = "|".join(re.escape(n) for n in (path.name, sidecar_path(path).name))
+    pattern = re.compile(rf"^\.(?:{names})\.(\d+)\.[0-9a-f]{{8}}\.tmp$")
+    try:
+        entries = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in entries:
+        match = pattern.match(name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            (path.parent / name).unlink(missing_ok=True)
+
+
+def _digest(df: pd.DataFrame) -> str:
+    """SHA-256 of a table's column names, dtypes and values (numbers by their bytes, others as text)."""
+    digest = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
+    for col in df.columns:
+        column = df[col]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
+        else:
+            digest.update(column.isna().to_numpy().tobytes())
+            digest.update("\x00".join(column.astype(str).tolist()).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _attrs_digest(attrs: Any) -> str:
+    return _sha256(json.dumps(attrs, sort_keys=True, allow_nan=True).encode())
+
+
+def _parquet_bytes(df: pd.DataFrame, attrs: dict[str, Any]) -> bytes:
+    """The Parquet file: pandas' own (dtypes, PANDAS_ATTRS) plus infoplane's checksums in the schema metadata."""
+    import pyarrow.parquet as pq
+
+    plain = df.copy(deep=False)
+    plain.attrs = attrs  # JSON-safe (numpy values as Python ones), as pandas serialises attrs to JSON
+    first = io.BytesIO()
+    plain.to_parquet(first, index=False)
+    table = pq.read_table(io.BytesIO(first.getvalue()))
+    back = pd.read_parquet(io.BytesIO(first.getvalue()))  # the checksum is of what load_results will see
+    record = {"format": _SIDECAR_FORMAT, "version": _SIDECAR_VERSION, "n_rows": int(len(back)),
+              "data_sha256": _digest(back), "attrs_sha256": _attrs_digest(back.attrs)}
+    meta = {**(table.schema.metadata or {}), _PARQUET_KEY: json.dumps(record).encode()}
+    out = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(meta), out)
+    return out.getvalue()
+
+
 def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a results table with its conventions, atomically; `load_results` reads it back identical.
 
@@ -104,6 +168,7 @@ def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     fmt, compression = _format(path)
     meta = _meta(df)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temporaries(path)
     buffer = io.BytesIO()
     if fmt == "csv":
         df.to_csv(buffer, index=False, compression=compression)
@@ -112,11 +177,7 @@ def save_results(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         atomic_write(path, data)
         atomic_write(sidecar_path(path), (json.dumps(meta, indent=1) + "\n").encode())
     else:
-        # Parquet keeps the dtypes, and (pandas >= 2.1) df.attrs in its schema metadata: nothing of ours to add.
-        plain = df.copy(deep=False)
-        plain.attrs = meta["attrs"]  # JSON-safe (numpy values as Python ones), as pandas serialises attrs to JSON
-        plain.to_parquet(buffer, index=False)
-        atomic_write(path, buffer.getvalue())
+        atomic_write(path, _parquet_bytes(df, meta["attrs"]))
     return path
 
 
@@ -212,9 +273,44 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise ValueError(f"the table {str(path)!r} is not a readable Parquet file: {exc}") from None
-    if b"PANDAS_ATTRS" not in (table.schema.metadata or {}):
+    schema_meta = table.schema.metadata or {}
+    if b"PANDAS_ATTRS" not in schema_meta:
         warnings.warn(f"{str(path)!r} has no pandas attrs; loading without conventions.", stacklevel=3)
-    return pd.read_parquet(path)  # dtypes and attrs as saved
+    else:
+        try:
+            attrs = json.loads(schema_meta[b"PANDAS_ATTRS"])
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"the table {str(path)!r} has conventions (PANDAS_ATTRS) that are not valid JSON ({exc}).") from None
+        if not isinstance(attrs, dict):
+            raise ValueError(f"the table {str(path)!r} has conventions (PANDAS_ATTRS) that are not a JSON object.")
+    df = pd.read_parquet(path)  # dtypes and attrs as saved
+    _check_parquet(df, schema_meta.get(_PARQUET_KEY), path)
+    return df
+
+
+def _check_parquet(df: pd.DataFrame, raw: bytes | None, path: Path) -> None:
+    if raw is None:
+        warnings.warn(
+            f"{str(path)!r} was written by an older infoplane and records no checksum; cannot check its data "
+            "and conventions. Save the table again to add one.", stacklevel=4,
+        )
+        return
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict) or record.get("format") != _SIDECAR_FORMAT:
+        raise ValueError(f"the table {str(path)!r} has a malformed infoplane.results record {raw[:100]!r}.")
+    if record.get("n_rows") != len(df) or record.get("data_sha256") != _digest(df):
+        raise ValueError(
+            f"the table {str(path)!r} does not match the checksum of its data recorded when it was saved "
+            "(a flipped bit, or a file edited or copied by hand). Refusing to load altered numbers; save it again."
+        )
+    if record.get("attrs_sha256") != _attrs_digest(df.attrs):
+        raise ValueError(
+            f"the table {str(path)!r} has conventions (df.attrs) that do not match the checksum recorded when "
+            "it was saved (edited by hand?). Refusing to load numbers under altered conventions; save it again."
+        )
 
 
 def load_results(path: str | os.PathLike) -> pd.DataFrame:

@@ -8,6 +8,9 @@
   I(Z;Y);
 * `KNNEstimator` (Ross / KSG), `CriticEstimator` (InfoNCE, NWJ, SMILE), `ProbeEstimator` (Barber–Agakov with
   a cross-fitted probe): I(T;Y) of wide deterministic layers (I(T;X) NaN, with the reason);
+* `LatentMIEstimator` — latent MI (Gowri et al. 2024): k-NN on codes learned by cross-predictive autoencoders,
+  for I(T;Y) of wide layers (I(T;X) NaN); `SampleSizeCheck` wraps any I(T;Y) estimator with the
+  sample-size extrapolation and reliability test of Abdelaleem, Martini & Nemenman (2025);
 * `NoisyEstimator` — I(X;T) and I(T;Y) of a layer with Gaussian noise, by sample propagation.
 
 Each is a small class whose ``__init__`` stores validated parameters and whose ``estimate(...)`` returns an
@@ -23,8 +26,10 @@ from .binning import BinningEstimator
 from .critics import CriticEstimator
 from .kde import KDEEstimator
 from .knn import KNNEstimator
+from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator
 from .probe import ProbeEstimator
+from .sample_size import ReliabilityResult, SampleSizeCheck
 from .variational import (
     BABound,
     MixtureBounds,
@@ -43,8 +48,12 @@ __all__ = [
     "BinningEstimator",
     "KDEEstimator",
     "KNNEstimator",
+    "LatentMIEstimator",
+    "latent_mi",
     "CriticEstimator",
     "ProbeEstimator",
+    "SampleSizeCheck",
+    "ReliabilityResult",
     "NoisyEstimator",
     "RateEstimator",
     "MixtureEstimator",

@@ -17,10 +17,9 @@ from .._core.validation import (
     as_numpy,
     check_activations,
     check_choice,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
     check_int_param,
-    check_labels,
     param_error,
 )
 from ._base import BaseEstimator
@@ -215,10 +214,7 @@ class BinningEstimator(BaseEstimator):
         ``x``: (N,) ids or (N, k) input rows, equal ids/rows meaning a repeated input; None means every row is
         a distinct input. ``layer``/``epoch`` only name the data in error messages.
         """
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        n = int(t.shape[0])
-        y_np = check_labels(y, n)
-        x_ids = check_input_ids(x, n)
+        t, y_np, x_ids, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
         conv = self.conventions()
         t_ids, extra = self._symbols(t, layer, epoch)
         conv.update(json_safe(extra) if extra else {})

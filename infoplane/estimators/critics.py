@@ -7,12 +7,14 @@ the B² pairings of the batch (Poole et al. 2019 review them):
   never above ln B;
 - NWJ (Nguyen, Wainwright & Jordan 2010): I >= E_p[f] − e^{−1} E_{p⊗p}[e^f], a lower bound (f shifted by +1,
   the usual "f − 1" parametrisation, so a critic near the log density ratio is optimal);
-- SMILE (Song & Ermon 2020): E_p[f] − ln E_{p⊗p}[clip(e^f, e^{−τ}, e^τ)], an *estimate* (not a bound).
+- SMILE (Song & Ermon 2020): E_p[f] − ln E_{p⊗p}[clip(e^f, e^{−τ}, e^τ)], an *estimate* (not a bound), reported
+  for a critic trained on the Jensen-Shannon bound −E_p softplus(−f) − E_{p⊗p} softplus(f), as Song & Ermon do
+  (training on the clipped objective itself lets f grow without limit on the true pairs);
 
 The default critic is separable, f(a, b) = g(a) · h(b) with small MLPs g and h, so a batch costs two
 forward passes and one (B, B) matrix product. Training uses a share of the rows; the value reported is the
-bound on the other rows (held out), and training stops when that value has not improved for ``patience``
-epochs (the best held-out value is kept). Seeded (CPU generator), with an optional tqdm progress bar.
+bound on the other rows (held out), and training stops when the held-out training objective (the bound itself;
+JS for SMILE) has not improved for ``patience`` epochs (the critic of the best epoch is kept). Seeded (CPU generator), with an optional tqdm progress bar.
 """
 from __future__ import annotations
 
@@ -31,10 +33,9 @@ from .._core.validation import (
     check_activations,
     check_choice,
     check_continuous,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
     check_int_param,
-    check_labels,
     param_error,
 )
 from ._base import BaseEstimator
@@ -92,16 +93,40 @@ class SeparableCritic(torch.nn.Module):
 
 
 def _objective(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
-    """The bound (nats) from a (B, B) score matrix whose diagonal holds the true pairs."""
+    """The reported value (nats) from a (B, B) score matrix whose diagonal holds the true pairs.
+
+    SMILE (Song & Ermon 2020, eq. 17): the Donsker-Varadhan form with clipped ratios in the log-partition,
+    E_p[f] − ln mean_{i≠j} clip(e^{f(a_i, b_j)}, e^{−τ}, e^{τ}), the B(B − 1) off-diagonal pairs standing for
+    the product of the marginals (as in their code, ``smile_lower_bound``).
+    """
     b = scores.shape[0]
     diag = scores.diagonal()
     if objective == "infonce":
         return (diag - torch.logsumexp(scores, dim=1)).mean() + math.log(b)
     if objective == "nwj":
         return (diag + 1.0).mean() - torch.exp(scores).mean()
-    # SMILE: the log-partition with clipped ratios (Song & Ermon 2020, eq. 17).
-    clipped = torch.clamp(scores, -tau, tau)
-    return diag.mean() - (torch.logsumexp(clipped.reshape(-1), dim=0) - math.log(b * b))
+    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
+    clipped = torch.clamp(scores[off], -tau, tau)
+    return diag.mean() - (torch.logsumexp(clipped, dim=0) - math.log(b * (b - 1)))
+
+
+def _js_bound(scores: torch.Tensor) -> torch.Tensor:
+    """The Jensen-Shannon (f-GAN) bound SMILE trains on: −E_p softplus(−f) − E_{p⊗p} softplus(f), nats.
+
+    Its maximiser is the log density ratio ln p(a, b)/(p(a) p(b)) (Poole et al. 2019; Song & Ermon 2020,
+    ``js_fgan_lower_bound``), and unlike the clipped DV objective it does not grow without limit when the
+    critic's scores on the true pairs do: training on DV itself diverged (+10^5 to +10^7 bits on Gaussian
+    pairs).
+    """
+    b = scores.shape[0]
+    diag = scores.diagonal()
+    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
+    return -torch.nn.functional.softplus(-diag).mean() - torch.nn.functional.softplus(scores[off]).mean()
+
+
+def _train_objective(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
+    """What the critic maximises (nats): the reported bound itself, except SMILE, trained on `_js_bound`."""
+    return _js_bound(scores) if objective == "smile" else _objective(scores, objective, tau)
 
 
 def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tensor]:
@@ -113,11 +138,14 @@ def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tens
     return out
 
 
-def _evaluate(critic, a, b, objective, tau, batch) -> float:
+def _evaluate(critic, a, b, objective, tau, batch) -> tuple[float, float]:
+    """(training objective, reported value), nats, averaged over batches of ``batch`` rows (weighted by rows)."""
     with torch.no_grad():
         parts = _batches(a.shape[0], batch, None)
-        vals = [float(_objective(critic(a[i], b[i]), objective, tau)) * i.numel() for i in parts]
-    return sum(vals) / a.shape[0]
+        scores = [(critic(a[i], b[i]), i.numel()) for i in parts]
+        crit = sum(float(_train_objective(sc, objective, tau)) * m for sc, m in scores) / a.shape[0]
+        value = sum(float(_objective(sc, objective, tau)) * m for sc, m in scores) / a.shape[0]
+    return crit, value
 
 
 def _split(n: int, train_fraction: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +177,10 @@ def critic_mi(
     does not depend on the order of the rows. The critic (`SeparableCritic`, float32, on ``device`` or
     ``a``'s device) is trained with Adam on mini-batches of ``batch_size`` rows; after every epoch the
     objective is evaluated on the held-out rows in batches of ``batch_size`` and training stops after
-    ``patience`` epochs without improvement; the best held-out value is returned. On the CPU it trains on
+    ``patience`` epochs without improvement; the held-out value of the best epoch's critic is returned.
+    SMILE trains on the Jensen-Shannon bound (`_js_bound`) and reports the clipped Donsker-Varadhan value
+    (Song & Ermon 2020); epochs are then chosen by the held-out JS bound, so the reported value is not the
+    maximum of a noisy sequence. On the CPU it trains on
     one thread (restored afterwards): faster for such small matrices. InfoNCE is then at most
     ln(batch_size) (less on a smaller last batch).
 
@@ -228,31 +259,31 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
         critic = SeparableCritic(a.shape[1], b.shape[1], hp.hidden, hp.embed).to(a.device)
     opt = torch.optim.Adam(critic.parameters(), lr=hp.lr)
-    best, best_state, best_epoch, epoch = -math.inf, None, 0, 0
+    best, best_value, best_state, best_epoch, epoch = -math.inf, -math.inf, None, 0, 0
     bar = tqdm(range(hp.epochs), desc=f"critic {hp.objective}", disable=not hp.progress, leave=False)
     for epoch in bar:  # loop over epochs; each epoch is a loop over mini-batches
         critic.train()
         for idx in _batches(tr.numel(), hp.batch_size, gen):
             rows = tr[idx.to(a.device)]
-            loss = -_objective(critic(a[rows], b[rows]), hp.objective, hp.tau)
+            loss = -_train_objective(critic(a[rows], b[rows]), hp.objective, hp.tau)
             opt.zero_grad()
             loss.backward()
             opt.step()
         critic.eval()
-        value = _evaluate(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
+        crit, value = _evaluate(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
         bar.set_postfix(held_out_bits=f"{value / LN2:.3f}")
-        if value > best:
-            best, best_epoch = value, epoch
+        if crit > best:  # early stopping on the held-out training objective (JS for SMILE)
+            best, best_value, best_epoch = crit, value, epoch
             best_state = {k: v.detach().clone() for k, v in critic.state_dict().items()}
         elif epoch - best_epoch >= hp.patience:
             break
     bar.close()
     critic.load_state_dict(best_state)
     critic.eval()
-    train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)
+    train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
     cap = math.log(min(hp.batch_size, te.numel())) / LN2 if hp.objective == "infonce" else math.inf
     return CriticResult(
-        value=best / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
+        value=best_value / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
         cap=cap, epochs=epoch + 1, best_epoch=best_epoch + 1, seconds=time.perf_counter() - start,
         n_train=int(tr.numel()), n_test=int(te.numel()),
     )
@@ -324,10 +355,7 @@ class CriticEstimator(BaseEstimator):
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and class labels ``y``; ``x`` unused."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        n = int(t.shape[0])
-        y_np = check_labels(y, n)
-        check_input_ids(x, n)  # unused, but a malformed x is still an error
+        t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)  # x unused but checked
         _, y_ids = np.unique(y_np, return_inverse=True)
         onehot = np.eye(int(y_ids.max()) + 1)[y_ids.reshape(-1)]
         res = critic_mi(

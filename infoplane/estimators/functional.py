@@ -7,6 +7,12 @@ building blocks, for your own loops: entropies of counts and symbol ids, discret
 ids, the KDE mixture bounds, the Gaussian rate, the aggregate-posterior bounds, Barber–Agakov and the VIB
 training loss.
 
+Which calls which: the estimator classes call the pure kernels (``infoplane.estimators._kernels`` and the
+bare-number functions `ross_mi`, `ksg_mi`, `critic_mi`, `probe_mi`, `sample_propagation_mi`, ...), never this
+module; each `*_information` twin is the class built from ``params`` and run once, so a twin and its class
+cannot drift apart (`TWINS` maps one to the other). Every ``estimate`` starts with the same input prologue,
+`infoplane._core.validation.check_estimate_inputs`.
+
 Unlike the estimator classes, the kernels (`discrete_information_bits`, `kde_information_bits`, ...) do not
 validate their inputs: pass checked arrays (see each docstring).
 """
@@ -30,8 +36,10 @@ from .binning import BinningEstimator
 from .critics import CriticEstimator, CriticResult, critic_mi
 from .kde import KDEEstimator
 from .knn import KNNEstimator, kl_entropy, ksg_mi, ross_mi
+from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator, NoisyInformation, sample_propagation_mi
 from .probe import ProbeEstimator, probe_mi
+from .sample_size import extrapolate
 from .variational import (
     MixtureEstimator,
     RateEstimator,
@@ -48,6 +56,8 @@ __all__ = [
     "rate_information",
     "mixture_information",
     "knn_information",
+    "latent_mi",
+    "extrapolate",
     "critic_information",
     "probe_information",
     "noisy_information",
@@ -156,6 +166,7 @@ TWINS: dict[type, Callable[..., MIResult]] = {
     RateEstimator: rate_information,
     MixtureEstimator: mixture_information,
     KNNEstimator: knn_information,
+    LatentMIEstimator: latent_mi,
     CriticEstimator: critic_information,
     ProbeEstimator: probe_information,
     NoisyEstimator: noisy_information,

@@ -9,11 +9,9 @@ import numpy as np
 from .._core.types import MIResult, json_safe
 from .._core.validation import (
     as_numpy,
-    check_activations,
     check_choice,
+    check_estimate_inputs,
     check_float_param,
-    check_input_ids,
-    check_labels,
 )
 from ._base import BaseEstimator
 from ._kernels import binning as K
@@ -116,10 +114,8 @@ class KDEEstimator(BaseEstimator):
 
     def _estimate(self, t: Any, y: Any, x: Any, layer: str | None, epoch: int | None,
                   kinds: tuple[str, ...] | None = None) -> dict[str, MIResult]:
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        n, d = int(t.shape[0]), int(t.shape[1])
-        y_np = check_labels(y, n)
-        x_ids = check_input_ids(x, n)
+        t, y_np, x_ids, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
+        d = int(t.shape[1])
         _, y_ids = np.unique(y_np, return_inverse=True)
         if kinds is None:
             kinds = ("upper", "lower") if self.bound == "both" else (self.bound,)

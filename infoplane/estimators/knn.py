@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .._core.types import MIResult, json_safe
-from .._core.units import LN2
+from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
     check_choice,
@@ -42,6 +42,46 @@ _METRICS = ("max", "euclidean")
 _TARGETS = ("labels", "continuous")
 
 
+_TIES = ("jitter", "raise", "keep")
+JITTER_SCALE = 1e-10  # scikit-learn's mutual_info_* noise: 1e-10 · max(1, mean |column|) · N(0, 1)
+
+
+def _duplicated_rows(z: torch.Tensor) -> int:
+    """Number of rows equal to some other row (exact float64 equality), by a hash then an exact check."""
+    n = z.shape[0]
+    if n < 2:
+        return 0
+    zn = z.detach().cpu().numpy()
+    h = zn @ np.random.default_rng(12345).normal(size=zn.shape[1])
+    _, inv, cnt = np.unique(h, return_inverse=True, return_counts=True)
+    cand = cnt[inv.reshape(-1)] > 1
+    if not cand.any():
+        return 0
+    _, inv2, cnt2 = np.unique(zn[cand], axis=0, return_inverse=True, return_counts=True)
+    return int((cnt2[inv2.reshape(-1)] > 1).sum())
+
+
+def _untie(z: torch.Tensor, name: str, owner: str, ties: str, seed: int) -> tuple[torch.Tensor, int]:
+    """``z`` itself when no row is repeated; else ``ties="jitter"``: z + 1e-10 · max(1, mean|z_col|) · N(0, 1)
+    (scikit-learn's tie-breaking noise, seeded), ``ties="raise"``: a ValueError. Returns (z, #tied rows)."""
+    n_tied = 0 if ties == "keep" else _duplicated_rows(z)
+    if not n_tied:
+        return z, 0
+    if ties == "raise":
+        raise ValueError(
+            f"{owner}: {n_tied:,} of {z.shape[0]:,} rows of {name} repeat another row exactly (ties); k-NN "
+            "estimates assume a continuous distribution and read -1 to -5 bits on tied rows. Pass "
+            "ties='jitter' (tiny seeded noise, as scikit-learn) or add noise yourself.")
+    scale = torch.clamp(z.abs().mean(dim=0), min=1.0) * JITTER_SCALE
+    g = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(z.shape, generator=g, dtype=torch.float64).to(z.device)
+    warnings.warn(
+        f"{owner}: {n_tied:,} of {z.shape[0]:,} rows of {name} repeat another row exactly; added tie-breaking "
+        f"noise of {JITTER_SCALE:g} x max(1, mean |column|) (seed {seed}, as scikit-learn) so that the k-NN "
+        "counts are defined (recorded as conventions['tied_rows']).", RuntimeWarning, stacklevel=4)
+    return z + noise * scale, n_tied
+
+
 def _warn_zero_radius(eps: torch.Tensor, what: str) -> int:
     n_zero = int((eps == 0).sum())
     if n_zero:
@@ -54,12 +94,16 @@ def _warn_zero_radius(eps: torch.Tensor, what: str) -> int:
     return n_zero
 
 
-def _ksg_nats(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: float) -> tuple[float, int]:
+def _ksg_nats(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: float,
+              ties: str = "jitter", seed: int = 0, owner: str = "ksg_mi") -> tuple[float, dict[str, Any]]:
     n = a.shape[0]
-    eps, n_a, n_b = K.ksg_counts(a, b, k, metric, memory_mb=memory_mb)
-    zero = _warn_zero_radius(eps, "ksg_mi")
+    a, tied_a = _untie(a, "a (the activations)", owner, ties, seed)
+    b, tied_b = _untie(b, "b (the target)", owner, ties, seed + 1)
+    backend = K.choose_backend(metric, a.shape[1] + b.shape[1], a.device)
+    eps, n_a, n_b = K.ksg_counts(a, b, k, metric, memory_mb=memory_mb, backend=backend)
+    zero = _warn_zero_radius(eps, owner)
     value = _psi(float(k)) + _psi(float(n)) - K.digamma_mean(n_a + 1) - K.digamma_mean(n_b + 1)
-    return value, zero
+    return value, {"zero_radius_rows": zero, "tied_rows": tied_a + tied_b, "backend": backend}
 
 
 def _psi(v: float) -> float:
@@ -67,7 +111,8 @@ def _psi(v: float) -> float:
 
 
 def ksg_mi(
-    a: Any, b: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0
+    a: Any, b: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0, ties: str = "jitter",
+    seed: int = 0,
 ) -> float:
     """Kraskov–Stögbauer–Grassberger estimate (algorithm 1) of I(A;B) in bits, for any two continuous arrays.
 
@@ -88,19 +133,30 @@ def ksg_mi(
     metric : {"max", "euclidean"}
     memory_mb : float
         Budget of the distance blocks (speed and memory only, never the answer).
+    ties : {"jitter", "raise", "keep"}
+        Rows of ``a`` (or of ``b``) that repeat another row exactly make the counts ill-defined (the estimate
+        reads −1 to −5 bits on tied layers): ``"jitter"`` adds scikit-learn's tie-breaking noise,
+        1e-10 · max(1, mean |column|) · N(0, 1), seeded by ``seed``, with a RuntimeWarning; ``"raise"``
+        refuses; ``"keep"`` counts the ties as they are (strict "<"; at radius 0 the duplicates, as
+        scikit-learn's radius query; biased, warned about radius-0 rows). Data without repeated rows is
+        never touched, whatever the choice.
+    seed : int
+        Seed of that noise.
 
     Returns
     -------
     float, bits.
     """
     owner = "ksg_mi"
+    ties = check_choice(ties, "ties", owner, _TIES)
+    seed = check_int_param(seed, "seed", owner)
     metric = check_choice(metric, "metric", owner, _METRICS)
     memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
     a_t = _as_2d(a, "a")
     b_np = check_continuous(b, int(a_t.shape[0]), name="b")
     k = check_k_neighbours(k, int(a_t.shape[0]), owner)
     a64 = as_tensor64(a_t)
-    value, _ = _ksg_nats(a64, as_tensor64(b_np, a64.device), k, metric, memory_mb)
+    value, _ = _ksg_nats(a64, as_tensor64(b_np, a64.device), k, metric, memory_mb, ties, seed)
     return value / LN2
 
 
@@ -113,24 +169,36 @@ def _as_2d(a: Any, name: str) -> Any:
     return check_activations(a, name=name)
 
 
-def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: float) -> tuple[float, int]:
+def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: float,
+               ties: str = "jitter", seed: int = 0, owner: str = "ross_mi") -> tuple[float, dict[str, Any]]:
     n = t.shape[0]
     _, y_ids, counts = np.unique(y, return_inverse=True, return_counts=True)
     labels = torch.as_tensor(y_ids.reshape(-1), device=t.device)
-    radius, m = K.ross_counts(t, labels, k, metric, memory_mb=memory_mb)
-    zero = _warn_zero_radius(radius, "ross_mi")
+    t, tied = _untie(t, "t", owner, ties, seed)
+    backend = K.choose_backend(metric, t.shape[1], t.device)
+    radius, m = K.ross_counts(t, labels, k, metric, memory_mb=memory_mb, backend=backend)
+    zero = _warn_zero_radius(radius, owner)
     n_c = torch.as_tensor(counts[y_ids.reshape(-1)], dtype=torch.float64)
     value = _psi(float(n)) - K.digamma_mean(n_c) + _psi(float(k)) - K.digamma_mean(m)
-    return value, zero
+    h_y = entropy_bits(counts)
+    if value / LN2 > h_y:
+        warnings.warn(
+            f"{owner}: the Ross estimate {value / LN2:.4f} bits exceeds H(Y) = {h_y:.4f} bits, which bounds "
+            "I(T;Y) for discrete Y (k-NN bias: too few rows per class for this dimension); KNNEstimator "
+            "reports H(Y) with conventions['I_TY_capped'] = True.", RuntimeWarning, stacklevel=3)
+    return value, {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
 
 
-def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0) -> float:
+def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
+            ties: str = "jitter", seed: int = 0) -> float:
     """Ross (2014) estimate of I(T;Y) in bits for continuous T and class labels Y.
 
     For row i of class c (N_c rows): d_i = distance to its k-th neighbour among the other rows of class c;
     m_i = number of rows of the whole set at distance < d_i, the row itself included (scikit-learn's
     convention, which makes m_i = k when no other class is nearer). Then
-    I ≈ [ψ(N) − ⟨ψ(N_{y_i})⟩ + ψ(k) − ⟨ψ(m_i)⟩] / ln 2. Not clipped (its bias can make it negative).
+    I ≈ [ψ(N) − ⟨ψ(N_{y_i})⟩ + ψ(k) − ⟨ψ(m_i)⟩] / ln 2. Not clipped (its bias can make it negative), not
+    capped: a value above H(Y) (impossible for the truth) is returned with a RuntimeWarning
+    (`KNNEstimator` caps it). Repeated rows: see ``ties`` in `ksg_mi`.
     Every class needs at least k + 1 rows. For a 1-D ``t`` it equals scikit-learn's
     ``mutual_info_classif`` before that adds its small noise, scales and clips.
 
@@ -143,12 +211,16 @@ def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float
     k : int, 1 <= k < N, and below every class size
     metric : {"max", "euclidean"}
     memory_mb : float
+    ties : {"jitter", "raise", "keep"}
+    seed : int
 
     Returns
     -------
     float, bits.
     """
     owner = "ross_mi"
+    ties = check_choice(ties, "ties", owner, _TIES)
+    seed = check_int_param(seed, "seed", owner)
     metric = check_choice(metric, "metric", owner, _METRICS)
     memory_mb = check_float_param(memory_mb, "memory_mb", owner, positive=True)
     t = _as_2d(t, "t")
@@ -156,7 +228,7 @@ def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float
     y_np = check_labels(y, n)
     k = check_k_neighbours(k, n, owner)
     check_class_sizes(y_np, k + 1, owner, "the k-th neighbour is sought within the class")
-    value, _ = _ross_nats(as_tensor64(t), y_np, k, metric, memory_mb)
+    value, _ = _ross_nats(as_tensor64(t), y_np, k, metric, memory_mb, ties, seed)
     return value / LN2
 
 
@@ -194,7 +266,11 @@ class KNNEstimator(BaseEstimator):
       of shape (N,) or (N, k).
 
     ``I_TY`` is the estimate clipped at 0 (the raw value, which the estimator's bias can make negative, is
-    ``conventions["I_TY_raw"]``); ``bound_TY="estimate"``. ``I_XT`` is NaN with the reason in
+    ``conventions["I_TY_raw"]``) and, for labels, capped at H(Y) (``conventions["I_TY_capped"]``, warned:
+    no I(T;Y) exceeds the label entropy; the k-NN bias can); ``bound_TY="estimate"``. Rows repeated
+    exactly are tie-broken by tiny seeded noise (``ties="jitter"``, counted in ``conventions["tied_rows"]``)
+    or refused (``ties="raise"``). The search backend (``"kd-tree"`` for the max norm at low dimension on
+    the CPU, else ``"blocked"``) is ``conventions["backend"]``; both give identical bits. ``I_XT`` is NaN with the reason in
     ``conventions["I_XT_note"]``: for a deterministic layer on distinct inputs it is log2 N, not a property of
     the layer. Rows with k or more identical neighbours (saturated units) make k-NN estimates biased: they
     are counted in ``conventions["zero_radius_rows"]`` and warned about.
@@ -211,12 +287,19 @@ class KNNEstimator(BaseEstimator):
     target : {"labels", "continuous"}
     memory_mb : float
         Budget of the distance blocks; changes speed and memory, never the answer.
+    ties : {"jitter", "raise", "keep"}
+        What to do with rows that repeat another row exactly (see `ksg_mi`).
+    seed : int
+        Seed of the tie-breaking noise.
     """
 
     name = "knn"
 
-    def __init__(self, k: int = 3, *, metric: str = "max", target: str = "labels", memory_mb: float = 128.0) -> None:
+    def __init__(self, k: int = 3, *, metric: str = "max", target: str = "labels", memory_mb: float = 128.0,
+                 ties: str = "jitter", seed: int = 0) -> None:
         owner = "KNNEstimator"
+        self.ties = check_choice(ties, "ties", owner, _TIES)
+        self.seed = check_int_param(seed, "seed", owner)
         self.k = check_int_param(k, "k", owner, minimum=1)
         self.metric = check_choice(metric, "metric", owner, _METRICS)
         self.target = check_choice(target, "target", owner, _TARGETS)
@@ -236,6 +319,7 @@ class KNNEstimator(BaseEstimator):
             "target": self.target,
             "form": "Ross 2014" if self.target == "labels" else "KSG algorithm 1",
             "counting": "strict <, a row is never its own neighbour",
+            "ties": self.ties,
             "I_XT_note": NO_I_XT,
         }
 
@@ -251,14 +335,16 @@ class KNNEstimator(BaseEstimator):
             y_np = check_labels(y, n)
             k = check_k_neighbours(self.k, n, owner)
             check_class_sizes(y_np, k + 1, owner, "the k-th neighbour is sought within the class")
-            value, zero = _ross_nats(t64, y_np, k, self.metric, self.memory_mb)
+            value, info = _ross_nats(t64, y_np, k, self.metric, self.memory_mb, self.ties, self.seed, owner)
         else:
             y_np = check_continuous(y, n)
             k = check_k_neighbours(self.k, n, owner)
-            value, zero = _ksg_nats(t64, as_tensor64(y_np, t64.device), k, self.metric, self.memory_mb)
+            value, info = _ksg_nats(t64, as_tensor64(y_np, t64.device), k, self.metric, self.memory_mb,
+                                    self.ties, self.seed, owner)
         raw = value / LN2
+        cap = info.get("H_Y_bits", math.inf)
         conv = self.conventions()
-        conv.update(n_samples=n, n_units=d, units="bits", I_TY_raw=raw, zero_radius_rows=zero,
-                    device=str(t64.device))
-        return MIResult(I_XT=math.nan, I_TY=max(raw, 0.0), bound_XT="estimate", bound_TY="estimate",
+        conv.update(n_samples=n, n_units=d, units="bits", I_TY_raw=raw, I_TY_capped=bool(raw > cap),
+                    device=str(t64.device), **info)
+        return MIResult(I_XT=math.nan, I_TY=min(max(raw, 0.0), cap), bound_XT="estimate", bound_TY="estimate",
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))

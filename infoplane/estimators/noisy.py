@@ -36,6 +36,7 @@ from .._core.types import MIResult, json_safe
 from .._core.units import LN2
 from .._core.validation import (
     check_activations,
+    check_estimate_inputs,
     check_float_param,
     check_input_ids,
     check_int_param,
@@ -278,10 +279,7 @@ class NoisyEstimator(BaseEstimator):
         ``noise``: the layer's recorded spec (passed by `information_plane`); it must agree with the
         estimator's own spec when both are set.
         """
-        t = check_activations(t, name="t", layer=layer, epoch=epoch)
-        r = int(t.shape[0])
-        y_np = check_labels(y, r)
-        x_ids = check_input_ids(x, r)
+        t, y_np, x_ids, r = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)
         spec = self._layer_spec(noise, layer)
         res = _noisy(t, y_np, x_ids, spec, self.n_draws, self.max_points, self.seed, self.memory_mb)
         conv = self.conventions()

@@ -64,6 +64,11 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
         "(Goldfeld et al. 2019; Adilova et al. 2023); the default for a store with noisy layers",
         lambda: _noisy(),
     ),
+    "latent": (
+        "LatentMIEstimator(latent_dim=8): k-NN (Ross) on 8-dimensional codes of the layer learned by "
+        "cross-predictive autoencoders, held-out rows (Gowri et al. 2024); I(T;Y) only",
+        lambda: _latent(),
+    ),
 }
 
 
@@ -71,6 +76,12 @@ def _noisy() -> Any:
     from . import NoisyEstimator
 
     return NoisyEstimator()
+
+
+def _latent() -> Any:
+    from . import LatentMIEstimator
+
+    return LatentMIEstimator()
 
 
 def make_estimator(name: str) -> Any:

@@ -17,7 +17,7 @@ from .._core.units import entropy_bits
 from .._core.validation import (
     check_activations,
     check_class_sizes,
-    check_input_ids,
+    check_estimate_inputs,
     check_int_param,
     check_labels,
 )
@@ -92,10 +92,8 @@ class ProbeEstimator(BaseEstimator):
     def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) >= H(Y) − CE in bits for activations ``t`` (N, d) and labels ``y``; ``x`` unused."""
-        t = check_activations(t, name="t", layer=layer, epoch=epoch, allow_torch=False)
-        n = int(t.shape[0])
-        y_np = check_labels(y, n)
-        check_input_ids(x, n)  # unused, but a malformed x is still an error
+        # x is unused, but a malformed x is still an error
+        t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch, allow_torch=False)
         raw = _probe_bits(t, y_np, self.n_folds, self.seed, "ProbeEstimator")
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=raw,

@@ -157,7 +157,7 @@ def evaluate(
         names are those of `infoplane.estimators.presets.ESTIMATOR_PRESETS`. Labels: dict keys, preset names, or
         the estimator's ``name`` (plus ``-bound`` for bounded ones), which must be unique.
     tasks : task name, `Task`, or a list of them, optional
-        Default: every task of `tasks()`. An unknown name raises `KeyError` listing the available ones.
+        Default: the tasks of `tasks()` (group "default"; pass ``tasks("all")`` for the wide ones too). An unknown name raises `KeyError` listing the available ones.
     n_samples : int or sequence of int
         Sample sizes (rows) to draw, each >= 2.
     seeds : iterable of int

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -10,12 +11,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._core.validation import check_int_param
+from .._core.validation import check_choice, check_int_param
+from . import _netlike as NL
 from . import _samplers as S
 from ._class_mi import CLASS_MI
 from ._closed_forms import code_entropy_bits, gaussian_mi_bits, student_t_mi_bits
 
-__all__ = ["Task", "tasks", "get_task", "class_task_means", "CLASS_SPECS", "network_codes_table"]
+__all__ = ["Task", "tasks", "get_task", "class_task_means", "CLASS_SPECS", "network_codes_table", "TASK_GROUPS"]
+
+#: The groups `tasks` can select: "default" (what `evaluate` runs unless told), "wide" (the embedded tasks of
+#: 1,024 and 4,096 columns: opt-in, as they cost minutes per estimator), "all".
+TASK_GROUPS = ("default", "wide", "all")
 
 TaskKind = Literal["continuous", "labels"]
 
@@ -35,11 +41,13 @@ class Task:
     dims : int
         Number of columns of t (the "layer width").
     family : str
-        "gaussian", "transform", "student-t", "wide", "classes" or "network".
+        "gaussian", "transform", "student-t", "wide", "classes", "network", "embedded", "digits" or "symmetric".
     description : str
         What the task is, in words.
     stderr_bits : float
-        Standard error of ``true_bits`` (0 for closed forms).
+        Standard error of ``true_bits`` (0 for closed forms and exact quadratures).
+    group : {"default", "wide"}
+        ``"wide"``: opt-in (``tasks("wide")`` or ``tasks("all")``); every other task is in ``"default"``.
     """
 
     name: str
@@ -51,6 +59,7 @@ class Task:
     sampler: Callable[..., tuple[np.ndarray, np.ndarray]] = field(repr=False)
     params: Mapping[str, Any] = field(default_factory=dict, repr=False)
     stderr_bits: float = 0.0
+    group: str = "default"
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` rows ``(t, y)`` drawn with ``seed`` (the same n and seed give the same arrays).
@@ -188,15 +197,93 @@ def _network_tasks() -> list[Task]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _all_tasks() -> tuple[Task, ...]:
-    out = (*_gaussian_tasks(), *_student_tasks(), *_class_tasks(), *_network_tasks())
+# --------------------------------------------------------------------------------------------------
+# Ground truth that looks like a network (_netlike): embedded wide layers, digits, symmetric dependence
+# --------------------------------------------------------------------------------------------------
+#: Signals of the embedded tasks: label -> (kind, sampler, params, dimension, true bits, stderr, words)
+def _embed_signals() -> dict[str, tuple]:
+    cov = sparse_cov(5, 5, 0.8, 5)
+    k10 = CLASS_MI["classes-K10-d10"]
+    return {
+        "gauss-5x5": ("continuous", S.gaussian_pair, {"chol": np.linalg.cholesky(cov), "dim_a": 5}, 5,
+                      gaussian_mi_bits(cov, 5), 0.0, "5+5 normals, pairs correlated 0.8 (y: the 5 partners)"),
+        "K10-d10": ("labels", S.gaussian_classes, {"means": class_task_means("classes-K10-d10"), "dim": 10}, 10,
+                    k10["bits"], k10["stderr"], "the 10 Gaussian classes of classes-K10-d10 (y: the class)"),
+    }
+
+
+def _embedded_tasks() -> list[Task]:
+    out = []
+    for width in NL.EMBED_WIDTHS:
+        for label, (kind, sampler, params, dim, bits, se, words) in _embed_signals().items():
+            for how in ("linear", "tanh"):
+                weights, bias = NL.embed_matrix(how, width, dim, seed=width + dim)
+                mapping = ("a linear isometry (orthonormal rows)" if how == "linear"
+                           else "tanh of a random linear map N(0, 1/d) plus bias")
+                out.append(Task(f"embed-{how}-{label}-in{width}", kind, bits, width, "embedded",
+                                f"{words}, t mapped injectively into {width} columns by {mapping} (MI unchanged)",
+                                NL.embedded, {"signal": sampler, "signal_params": params, "kind": how,
+                                              "weights": weights, "bias": bias}, stderr_bits=se,
+                                group="wide" if width >= NL.WIDE_GROUP_MIN_WIDTH else "default"))
     return out
 
 
-def tasks() -> list[Task]:
-    """Every ground-truth task, continuous ones first (a new list of the same immutable `Task` objects)."""
-    return list(_all_tasks())
+def _digits_tasks() -> list[Task]:
+    NL.check_digits_are_distinct()
+    h10, beta = math.log2(10), 0.1
+    bsc = 1.0 - NL.binary_entropy_bits(beta)
+    pixels = "scikit-learn digits, pixels dequantised (p + U[0,1))/17 so the image (and class) is floor(17 t)"
+    out = []
+    for target, what in (("continuous", "another image of the same class"), ("labels", "the class")):
+        out.append(Task(f"digits-same-class-{target}", target, h10, 64, "digits",
+                        f"{pixels}; class C uniform on 10, t an image of C, y {what}; I = H(C) = log2 10",
+                        NL.digits_pairs, {"target": target}))
+    for target, what in (("continuous", "an image of parity C'"), ("labels", "C'")):
+        out.append(Task(f"digits-bsc{beta}-{target}", target, bsc, 64, "digits",
+                        f"{pixels}; C = parity (fair coin), t an image of parity C, C' = C flipped with "
+                        f"probability {beta}, y {what}; I = H(C)(1 - H({beta}))", NL.digits_bsc,
+                        {"beta": beta, "target": target}))
+    out.append(Task("digits-side-by-side-continuous", "continuous", 2 * h10, 128, "digits",
+                    f"{pixels}; two digits side by side, classes C1, C2 uniform; y = two other images of C1, C2 "
+                    "side by side; I = 2 log2 10", NL.digits_side_by_side, {"target": "continuous"}))
+    out.append(Task("digits-side-by-side-labels", "labels", h10, 128, "digits",
+                    f"{pixels}; two digits side by side, classes C1, C2 uniform; y = C1 (the right digit a "
+                    "distractor); I = log2 10", NL.digits_side_by_side, {"target": "labels"}))
+    return out
+
+
+def _symmetric_tasks() -> list[Task]:
+    dim, rho, scale = 3, 0.9, 2.0
+    return [
+        Task(f"symmetric-sign-{dim}x{dim}", "continuous", dim * NL.sign_pair_bits(rho), dim, "symmetric",
+             f"{dim} pairs (U, V) correlated {rho}, t = S U with a fair random sign S, y = V: E[t | y] = E[t] "
+             "(invisible to a predictor of the mean); I = I(|U|;|V|) per pair by quadrature",
+             NL.sign_pairs, {"dim": dim, "rho": rho}),
+        Task(f"symmetric-variance-K2-d{dim * 3}", "labels", NL.variance_classes_bits(dim * 3, scale), dim * 3,
+             "symmetric", f"two equiprobable classes N(0, I) and N(0, {scale:g}² I) in {dim * 3} dimensions: equal "
+             "means, E[t | y] = E[t]; I by quadrature over ‖t‖² (chi-square)", NL.variance_classes,
+             {"dim": dim * 3, "scale": scale}),
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _all_tasks() -> tuple[Task, ...]:
+    out = (*_gaussian_tasks(), *_student_tasks(), *_class_tasks(), *_network_tasks(), *_embedded_tasks(),
+           *_digits_tasks(), *_symmetric_tasks())
+    return out
+
+
+def tasks(group: str = "default") -> list[Task]:
+    """The ground-truth tasks of ``group`` (a new list of the same immutable `Task` objects), in a fixed order.
+
+    Parameters
+    ----------
+    group : {"default", "wide", "all"}
+        ``"default"``: every task but the opt-in wide ones (what `evaluate` runs when ``tasks=None``);
+        ``"wide"``: the embedded tasks of 1,024 and 4,096 columns (minutes per estimator); ``"all"``: both.
+    """
+    group = check_choice(group, "group", "tasks", TASK_GROUPS)
+    return [t for t in _all_tasks() if group == "all" or t.group == group]
 
 
 def get_task(name: str) -> Task:

@@ -9,12 +9,18 @@ there, both into one store on rank 0:
   and rank 0 gathers the shards (``torch.distributed.gather_object``) and writes them in the original row
   order. ``step`` is then a collective: every rank must call it with the same epochs.
 
+Before every gathered recording the ranks exchange the epoch they are at and a fingerprint (SHA-256) of the
+probe they hold; a rank at another epoch (one that skipped a ``step``) or with another probe is refused with
+a ValueError on every rank, naming the rank. Rank 0 checks each gathered shard's layers, kinds and widths
+before writing and, on a mismatch, every rank raises naming the rank and the layer; nothing is written.
+
 DDP keeps the replicas' parameters equal after every optimiser step, so both modes record the same
 activations (up to float rounding of different batch sizes). A `Recorder` (or anything else) asked to write
 a store on a non-zero rank raises RuntimeError.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -50,6 +56,59 @@ def _slice(probe: Any, start: int, stop: int) -> Any:
     if isinstance(probe, tuple):
         return tuple(p[start:stop] for p in probe)
     return probe[start:stop]
+
+
+def _fingerprint(probe: Any) -> str:
+    """SHA-256 of the probe's arrays (shapes, dtypes and bytes), the same on every rank for the same probe."""
+    parts = list(probe.items()) if isinstance(probe, Mapping) else list(enumerate(probe if isinstance(probe, tuple) else (probe,)))
+    digest = hashlib.sha256()
+    for key, part in parts:
+        arr = part.detach().cpu().numpy() if isinstance(part, torch.Tensor) else np.asarray(part)
+        arr = np.ascontiguousarray(arr)
+        digest.update(repr((key, arr.shape, str(arr.dtype))).encode())
+        digest.update(memoryview(arr).cast("B") if arr.size else b"")
+    return digest.hexdigest()
+
+
+def _check_headers(headers: list[dict[str, Any]]) -> None:
+    """Every rank at rank 0's epoch, with rank 0's probe; else the same ValueError on every rank."""
+    first = headers[0]
+    for rank, header in enumerate(headers[1:], start=1):
+        if (header["epoch"], header["force"]) != (first["epoch"], first["force"]):
+            raise ValueError(
+                f"DistributedRecorder.step: rank {rank} is at epoch {header['epoch']} (force={header['force']}) "
+                f"while rank 0 is at epoch {first['epoch']} (force={first['force']}); every rank must call step "
+                "with the same epochs (did one skip a step?). Nothing was recorded."
+            )
+        if header["probe"] != first["probe"]:
+            raise ValueError(
+                f"DistributedRecorder.step: rank {rank} holds another probe than rank 0 (SHA-256 fingerprint "
+                f"{header['probe'][:12]}... vs {first['probe'][:12]}...); build the recorder with the same probe "
+                "on every rank. Nothing was recorded."
+            )
+
+
+def _shape_of(value: Any) -> tuple[str, tuple[int, ...]]:
+    if isinstance(value, Mapping):
+        return "gaussian", tuple(np.shape(value.get("mu")))
+    return "deterministic", tuple(np.shape(value))
+
+
+def _check_shards(shards: list[dict[str, Any]], layers: list[str]) -> str | None:
+    """Why the gathered shards cannot be put together (naming the rank and the layer), or None."""
+    ranks = [(r, s) for r, s in enumerate(shards) if s]
+    ref_rank, ref = ranks[0]
+    for rank, shard in ranks:
+        if sorted(shard) != sorted(layers):
+            return f"rank {rank} sent layers {sorted(shard)}, expected {sorted(layers)}"
+        for layer in layers:
+            (kind, shape), (ref_kind, ref_shape) = _shape_of(shard[layer]), _shape_of(ref[layer])
+            if kind != ref_kind or len(shape) != 2 or shape[1:] != ref_shape[1:]:
+                return (
+                    f"rank {rank} recorded layer {layer!r} as {kind} with {shape[-1] if shape else 0} units, but "
+                    f"rank {ref_rank} as {ref_kind} with {ref_shape[-1]} units"
+                )
+    return None
 
 
 def _concat(shards: list[dict[str, Any]]) -> dict[str, Any]:
@@ -138,6 +197,7 @@ class DistributedRecorder:
             n = _rows(probe)
             start, stop = shard_bounds(n, self.world_size)[self.rank]
             self._shard = _slice(probe, start, stop) if stop > start else None
+            self._probe_sha256 = _fingerprint(probe)
             self.schedule = self._shared(lambda: self.recorder.schedule.to_dict(), Schedule.from_dict)
         else:
             self._shard = None
@@ -150,6 +210,14 @@ class DistributedRecorder:
         if self.world_size > 1:
             torch.distributed.broadcast_object_list(value, src=0)
         return convert(value[0])
+
+    def _all(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, on every rank (``all_gather_object``)."""
+        if self.world_size == 1:
+            return [value]
+        out = [None] * self.world_size
+        torch.distributed.all_gather_object(out, value)
+        return out
 
     def _gather(self, shard: dict[str, Any]) -> list[dict[str, Any]] | None:
         if self.world_size == 1:
@@ -200,7 +268,11 @@ class DistributedRecorder:
         self._last_step = epoch
         if repeated or not (force or epoch in self.schedule):
             return False
-        verdict = self._shared(lambda: self._verdict(epoch))
+        header = {"epoch": epoch, "force": bool(force), "probe": self._probe_sha256,
+                  "verdict": self._verdict(epoch) if self.rank == 0 else None}
+        headers = self._all(header)
+        _check_headers(headers)
+        verdict = headers[0]["verdict"]
         if verdict == "raise":
             raise ValueError(f"epoch {epoch} is already in the store (on_existing='raise').")
         if verdict == "skip":
@@ -209,6 +281,9 @@ class DistributedRecorder:
         if self._shard is not None:
             shard = record(self.model, self._shard, self._layers, batch_size=self.batch_size, device=self.device)
         gathered = self._gather(shard)
+        problem = self._shared(lambda: _check_shards(gathered, self.layers))
+        if problem is not None:
+            raise ValueError(f"DistributedRecorder.step at epoch {epoch}: {problem}. Nothing was recorded.")
         if self.recorder is not None:
             self.recorder.store.write_epoch(epoch, _concat(gathered))
         self.recorded.append(epoch)

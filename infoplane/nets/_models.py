@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .._core.threads import torch_threads
 from .._core.validation import as_numpy, check_float_param, check_int_param, check_labels, check_same_length
-from ..estimators._kernels.gaussian import vib_loss
+from ..estimators import vib_loss
 
 __all__ = ["ACTIVATIONS", "SZTNet", "ConvNet", "make_activation", "train", "accuracy"]
 
@@ -273,7 +273,7 @@ def _train_epochs(model, X, y, n, epochs, batch_size, lr, seed, X_test, y_test, 
 
 # --- Variational models ---
 # Gaussian encoder and the variational information bottleneck (Alemi et al. 2017). The loss math lives beside
-# the Gaussian kernels (infoplane.estimators._gaussian.vib_loss); estimators never import models.
+# the Gaussian kernels (infoplane.estimators.vib_loss); estimators never import models.
 
 
 __all__ += ["GaussianEncoder", "VIBOutput", "VIBClassifier", "VIBRegressor", "mlp"]

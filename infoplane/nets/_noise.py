@@ -25,8 +25,7 @@ import torch
 
 from .._core.noise_specs import as_noise_spec
 from .._core.validation import check_int_param
-from ..recording import resolve_layers
-from ..recording._noisy import NoiseHooks, as_probe_rows, noise_hooks, propagate, warn_bernoulli_dropout
+from ..recording import NoiseHooks, as_probe_rows, noise_hooks, propagate, resolve_layers, warn_bernoulli_dropout
 
 __all__ = ["NoiseHooks", "add_noise", "PropagatedLayer", "sample_propagation"]
 

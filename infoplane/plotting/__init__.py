@@ -5,12 +5,9 @@ Plotting knows no estimator, recorder or store. Every function takes a tidy `pan
 """
 from __future__ import annotations
 
-from ._plane import (
-    animate_information_plane,
-    plot_information_plane,
-    plot_information_plane_grid,
-    plot_mi_vs_epoch,
-)
+from ._animate import animate_information_plane
+from ._curves import plot_mi_vs_epoch
+from ._plane import plot_information_plane, plot_information_plane_grid
 from ._utils import (
     GID_H_X,
     GID_H_Y,

@@ -4,7 +4,8 @@ Plotting knows no estimator, recorder or store: every function takes a tidy :cla
 (one row per run, epoch, layer and estimator, with ``I_XT`` and ``I_TY`` in bits; see the results-table
 contract) and draws on a Matplotlib Axes. As in seaborn, each function takes ``ax=None`` (then draws on
 ``plt.gca()``) and returns the Axes; the grid takes ``fig=None`` and returns the Figure; the animation
-returns a :class:`matplotlib.animation.FuncAnimation`. Nothing here calls ``plt.show()`` or saves files.
+returns a :class:`matplotlib.animation.FuncAnimation` (`infoplane.plotting._animate`); curves against epoch are
+in `infoplane.plotting._curves`. Nothing here calls ``plt.show()`` or saves files.
 
 The information plane (Shwartz-Ziv & Tishby 2017, arXiv 1703.00810; Saxe et al. 2018) places each layer T
 at each recorded epoch at (I(T;X), I(T;Y)); points are coloured by epoch with viridis (purple at the first
@@ -21,7 +22,6 @@ import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
 from matplotlib import ticker as mticker
-from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
@@ -43,12 +43,7 @@ from ._utils import (
     _reference_line,
 )
 
-__all__ = [
-    "plot_information_plane",
-    "plot_information_plane_grid",
-    "plot_mi_vs_epoch",
-    "animate_information_plane",
-]
+__all__ = ["plot_information_plane", "plot_information_plane_grid"]
 
 XLABEL = "I(T;X) [bits]"
 YLABEL = "I(T;Y) [bits]"
@@ -409,164 +404,3 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, chosen: list[str], norm: mcolors.
     panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
     table = pu.plane_table(panel, panel_layers)
     return _draw_plane(ax, table, panel_layers, norm, cmap, line_kws=None, scatter_kws=None, **kwargs)
-
-
-def plot_mi_vs_epoch(
-    df: pd.DataFrame,
-    quantity: str = "I_XT",
-    *,
-    estimator: str | None = None,
-    layers: Sequence[str] | str | None = None,
-    epoch_scale: str = "linear",
-    H_X: float | None = None,
-    H_Y: float | None = None,
-    spread: bool = True,
-    palette: Sequence[Any] | str | None = None,
-    legend: bool = True,
-    title: str | None = None,
-    ax: Axes | None = None,
-) -> Axes:
-    """Draw one mutual information (``I_XT`` or ``I_TY``, bits) against epoch, one line per layer.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Tidy results table (``epoch``, ``layer``, ``I_XT``, ``I_TY`` in bits); several runs are averaged
-        and their ± one standard deviation drawn as a band (``spread=True``).
-    quantity : {"I_XT", "I_TY"}
-        I(T;X) or I(T;Y).
-    estimator, layers : as in :func:`plot_information_plane`.
-    epoch_scale : {"linear", "log"}
-        Scale of the epoch axis; ``"log"`` is symlog (linear on [0, 1] epochs) when epoch 0 is present.
-    H_X, H_Y : float, optional
-        Reference line at H(X) (for ``I_XT``) or H(Y) (for ``I_TY``), bits; the other one is ignored.
-    palette : sequence of colours or colormap name, optional
-        Layer colours, shallow to deep; default Matplotlib's colour cycle (C0, C1, ...).
-    legend : bool
-        Add a legend naming the layers.
-    ax : Axes, optional
-        Axes to draw on; default ``plt.gca()``.
-
-    Returns
-    -------
-    Axes
-        The Axes; each layer's line carries ``gid="trajectory"`` and the layer as label.
-    """
-    owner = "plot_mi_vs_epoch"
-    check_choice(quantity, "quantity", owner, ("I_XT", "I_TY"))
-    H_X = _optional_bits(H_X, "H_X", owner)
-    H_Y = _optional_bits(H_Y, "H_Y", owner)
-    ax = _ax_or_gca(ax)
-    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner)
-    table = pu.plane_table(sub, chosen)
-    if palette is None:
-        colours = [f"C{i % 10}" for i in range(len(chosen))]
-    elif isinstance(palette, str):
-        colours = list(_colormap(palette)(np.linspace(0.0, 0.9, max(len(chosen), 2))))
-    else:
-        colours = list(palette)
-        if not colours:
-            raise ValueError("palette must hold at least one colour. Got an empty sequence.")
-    std_col = pu.STD_COLUMNS[quantity]
-    for i, layer in enumerate(chosen):
-        part = table[table["layer"] == layer]
-        epochs = part["epoch"].to_numpy()
-        values = part[quantity].to_numpy(dtype=np.float64)
-        colour = colours[i % len(colours)]
-        ax.plot(epochs, values, color=colour, linewidth=1.4, marker="o", markersize=2.5, label=layer,
-                gid=GID_TRAJECTORY)
-        if spread and std_col in part.columns:
-            std = np.nan_to_num(part[std_col].to_numpy(dtype=np.float64))
-            if np.any(std > 0):
-                band = ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.2,
-                                       linewidth=0, label=f"_{layer} spread")
-                band.set_gid(GID_SPREAD)
-    # named at the right end: the legend usually takes the free top-left corner of a rising curve
-    if quantity == "I_XT":
-        _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X, text_at_end=True)
-    else:
-        _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y, text_at_end=True)
-    pu.set_epoch_xscale(ax, table["epoch"], epoch_scale, owner=owner)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(QUANTITY_LABELS[quantity])
-    ax.set_title(_auto_title(sub) if title is None else title)
-    if legend:
-        handles = [line for line in ax.lines if line.get_gid() == GID_TRAJECTORY]
-        ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
-    return ax
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Animation
-# ---------------------------------------------------------------------------------------------------------
-def animate_information_plane(
-    df: pd.DataFrame,
-    *,
-    estimator: str | None = None,
-    layers: Sequence[str] | str | None = None,
-    epoch_scale: str = "linear",
-    H_X: float | None = None,
-    H_Y: float | None = None,
-    layer_labels: str | None = "annotate",
-    cmap: str | mcolors.Colormap = "viridis",
-    marker: str | Sequence[str] = "o",
-    s: float = 22.0,
-    interval: float = 150.0,
-    repeat: bool = True,
-    ax: Axes | None = None,
-) -> FuncAnimation:
-    """Animate the information plane over training: frame k shows every point up to the k-th epoch.
-
-    The axes limits and the colour bar (limits = the epoch range) are fixed from the whole table, so frames
-    are comparable; the title gives the epoch. Several runs are averaged (no spread is drawn). Save with
-    Pillow as a GIF: ``anim.save("plane.gif", writer="pillow", fps=10)``.
-
-    Parameters
-    ----------
-    df, estimator, layers, epoch_scale, H_X, H_Y, layer_labels, cmap, marker, s
-        As in :func:`plot_information_plane`.
-    interval : float
-        Delay between frames in milliseconds (when shown; ``save`` takes ``fps``).
-    repeat : bool
-        Loop when shown.
-    ax : Axes, optional
-        Axes to draw on; default ``plt.gca()``.
-
-    Returns
-    -------
-    FuncAnimation
-        One frame per distinct epoch, in increasing order. Keep a reference to it until saved or shown.
-    """
-    ax, artists, table = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X,
-                                H_Y=H_Y, spread=False, layer_labels=layer_labels, cmap=cmap, colorbar=True,
-                                marker=marker, s=s, title=None, line_kws=None, scatter_kws=None, ax=ax,
-                                owner="animate_information_plane")
-    frames = np.sort(pd.unique(table["epoch"]))
-    data = []
-    for layer, (line, collection, text) in artists.items():
-        part = table[table["layer"] == layer]
-        data.append((line, collection, text, part["epoch"].to_numpy(),
-                     part["I_XT"].to_numpy(dtype=np.float64), part["I_TY"].to_numpy(dtype=np.float64)))
-    # freeze the full table's view (get_*lim resolves the lazy autoscale first) so frames share one view
-    ax.set_xlim(ax.get_xlim())
-    ax.set_ylim(ax.get_ylim())
-    base_title = ax.get_title()
-
-    def update(k: int):
-        epoch = frames[k]
-        changed = []
-        for line, collection, text, epochs, x, y in data:
-            keep = epochs <= epoch
-            line.set_data(x[keep], y[keep])
-            collection.set_offsets(np.column_stack([x[keep], y[keep]]))
-            collection.set_array(epochs[keep])
-            changed += [line, collection]
-            if text is not None:
-                text.set_visible(bool(keep.any()))
-                if keep.any():
-                    text.xy = (x[keep][-1], y[keep][-1])
-                changed.append(text)
-        ax.set_title(f"{base_title}, epoch {epoch:g}" if base_title else f"epoch {epoch:g}")
-        return changed
-
-    return FuncAnimation(ax.figure, update, frames=len(frames), interval=interval, repeat=repeat, blit=False)

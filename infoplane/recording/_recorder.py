@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+import warnings
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -45,260 +45,21 @@ import torch
 from torch import nn
 
 from .._core.rank import check_writer_rank
-from .._core.validation import check_activations, check_int_param, check_labels, param_error
+from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
-from ._layers import _Resolved, _selector_text, resolve_layers
+from ._layers import _Resolved, resolve_layers
 from ._noisy import check_draws, propagate, warn_bernoulli_dropout
-from ._reductions import Reducer, Reduction
+from ._probe import as_device, as_probe, model_device, probe_keys, probe_pass
+from ._reductions import Reduction
 from ._schedule import Schedule
 
 __all__ = ["Recorder", "record"]
 
 _MODEL_REPR_CHARS = 20_000
+_ANEW = "to record a new run, use a new path, store=ZarrStore(path, mode='w'), or --overwrite on the command line"
 
 
-# ---------------------------------------------------------------------------------------------- probe pass
-def _probe_keys(probe: Any) -> tuple[str, ...] | None:
-    """The keyword names of a dict probe (passed as ``model(**batch)``), or None for positional inputs."""
-    if not isinstance(probe, Mapping):
-        return None
-    bad = [k for k in probe if not isinstance(k, str)]
-    if bad or not probe:
-        raise ValueError(f"a dict probe must map keyword names (str) to arrays. Got keys {list(probe)!r}.")
-    return tuple(probe)
-
-
-def _as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], int]:
-    """The probe as a tuple of CPU tensors (positional inputs of the model) and its number of rows."""
-    if isinstance(probe, Mapping):  # keyword inputs: the values, in the order of _probe_keys
-        probe = tuple(probe.values())
-    parts = probe if isinstance(probe, tuple) else (probe,)
-    if not parts:
-        raise ValueError("probe must hold at least one input array. Got an empty tuple.")
-    float_dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    tensors = []
-    for i, part in enumerate(parts):
-        label = "probe" if len(parts) == 1 else f"probe[{i}]"
-        if isinstance(part, torch.Tensor):
-            t = part.detach()
-        else:
-            arr = np.asarray(part)
-            if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-                raise TypeError(f"{label} must be a numeric array or tensor. Got dtype {arr.dtype}.")
-            t = torch.from_numpy(np.ascontiguousarray(arr))
-        if t.is_complex():
-            raise TypeError(f"{label} must hold real numbers. Got dtype {t.dtype}.")
-        if t.ndim == 0:
-            raise ValueError(f"{label} must have a first dimension of probe rows. Got a scalar.")
-        if t.shape[0] == 0:
-            raise ValueError(f"{label} must hold at least one row. Got shape {tuple(t.shape)}.")
-        if t.is_floating_point() and t.dtype != float_dtype:
-            t = t.to(float_dtype)
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{label} contains NaN or Inf ({int((~torch.isfinite(t)).sum()):,} values).")
-        tensors.append(t)
-    lengths = {len(t) for t in tensors}
-    if len(lengths) > 1:
-        raise ValueError(f"every array of probe must have the same number of rows. Got {[len(t) for t in tensors]}.")
-    return tuple(tensors), len(tensors[0])
-
-
-def _as_device(device: Any, owner: str) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"The 'device' parameter of {owner} must name a torch device ('cpu', 'cuda:0', ...). Got {device!r} ({exc})."
-        ) from None
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.device.type == "meta":
-            raise ValueError(
-                "model has parameters on the meta device (shapes without data), so it cannot be run on the "
-                "probe; materialise it first (e.g. model.to_empty(device='cpu') and load its weights)."
-            )
-        return tensor.device
-    return torch.device("cpu")
-
-
-def _select(output: Any, layer: _Resolved) -> Any:
-    value = output
-    for depth, sel in enumerate(layer.path):
-        where = "output" + _selector_text(layer.path[:depth])
-        if isinstance(value, Mapping):
-            if sel not in value:
-                raise KeyError(
-                    f"layer {layer.name!r}: {where} of module {layer.module_name!r} is a dict without key "
-                    f"{sel!r}; keys: {list(value)}."
-                )
-        elif isinstance(value, (tuple, list)):
-            if not isinstance(sel, int) or not -len(value) <= sel < len(value):
-                raise IndexError(
-                    f"layer {layer.name!r}: {where} of module {layer.module_name!r} is a "
-                    f"{type(value).__name__} of {len(value)} elements; cannot take [{sel!r}]."
-                )
-        else:
-            raise TypeError(
-                f"layer {layer.name!r}: {where} of module {layer.module_name!r} is a {type(value).__name__}, "
-                f"which has no element [{sel!r}]."
-            )
-        value = value[sel]
-    return value
-
-
-def _flat32(t: Any, layer: _Resolved, n_rows: int, what: str = "output", reducer: Reducer | None = None) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor):
-        hint = ""
-        if isinstance(t, (tuple, list, Mapping)):
-            hint = (
-                f"; choose an element with Layer({layer.module_name!r}, output=0 | 'key') or the string form "
-                f"'{layer.module_name}[0]', or declare a (mean, log-variance) pair with gaussian=True"
-            )
-        raise TypeError(f"layer {layer.name!r}: the {what} is a {type(t).__name__}, not a tensor{hint}.")
-    if t.ndim == 0 or t.shape[0] != n_rows:
-        raise ValueError(
-            f"layer {layer.name!r}: the {what} has shape {tuple(t.shape)}, but its first dimension must be the "
-            f"batch of {n_rows} probe rows."
-        )
-    if reducer is not None:  # pool / units / project / float16 on the model's device, then one small copy
-        return reducer(t, n_rows)
-    t = t.detach().reshape(n_rows, -1)
-    copied = t.dtype != torch.float32 or t.device.type != "cpu"
-    t = t.float().cpu()
-    # Clone what did not get copied already: a later in-place op (ReLU(inplace=True)) must not change it.
-    return t if copied else t.clone()
-
-
-def _capture(output: Any, layer: _Resolved, n_rows: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    value = _select(output, layer)
-    if isinstance(value, torch.distributions.Independent):
-        value = value.base_dist
-    if isinstance(value, torch.distributions.Distribution):
-        if not isinstance(value, torch.distributions.Normal):
-            raise TypeError(
-                f"layer {layer.name!r}: outputs a {type(value).__name__}; only Normal distributions are recorded."
-            )
-        if layer.reducer is not None:
-            raise ValueError(
-                f"layer {layer.name!r} outputs a Normal distribution: pool/project/units/dtype reduce plain "
-                "activations only."
-            )
-        mu = _flat32(value.loc.expand(value.batch_shape), layer, n_rows, "Normal's loc")
-        scale = _flat32(value.scale.expand(value.batch_shape), layer, n_rows, "Normal's scale")
-        return mu, 2.0 * torch.log(scale)
-    if layer.gaussian:
-        if isinstance(value, Mapping) and {"mu", "log_var"} <= set(value):
-            first, second = value["mu"], value["log_var"]
-        elif isinstance(value, (tuple, list)) and len(value) == 2:
-            first, second = value
-        else:
-            raise TypeError(
-                f"layer {layer.name!r} is declared gaussian, so its output must be a (mean, log-variance) pair "
-                f"or a dict with 'mu' and 'log_var'. Got {type(value).__name__}."
-            )
-        mu = _flat32(first, layer, n_rows, "mean")
-        second = _flat32(second, layer, n_rows, "second Gaussian parameter")
-        if layer.gaussian == "std":
-            second = 2.0 * torch.log(second)
-        elif layer.gaussian == "var":
-            second = torch.log(second)
-        if second.shape != mu.shape:
-            raise ValueError(
-                f"layer {layer.name!r}: mean and log-variance shapes differ: {tuple(mu.shape)} and "
-                f"{tuple(second.shape)}."
-            )
-        return mu, second
-    return _flat32(value, layer, n_rows, reducer=layer.reducer)
-
-
-def _restore_modes(modes: list[tuple[nn.Module, bool]]) -> None:
-    for module, training in modes:
-        module.training = training
-
-
-def _probe_pass(
-    model: nn.Module,
-    layers: list[_Resolved],
-    probe: tuple[torch.Tensor, ...],
-    n: int,
-    *,
-    batch_size: int,
-    device: torch.device,
-    epoch: int | None,
-    keys: tuple[str, ...] | None = None,
-) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
-    """Hooks on, probe through the model in eval mode, hooks off; every layer's (N, d) float32 activations."""
-    captured: dict[str, list] = {layer.name: [] for layer in layers}
-    calls: dict[str, int] = {layer.name: 0 for layer in layers}
-    by_module: dict[int, list[_Resolved]] = {}
-    for layer in layers:
-        by_module.setdefault(id(layer.module), []).append(layer)
-    batch_rows = [0]
-
-    def make_hook(specs: list[_Resolved]):
-        def hook(module, args, output):
-            for spec in specs:
-                calls[spec.name] += 1
-                captured[spec.name].append(_capture(output, spec, batch_rows[0]))
-
-        return hook
-
-    with ExitStack() as stack:
-        # Registered first, so it runs last: each module gets back its own flag, whatever train()/eval() did.
-        stack.callback(_restore_modes, [(m, m.training) for m in model.modules()])
-        # Sampling layers must not shift the training run's random stream.
-        if device.type == "cuda":
-            index = device.index if device.index is not None else torch.cuda.current_device()
-            stack.enter_context(torch.random.fork_rng(devices=[index], device_type="cuda"))
-        else:
-            stack.enter_context(torch.random.fork_rng(devices=[]))
-        for specs in by_module.values():
-            handle = specs[0].module.register_forward_hook(make_hook(specs))
-            stack.callback(handle.remove)
-        model.eval()
-        stack.enter_context(torch.inference_mode())
-        for start in range(0, n, batch_size):
-            batch = [t[start : start + batch_size].to(device, non_blocking=True) for t in probe]
-            batch_rows[0] = len(batch[0])
-            before = dict(calls)
-            model(**dict(zip(keys, batch))) if keys else model(*batch)
-            for layer in layers:
-                fired = calls[layer.name] - before[layer.name]
-                if fired > 1:
-                    raise ValueError(
-                        f"layer {layer.name!r} (module {layer.module_name!r}) ran {fired} times in one forward "
-                        "pass; record a module that is called once per forward (reused modules, e.g. one "
-                        "ReLU applied twice, have no single output)."
-                    )
-            if start == 0:
-                silent = [layer.name for layer in layers if calls[layer.name] == 0]
-                if silent:
-                    raise RuntimeError(
-                        f"layer(s) {silent} never fired during the probe pass: the model's forward does not "
-                        "call these modules (forward hooks saw no output)."
-                    )
-
-    result: dict[str, np.ndarray | dict[str, np.ndarray]] = {}
-    for layer in layers:
-        pieces = captured[layer.name]
-        kinds = {isinstance(p, tuple) for p in pieces}
-        if len(kinds) > 1:
-            raise TypeError(f"layer {layer.name!r} returned a Gaussian in some batches and a tensor in others.")
-        if isinstance(pieces[0], tuple):
-            mu = torch.cat([p[0] for p in pieces]).numpy()
-            log_var = torch.cat([p[1] for p in pieces]).numpy()
-            check_activations(mu, name="mu", layer=layer.name, epoch=epoch, allow_torch=False)
-            check_activations(log_var, name="log_var", layer=layer.name, epoch=epoch, allow_torch=False)
-            result[layer.name] = {"mu": mu, "log_var": log_var}
-        else:
-            values = torch.cat(pieces).numpy()
-            check_activations(values, name="activations", layer=layer.name, epoch=epoch, allow_torch=False)
-            result[layer.name] = values
-    return result
-
-
+# ---------------------------------------------------------------------------------------------- one pass
 def record(
     model: nn.Module,
     probe: Any,
@@ -316,10 +77,10 @@ def record(
     """
     resolved = _with_reductions(resolve_layers(model, layers), reductions, "record")
     batch_size = check_int_param(batch_size, "batch_size", "record", minimum=1)
-    keys = _probe_keys(probe)
-    tensors, n = _as_probe(probe, model)
-    device = _model_device(model) if device is None else _as_device(device, "record")
-    return _probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None, keys=keys)
+    keys = probe_keys(probe)
+    tensors, n = as_probe(probe, model)
+    device = model_device(model) if device is None else as_device(device, "record")
+    return probe_pass(model, resolved, tensors, n, batch_size=batch_size, device=device, epoch=None, keys=keys)
 
 
 def _with_reductions(layers: list[_Resolved], defaults: dict[str, Any], owner: str) -> list[_Resolved]:
@@ -420,15 +181,15 @@ class Recorder:
         if any(layer.noise is not None for layer in self.layer_specs):
             warn_bernoulli_dropout(model, "Recorder")
         self.batch_size = check_int_param(batch_size, "batch_size", "Recorder", minimum=1)
-        self._probe_keys = _probe_keys(probe)
-        self._probe, self.n_probe = _as_probe(probe, model)
+        self._probe_keys = probe_keys(probe)
+        self._probe, self.n_probe = as_probe(probe, model)
         self.labels = None if labels is None else check_labels(labels, None, name="labels", min_classes=1)
         if self.labels is not None and len(self.labels) != self.n_probe:
             raise ValueError(
                 f"labels must have one entry per probe row: probe has {self.n_probe:,} rows, labels has "
                 f"{len(self.labels):,}."
             )
-        self.device = None if device is None else _as_device(device, "Recorder")
+        self.device = None if device is None else as_device(device, "Recorder")
         if on_existing not in ("skip", "raise"):
             raise param_error("Recorder", "on_existing", "one of 'skip', 'raise'", on_existing)
         self.on_existing = on_existing
@@ -479,7 +240,10 @@ class Recorder:
                     "into a new store."
                 )
         if previous.get("probe_sha256") not in (None, fingerprint):
-            raise ValueError("probe differs from the probe the store was recorded with; record into a new store.")
+            raise ValueError(
+                f"probe differs from the probe the store was recorded with (its SHA-256 fingerprint "
+                f"{fingerprint[:12]}... is not the stored {str(previous['probe_sha256'])[:12]}...); {_ANEW}."
+            )
         if schedule is None and "schedule" in previous:
             sched = Schedule.from_dict(previous["schedule"])
         else:
@@ -536,13 +300,19 @@ class Recorder:
         if epoch in self.store:
             if self.on_existing == "raise":
                 raise ValueError(f"epoch {epoch} is already in the store (on_existing='raise').")
+            if not self.skipped:
+                self._check_stored_shapes()
+                warnings.warn(
+                    f"epoch {epoch} is already in the store {self.store!r}: Recorder.step skips it and every other "
+                    f"stored epoch (resuming the run recorded there); {_ANEW}.", UserWarning, stacklevel=2,
+                )
             self.skipped.append(epoch)
             return False
-        device = self.device if self.device is not None else _model_device(self.model)
+        device = self.device if self.device is not None else model_device(self.model)
         plain = [layer for layer in self.layer_specs if layer.noise is None]
         noisy = [layer for layer in self.layer_specs if layer.noise is not None]
         kwargs = {"batch_size": self.batch_size, "device": device, "epoch": epoch, "keys": self._probe_keys}
-        data = _probe_pass(self.model, plain, self._probe_on(device), self.n_probe, **kwargs) if plain else {}
+        data = probe_pass(self.model, plain, self._probe_on(device), self.n_probe, **kwargs) if plain else {}
         if noisy:  # the noisy network's draws, stored (N, draws * d)
             draws = propagate(self.model, self._probe, self.n_probe, noisy, draws=self.draws, seed=self.noise_seed,
                               **kwargs)
@@ -550,6 +320,21 @@ class Recorder:
         self.store.write_epoch(epoch, {layer.name: data[layer.name] for layer in self.layer_specs})
         self.recorded.append(epoch)
         return True
+
+    def _check_stored_shapes(self) -> None:
+        """Before the first skipped epoch: one probe row through the model; its layer widths must be the store's."""
+        device = self.device if self.device is not None else model_device(self.model)
+        row = tuple(t[:1] for t in self._probe_on(device))
+        data = probe_pass(self.model, self.layer_specs, row, 1, batch_size=1, device=device, epoch=None,
+                          keys=self._probe_keys)
+        shapes = self.store.metadata["shapes"]
+        for name, value in data.items():
+            width = (value["mu"] if isinstance(value, dict) else value).shape[1]
+            if name in shapes and width != shapes[name][1]:
+                raise ValueError(
+                    f"layer {name!r} of this model has width {width:,}, but the store holds {shapes[name][1]:,} for "
+                    f"it: the store at {self.store!r} holds another run; {_ANEW}."
+                )
 
     def close(self) -> None:
         """Close a store the recorder opened from a path (releases its writer lock)."""

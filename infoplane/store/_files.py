@@ -23,7 +23,7 @@ from ._base import FORMAT, FORMAT_VERSION, GAUSSIAN_PARTS
 
 __all__ = [
     "MANIFEST", "LOCK", "ROOT_GROUP", "KEY_PATTERN", "parse_manifest", "classify", "wipe", "write_marked_group",
-    "remove_temporaries", "refuse_links", "checksum", "EPOCH_DIR", "array_name",
+    "remove_temporaries", "refuse_links", "checksum", "EPOCH_DIR", "array_name", "is_marked_root",
 ]
 
 MANIFEST = "manifest.json"
@@ -124,6 +124,11 @@ def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # What a directory is
 # --------------------------------------------------------------------------------------------------
+def is_marked_root(root: Path) -> bool:
+    """Whether ``root``'s group is marked as an infoplane store (written by every store of format version 2)."""
+    return _is_marked_group(root / ROOT_GROUP)
+
+
 def _is_marked_group(path: Path) -> bool:
     try:
         group = json.loads(path.read_bytes())

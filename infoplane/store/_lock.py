@@ -36,6 +36,11 @@ class WriterLock:
         """True in the process that acquired the lock, until it releases it."""
         return self._lock is not None and self._owner_pid == os.getpid()
 
+    @property
+    def owner_pid(self) -> int | None:
+        """The pid of the process that acquired the lock (also seen by a forked child), or None."""
+        return self._owner_pid if self._lock is not None else None
+
     def _holder(self) -> str:
         try:
             info = json.loads(self.path.read_text())

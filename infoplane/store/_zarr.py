@@ -168,6 +168,33 @@ class ZarrStore(BaseStore):
             self.close()
             raise
 
+    def _check_writable(self) -> None:
+        super()._check_writable()
+        if self._lock is not None and not self._lock.held:
+            raise StoreLockedError(
+                f"the store {str(self.path)!r} was opened for writing by pid {self._lock.owner_pid}; this process "
+                f"(pid {os.getpid()}) is a forked child that inherited the store object, not its lock. Nothing "
+                "was written. Write from the process that opened it, or close it there and open the store in "
+                "this process with ZarrStore(path, mode='a')."
+            )
+        self._follow_disk()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            stat = (self.path / files.MANIFEST).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _follow_disk(self) -> None:
+        """The lock holder re-reads a manifest it did not write itself: nothing committed is ever dropped."""
+        if self._manifest_stamp is None or self._stamp() in (None, self._manifest_stamp):
+            return
+        known = dict(self._layer_info)
+        self._load_manifest()
+        if known and self._layer_info != known:  # pragma: no cover - a writer that bypassed every check
+            raise ValueError(f"the store {str(self.path)!r} was changed by another process (its layers differ).")
+
     def _check_mode(self, state: str, foreign: list[str]) -> None:
         if self.mode == "w-" and state == "store":
             raise FileExistsError(f"an infoplane store already exists at {str(self.path)!r} (mode='w-').")
@@ -194,32 +221,36 @@ class ZarrStore(BaseStore):
         manifest_path = self.path / files.MANIFEST
         try:
             files.refuse_links(self.path, files.MANIFEST)
-            stat = manifest_path.stat()
+            stamp = self._stamp()
             raw = manifest_path.read_bytes()
         except FileNotFoundError:
             raise FileNotFoundError(self._not_a_store_message()) from None
         manifest = files.parse_manifest(raw, repr(str(manifest_path)))
+        if manifest["version"] < 2 and files.is_marked_root(self.path):
+            raise ValueError(
+                f"the store {str(self.path)!r} is damaged: its manifest says format version 1, but the store was "
+                "created by a version-2 infoplane (its root group is marked); a downgraded version would skip "
+                "every checksum, so it is refused."
+            )
         self._version = manifest["version"]
         self._epochs = manifest["epochs"]
         self._layer_info = manifest["layers"]
         self._user_meta = dict(manifest["metadata"])
         self._labels = None
         if manifest["has_labels"]:
-            labels = self._read_array("labels", np.int64, "the labels")
+            n = self.n_probe
+            labels = self._read_array("labels", np.int64, "the labels", None if n is None else (n,))
             n = self.n_probe if self._layer_info else labels.shape[0]
             if labels.ndim != 1 or labels.shape[0] != n:
                 raise _damaged(self.path, "the labels", "labels", f"have shape {labels.shape}, expected ({n},)")
             self._labels = labels
-        self._manifest_stamp = (stat.st_mtime_ns, stat.st_size)
+        self._manifest_stamp = stamp
 
     def refresh(self) -> None:
         """Re-read the manifest (a reader following a live writer); `epochs` does this by itself in mode 'r'."""
         if self.mode == "r":
-            try:
-                stat = (self.path / files.MANIFEST).stat()
-            except FileNotFoundError:
-                return
-            if (stat.st_mtime_ns, stat.st_size) != self._manifest_stamp:
+            stamp = self._stamp()
+            if stamp is not None and stamp != self._manifest_stamp:
                 self._load_manifest()
 
     @property
@@ -228,6 +259,7 @@ class ZarrStore(BaseStore):
         return super().epochs
 
     def _commit(self) -> None:
+        self._merge_committed()
         manifest = {
             "format": FORMAT,
             "format_version": self._version,
@@ -240,6 +272,18 @@ class ZarrStore(BaseStore):
         text = json.dumps(manifest, indent=1, allow_nan=False)
         # atomic: readers see the old or the new manifest, never half of one
         atomic_write(self.path / files.MANIFEST, text.encode(), durable=True)
+        self._manifest_stamp = self._stamp()
+
+    def _merge_committed(self) -> None:
+        """Before a commit, under the lock: keep every epoch the manifest on disk lists (issue 21)."""
+        if self._manifest_stamp is None or self._stamp() in (None, self._manifest_stamp):
+            return
+        try:
+            disk = files.parse_manifest((self.path / files.MANIFEST).read_bytes(), "")
+        except (OSError, ValueError):
+            return
+        if disk["layers"] == self._layer_info:
+            self._epochs = sorted(set(self._epochs) | set(disk["epochs"]))
 
     def _metadata_changed(self) -> None:
         self._commit()
@@ -269,11 +313,7 @@ class ZarrStore(BaseStore):
         import zarr
         from zarr.codecs import BloscCodec, Crc32cCodec
 
-        if data.ndim == 2:
-            rows = max(1, min(data.shape[0], _CHUNK_BYTES // max(1, data.shape[1] * data.itemsize)))
-            chunks = (rows, data.shape[1])
-        else:
-            chunks = data.shape
+        chunks = self._expected_chunks(tuple(data.shape), data.itemsize)
         # NaN (never a valid activation) for a chunk that is missing; the labels' fill is int64's minimum.
         fill = np.nan if data.dtype.kind == "f" else int(np.iinfo(data.dtype).min)
         array = zarr.create_array(
@@ -289,7 +329,33 @@ class ZarrStore(BaseStore):
         )
         array[...] = data
 
-    def _read_array(self, name: str, dtype: Any, what: str) -> np.ndarray:
+    def _expected_chunks(self, shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+        if len(shape) == 2:
+            rows = max(1, min(shape[0], _CHUNK_BYTES // max(1, shape[1] * itemsize)))
+            return (rows, shape[1])
+        return tuple(shape)
+
+    def _check_layout(self, array: Any, name: str, what: str, shape: tuple[int, ...] | None) -> None:
+        """The array's shape, chunks, codecs and chunk files against the manifest, before reading any data."""
+        if shape is not None and tuple(array.shape) != tuple(shape):
+            raise _damaged(self.path, what, name, f"has shape {tuple(array.shape)}, but the manifest says {tuple(shape)}")
+        expected = self._expected_chunks(tuple(array.shape), array.dtype.itemsize)
+        if tuple(array.chunks) != expected:
+            raise _damaged(self.path, what, name, f"has chunks {tuple(array.chunks)}; expected {expected}")
+        crc = any(type(c).__name__ == "Crc32cCodec" for c in array.metadata.codecs)
+        if crc and self._version < 2 and array.attrs.get("infoplane") is None:
+            raise _damaged(
+                self.path, what, name, "was written in version 2 of the format (it has a crc32c codec) but has lost "
+                "its checksum record, and the manifest says format version 1: a downgraded store, refused"
+            )
+        if not crc:
+            return  # infoplane 0.1: chunks equal to the fill value were not written
+        n_chunks = int(np.prod([-(-s // c) for s, c in zip(array.shape, expected)]))
+        present = sum(len(f) for _d, _s, f in os.walk(self.path / name / "c"))
+        if present < n_chunks:
+            raise _damaged(self.path, what, name, f"has a missing chunk ({present} of {n_chunks} chunks present)")
+
+    def _read_array(self, name: str, dtype: Any, what: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         import zarr
 
         files.refuse_links(self.path, *name.split("/"))
@@ -303,6 +369,7 @@ class ZarrStore(BaseStore):
         # Only plain numeric arrays are read, so no codec that could deserialise objects is ever involved.
         if array.dtype != np.dtype(dtype):
             raise _damaged(self.path, what, name, f"has dtype {array.dtype}; expected {np.dtype(dtype)}")
+        self._check_layout(array, name, what, shape)
         try:
             data = np.asarray(array[...])
         except Exception as exc:  # a chunk that fails its crc32c, or that Blosc cannot decompress
@@ -345,7 +412,7 @@ class ZarrStore(BaseStore):
     def _read(self, epoch, layer, info, part):
         name = f"{self._epoch_dir(epoch)}/{files.array_name(info['key'], part)}"
         what = f"layer {layer!r}{'' if part is None else f' ({part})'} at epoch {epoch}"
-        data = self._read_array(name, np.dtype(info.get("dtype", "float32")), what)
+        data = self._read_array(name, np.dtype(info.get("dtype", "float32")), what, tuple(info["shape"]))
         if list(data.shape) != list(info["shape"]):
             raise _damaged(self.path, what, name, f"has shape {data.shape}, but the manifest says {tuple(info['shape'])}")
         if not np.isfinite(data).all():

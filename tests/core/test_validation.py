@@ -10,6 +10,7 @@ from infoplane._core.units import entropy_bits, nats_to_bits
 from infoplane._core.validation import (
     check_activations,
     check_choice,
+    check_estimate_inputs,
     check_float_param,
     check_input_ids,
     check_int_param,
@@ -104,3 +105,20 @@ def test_result_serialises_to_json():
     assert json.loads(json.dumps(json_safe(d)))["conventions"]["edges"] == [0.0, 0.5, 1.0]
     with pytest.raises(AttributeError):
         r.I_XT = 2.0  # frozen
+
+
+def test_check_estimate_inputs_is_the_three_checks_in_one():
+    t = np.arange(12, dtype=np.float32).reshape(6, 2)
+    y = [0, 1, 0, 1, 1, 0]
+    t2, y2, x2, n = check_estimate_inputs(t, y, None, layer="fc", epoch=3)
+    assert n == 6 and x2 is None and y2.dtype == np.int64 and np.array_equal(y2, y) and t2 is not None
+    _, _, ids, _ = check_estimate_inputs(t, y, ["a", "b", "a", "c", "c", "b"])
+    np.testing.assert_array_equal(ids, check_input_ids(["a", "b", "a", "c", "c", "b"], 6))
+    with pytest.raises(ValueError, match="y"):
+        check_estimate_inputs(t, y[:5])
+    with pytest.raises(ValueError, match="x"):
+        check_estimate_inputs(t, y, np.arange(5))
+    with pytest.raises(ValueError, match="fc"):
+        check_estimate_inputs(np.full((6, 2), np.nan), y, layer="fc", epoch=3)
+    assert isinstance(check_estimate_inputs(torch.zeros(6, 2), y)[0], torch.Tensor)
+    assert isinstance(check_estimate_inputs(torch.zeros(6, 2), y, allow_torch=False)[0], np.ndarray)

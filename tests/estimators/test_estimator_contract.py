@@ -27,6 +27,7 @@ from infoplane.estimators import (
     CriticEstimator,
     KDEEstimator,
     KNNEstimator,
+    LatentMIEstimator,
     MixtureEstimator,
     NoisyEstimator,
     ProbeEstimator,
@@ -61,6 +62,7 @@ ESTIMATORS = [
     Entry("critic-infonce", lambda: CriticEstimator("infonce", epochs=12, patience=4, hidden=(16,), embed=8)),
     Entry("critic-smile", lambda: CriticEstimator("smile", epochs=12, patience=4, hidden=(16,), embed=8)),
     Entry("noisy", lambda: NoisyEstimator(noise_std=0.1, n_draws=2)),
+    Entry("latent", lambda: LatentMIEstimator(latent_dim=2, hidden=8, max_epochs=4, patience=2)),
 ]
 IDS = [e.id for e in ESTIMATORS]
 LOG_VAR = -2.0  # Gaussian estimators: every unit has variance e^-2 around the mean t

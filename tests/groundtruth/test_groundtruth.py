@@ -21,7 +21,8 @@ TASKS = {t.name: t for t in gt.tasks()}
 
 def test_tasks_cover_the_issue_and_sample_reproducibly():
     families = collections.Counter(t.family for t in TASKS.values())
-    assert set(families) == {"gaussian", "transform", "student-t", "wide", "classes", "network"}
+    assert set(families) == {"gaussian", "transform", "student-t", "wide", "classes", "network", "embedded", "digits",
+                             "symmetric"}
     assert {"gauss-1x1", "gauss-dense-50x50", "gauss-sparse-50x50"} <= set(TASKS)
     assert {t.name.split("-")[0] for t in TASKS.values() if t.family == "transform"} == {
         "normal", "half", "asinh", "spiral"}

@@ -193,6 +193,24 @@ def test_hooks_removed_and_modes_restored_after_a_forward_that_raises():
     assert all_hooks(model) == 0 and modes(model) == before and rec.epochs == []
 
 
+def test_a_failed_forward_is_re_raised_from_the_original_with_epoch_and_layers():
+    model = make_model(fail_at="after_conv")
+    rec = Recorder(model, ["conv", "fc"], X, batch_size=10)
+    with pytest.raises(RuntimeError) as info:
+        rec.step(7)
+    msg = str(info.value)
+    assert "at epoch 7" in msg and "probe rows 0:10" in msg and "boom mid-forward" in msg
+    assert "fired in this batch: ['conv']" in msg and "not reached: ['fc']" in msg
+    assert isinstance(info.value.__cause__, RuntimeError) and str(info.value.__cause__) == "boom mid-forward"
+    with pytest.raises(RuntimeError, match=r"in record\(\) \(no epoch\)") as info:
+        record(model, X, ["conv", "fc"])
+    assert info.value.__cause__ is not None
+    # An output the hook cannot store keeps its own error (naming the layer), with the epoch as a note.
+    with pytest.raises(TypeError, match=r"layer 'pair'") as info:
+        Recorder(make_model(), "pair", X).step(3)
+    assert any("at epoch 3" in note and "fired in this batch: ['pair']" in note for note in info.value.__notes__)
+
+
 def test_hooks_only_during_the_probe_pass_and_state_untouched():
     model = make_model()
     model.train()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -424,11 +425,12 @@ def test_a_forked_child_that_writes_finishes(tmp_path):
     def child():
         with ZarrStore(tmp_path / "child.zarr", "w") as s:
             s.write_epoch(0, payload(1))
-        parent.write_epoch(1, payload(1))  # the inherited store too (its lock is the parent's)
+        with pytest.raises(StoreLockedError):  # the inherited store is the parent's: refused (issue 21)
+            parent.write_epoch(1, payload(1))
 
     assert in_child(child) == 0
     np.testing.assert_array_equal(open_store(tmp_path / "child.zarr").activations(0, "a"), A + 1)
-    assert open_store(tmp_path / "parent.zarr").epochs == [0, 1]
+    assert open_store(tmp_path / "parent.zarr").epochs == [0]
     with pytest.raises(StoreLockedError):  # the child's exit did not release the parent's lock
         ZarrStore(tmp_path / "parent.zarr", "a")
     parent.close()
@@ -617,3 +619,257 @@ def test_a_missing_array_is_named(written):
     shutil.rmtree(written / "epochs" / "e000001" / "l001.mu")
     with pytest.raises(ValueError, match=r"layer 'z' \(mu\) at epoch 1 .* cannot be opened"):
         open_store(written).activations(1, "z")
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 21: a forked writer's epoch, tampered shapes, a downgraded format version
+# --------------------------------------------------------------------------------------------------
+def _child_writes_inherited(store, epoch: int, out) -> None:
+    """In a forked child: write ``epoch`` through the store object inherited from the parent."""
+    try:
+        store.write_epoch(epoch, payload(epoch))
+        out.write_text("written")
+    except StoreLockedError as exc:
+        out.write_text(f"refused: {exc}")
+
+
+@pytest.mark.parametrize("how", ["os.fork", "multiprocessing"])
+def test_a_forked_child_cannot_write_through_the_inherited_store(tmp_path, how):
+    # Before: the child's write_epoch(1) succeeded (a reader saw [0, 1]); the parent's next commit, from its
+    # stale view, wrote [0, 2] and the next resume deleted the child's epoch 1 (20 of 20 runs).
+    import multiprocessing
+
+    path, out = tmp_path / "run.zarr", tmp_path / "child.txt"
+    parent = ZarrStore(path, "w")
+    parent.write_epoch(0, payload())
+    if how == "os.fork":
+        assert in_child(lambda: _child_writes_inherited(parent, 1, out)) == 0
+    else:
+        proc = multiprocessing.get_context("fork").Process(target=_child_writes_inherited, args=(parent, 1, out))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == 0
+    message = out.read_text()
+    assert message.startswith("refused"), message
+    assert f"pid {os.getpid()}" in message and "forked" in message and "mode='a'" in message
+    assert open_store(path).epochs == [0]
+    parent.write_epoch(2, payload(2))
+    parent.close()
+    with ZarrStore(path, "a") as resumed:
+        assert resumed.epochs == [0, 2]
+    for e in (0, 2):
+        np.testing.assert_array_equal(open_store(path).activations(e, "a"), A + e)
+
+
+def test_the_holder_rereads_the_manifest_before_committing(tmp_path, monkeypatch):
+    # A writer that got past the lock anyway (an older infoplane in a forked child, which had no refusal)
+    # commits epoch 1; the holder's next commit must keep it: nothing committed is ever dropped.
+    path = tmp_path / "run.zarr"
+    parent = ZarrStore(path, "w")
+    parent.write_epoch(0, payload())
+
+    def rogue_child():
+        monkeypatch.setattr(WriterLock, "held", property(lambda self: True))  # the old, unchecked behaviour
+        parent.write_epoch(1, payload(1))
+
+    assert in_child(rogue_child) == 0
+    assert open_store(path).epochs == [0, 1]
+    parent.write_epoch(2, payload(2))  # before: the manifest became [0, 2]
+    assert open_store(path).epochs == [0, 1, 2]
+    parent.close()
+    with ZarrStore(path, "a") as resumed:  # before: the resume deleted e000001
+        assert resumed.epochs == [0, 1, 2]
+        for e in (0, 1, 2):
+            np.testing.assert_array_equal(resumed.activations(e, "a"), A + e)
+
+
+@pytest.mark.slow
+def test_forked_children_racing_the_parent_never_drop_an_epoch(tmp_path):
+    # 20 rounds of the reported attack: each child tries epoch 2k+1 through the inherited store, the parent
+    # commits 2k+2; every committed epoch must still be there after a resume.
+    path = tmp_path / "run.zarr"
+    parent = ZarrStore(path, "w", durable=False)
+    parent.write_epoch(0, payload())
+    for k in range(20):
+        assert in_child(lambda k=k: _child_writes_inherited(parent, 2 * k + 1, tmp_path / f"c{k}.txt")) == 0
+        assert (tmp_path / f"c{k}.txt").read_text().startswith("refused")
+        parent.write_epoch(2 * k + 2, payload())
+        committed = open_store(path).epochs
+        assert committed == list(range(0, 2 * k + 3, 2)), committed
+    parent.close()
+    with ZarrStore(path, "a") as resumed:
+        assert resumed.epochs == list(range(0, 41, 2))
+
+
+def _edit_array_meta(array_dir, edit):
+    meta_path = array_dir / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    edit(meta)
+    meta_path.write_text(json.dumps(meta))
+
+
+def _read_in_limited_child(path, epoch, layer, out, extra_bytes=1_000_000_000):
+    """Read one array in a forked child that may map only 1 GB more; its error message goes to ``out``."""
+    import resource
+
+    def child():
+        with open("/proc/self/status") as fh:
+            size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (size + extra_bytes, size + extra_bytes))
+        start = time.perf_counter()
+        try:
+            open_store(path).activations(epoch, layer)
+            out.write_text("read")
+        except MemoryError:
+            out.write_text("MemoryError")
+        except ValueError as exc:
+            out.write_text(f"{time.perf_counter() - start:.3f}\n{exc}")
+
+    return in_child(child)
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda m: m.update(shape=[200_000_000, 3]), r"has shape \(200000000, 3\), but the manifest says \(16, 3\)"),
+    (lambda m: m.update(shape=[16, 300_000_000]), r"has shape \(16, 300000000\)"),
+    (lambda m: m["chunk_grid"]["configuration"].update(chunk_shape=[1, 1]), r"chunks \(1, 1\).*expected \(16, 3\)"),
+    (lambda m: m["chunk_grid"]["configuration"].update(chunk_shape=[10**9, 3]), r"chunks \(1000000000, 3\)"),
+    (lambda m: m.update(data_type="float64"), r"has dtype float64; expected float32"),
+])
+def test_a_tampered_array_shape_is_refused_before_anything_is_allocated(written, tmp_path, edit, match):
+    # Before: shape (2e8, 4) in zarr.json against a manifest saying (32, 4) allocated 4.1 GB and took 19.5 s
+    # before the "missing chunk" error. Now the array's metadata is checked against the manifest first; the
+    # reader may map only 1 GB more than it holds.
+    _edit_array_meta(written / "epochs" / "e000001" / "l000", edit)
+    out = tmp_path / "reader.txt"
+    assert _read_in_limited_child(written, 1, "a", out) == 0
+    text = out.read_text()
+    assert text not in ("read", "MemoryError"), text
+    seconds, message = text.split("\n", 1)
+    assert float(seconds) < 1.0
+    assert re.search(match, message), message
+    assert "epoch 1" in message and "layer 'a'" in message
+
+
+def test_a_tampered_manifest_and_array_claiming_a_huge_shape_are_refused_before_allocating(written, tmp_path):
+    # Both the manifest and zarr.json claim (2e8, 3): the chunk files present cannot hold it.
+    _tamper(written, lambda m: [info.update(shape=[200_000_000, 3]) for info in m["layers"].values()]
+            and m.update(has_labels=False))
+    for name in ("l000", "l001.mu", "l001.log_var"):
+        _edit_array_meta(written / "epochs" / "e000001" / name,
+                         lambda m: (m.update(shape=[200_000_000, 3]),
+                                    m["chunk_grid"]["configuration"].update(chunk_shape=[1_398_101, 3])))
+    out = tmp_path / "reader.txt"
+    assert _read_in_limited_child(written, 1, "a", out) == 0
+    text = out.read_text()
+    assert text not in ("read", "MemoryError"), text
+    assert "missing chunk" in text and "144 chunks" in text, text
+
+
+def _strip_checksums(root):
+    for meta_path in root.rglob("zarr.json"):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("node_type") == "array":
+            meta["attributes"] = {}
+            meta_path.write_text(json.dumps(meta))
+
+
+def test_a_downgraded_format_version_does_not_skip_the_checksums(written):
+    # Before: format_version 1 and the arrays' attributes removed: every checksum skipped, a copied chunk read.
+    source, target = (_chunks(written / "epochs" / f"e00000{e}" / "l000")[0] for e in (0, 2))
+    shutil.copyfile(source, target)
+    _tamper(written, lambda m: m.update(format_version=1))
+    _strip_checksums(written)
+    root = json.loads((written / "zarr.json").read_text())
+    (written / "zarr.json").write_text(json.dumps({**root, "attributes": {}}))  # the root marker too
+    with pytest.raises(ValueError, match=r"damaged: .*written in version 2.*format version 1"):
+        open_store(written).activations(2, "a")
+
+
+def test_a_downgraded_version_is_refused_even_when_the_root_marker_is_kept(written):
+    _tamper(written, lambda m: m.update(format_version=1))
+    with pytest.raises(ValueError, match=r"format version 1.*created by a version-2 infoplane"):
+        open_store(written)
+
+
+def test_a_genuine_version_1_store_resumed_by_this_infoplane_still_reads(written):
+    # A store written by infoplane 0.1 (no checksums, no marker, version 1) stays readable; epochs appended
+    # by this version carry their checksums and are checked.
+    _tamper(written, lambda m: m.update(format_version=1))
+    _strip_checksums(written)
+    for meta_path in written.rglob("zarr.json"):
+        meta = json.loads(meta_path.read_text())
+        if meta.get("node_type") == "array":
+            meta["codecs"] = [c for c in meta["codecs"] if c["name"] != "crc32c"]
+            meta_path.write_text(json.dumps(meta))
+        elif meta_path.parent == written:
+            meta["attributes"] = {}
+            meta_path.write_text(json.dumps(meta))
+    for chunk in written.rglob("*"):
+        if chunk.is_file() and "c" in chunk.relative_to(written).parts:
+            chunk.write_bytes(chunk.read_bytes()[:-4])  # drop the crc32c trailer, as 0.1 wrote none
+    with ZarrStore(written, "a") as s:
+        np.testing.assert_array_equal(s.activations(1, "a"), A + 1)
+        s.write_epoch(3, payload(3))
+    np.testing.assert_array_equal(open_store(written).activations(3, "a"), A + 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 21, item 10: reusing a store path is visible, and refused when it cannot be the same run
+# --------------------------------------------------------------------------------------------------
+def _net(width: int = 6, seed: int = 0):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, width), nn.Tanh(), nn.Linear(width, 2), nn.Tanh())
+
+
+PROBE = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
+
+
+def _record(path, model, probe=PROBE, epochs=(0, 1, 2)):
+    with Recorder(model, ["1", "3"], probe, labels=Y, store=path) as rec:
+        return [rec.step(e) for e in epochs]
+
+
+def test_a_new_model_recorded_into_a_used_path_is_warned_on_the_first_skipped_epoch(tmp_path):
+    # Before: step() returned False for epochs 0..2 and nothing was said; the store kept the old run.
+    path = tmp_path / "run.zarr"
+    _record(path, _net(seed=0))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _record(path, _net(seed=1), epochs=(0, 1, 2, 3)) == [False, False, False, True]
+    messages = [str(w.message) for w in caught if "already in the store" in str(w.message)]
+    assert len(messages) == 1, messages  # the first skipped epoch only
+    assert "epoch 0" in messages[0] and "mode='w'" in messages[0] and "--overwrite" in messages[0]
+    assert open_store(path).epochs == [0, 1, 2, 3]
+
+
+def test_a_used_path_with_another_probe_is_refused(tmp_path):
+    path = tmp_path / "run.zarr"
+    _record(path, _net())
+    other = PROBE.copy()
+    other[3, 1] = np.nextafter(other[3, 1], np.float32(9))  # one value, one ulp: another probe
+    with pytest.raises(ValueError, match=r"probe differs.*fingerprint.*mode='w'.*--overwrite"):
+        _record(path, _net(), probe=other)
+    assert open_store(path).epochs == [0, 1, 2]
+
+
+def test_a_used_path_with_other_layer_shapes_is_refused_even_when_every_epoch_is_skipped(tmp_path):
+    # Before: a model 8 units wide recorded into a store of a 6-wide one skipped every stored epoch silently.
+    path = tmp_path / "run.zarr"
+    _record(path, _net(width=6))
+    with pytest.raises(ValueError, match=r"layer '1'.*width 8.*store holds 6.*mode='w'.*--overwrite"):
+        _record(path, _net(width=8), epochs=(0,))
+    assert open_store(path).epochs == [0, 1, 2]
+
+
+def test_resuming_the_same_run_still_works(tmp_path):
+    path = tmp_path / "run.zarr"
+    model = _net()
+    _record(path, model, epochs=(0, 1))
+    with pytest.warns(UserWarning, match="already in the store"):
+        assert _record(path, model, epochs=(0, 1, 2)) == [False, False, True]
+    assert open_store(path).epochs == [0, 1, 2]
