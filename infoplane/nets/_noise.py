@@ -25,7 +25,14 @@ import torch
 
 from .._core.noise_specs import as_noise_spec
 from .._core.validation import check_int_param
-from ..recording import NoiseHooks, as_probe_rows, noise_hooks, propagate, resolve_layers, warn_bernoulli_dropout
+from ..recording import (
+    NoiseHooks,
+    as_probe_rows,
+    noise_hooks,
+    propagate,
+    resolve_layers,
+    warn_bernoulli_dropout,
+)
 
 __all__ = ["NoiseHooks", "add_noise", "PropagatedLayer", "sample_propagation"]
 
@@ -59,7 +66,9 @@ def add_noise(
     """Add the noise ``spec`` to the outputs of ``layers`` while the context is open.
 
     Noise is added in training mode (train the noisy network itself) unless ``training=False``, and always in
-    evaluation mode (the recorder's probe pass runs there). With ``capture=True`` each noisy layer's output
+    evaluation mode, except while a `Recorder` records: its hooks then stand aside, since the Recorder adds
+    each ``Layer(name, noise=...)``'s noise itself (and its plain pass is noise-free), so training inside
+    ``add_noise`` with ``callback=rec.step`` never adds the noise twice. With ``capture=True`` each noisy layer's output
     *before* its noise is kept in ``hooks.centres`` (what `NoisyEstimator` takes). Forward hooks only: the
     model's code and parameters are untouched, and the hooks are removed on exit, also after an exception.
 

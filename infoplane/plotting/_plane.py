@@ -35,6 +35,7 @@ from ._utils import (
     GID_INTERVAL,
     GID_POINTS,
     GID_SATURATED,
+    GID_SE,
     GID_SPREAD,
     GID_TRAJECTORY,
     _ax_or_gca,
@@ -142,6 +143,14 @@ def _draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray,
                            alpha=0.6, zorder=2.0, label="_interval")
         for collection in bars.lines[2]:
             collection.set_gid(GID_INTERVAL)
+    if "I_XT_se" in sub.columns and "I_TY_se" in sub.columns:  # a noisy estimator's ± 1 standard error
+        xerr = np.nan_to_num(sub["I_XT_se"].to_numpy(dtype=np.float64))
+        yerr = np.nan_to_num(sub["I_TY_se"].to_numpy(dtype=np.float64))
+        if np.any(xerr > 0) or np.any(yerr > 0):
+            bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.2", elinewidth=0.8, capsize=1.5,
+                               alpha=0.7, zorder=2.1, label="_standard error")
+            for collection in bars.lines[2]:
+                collection.set_gid(GID_SE)
     if "saturated" in sub.columns:
         sat = sub["saturated"].to_numpy(dtype=bool)
         if sat.any():
@@ -164,6 +173,12 @@ def _prepare_plane(
     pu.check_table(df, pu.PLANE_COLUMNS, numeric=("epoch", "I_XT", "I_TY"))
     sub = pu.select_estimator(df, estimator, allow_several=allow_several)
     chosen = pu.select_layers(sub, layers)
+    if owner.startswith("plot_information_plane") and sub["I_XT"].isna().all():
+        named = sorted(map(str, pd.unique(sub["estimator"]))) if "estimator" in sub.columns else []
+        raise ValueError(
+            f"{owner}: estimator(s) {named} report I(T;Y) only (I_XT is NaN on every row), so there is no "
+            "plane to draw; use plot_mi_vs_epoch(df, 'I_TY', estimator=...) for their I(T;Y) against epoch."
+        )
     return sub, chosen
 
 

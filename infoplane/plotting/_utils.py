@@ -187,6 +187,7 @@ GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
 GID_SATURATED = "saturated"
 GID_INTERVAL = "interval"
+GID_SE = "standard-error"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"
 REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}

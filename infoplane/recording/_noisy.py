@@ -24,7 +24,21 @@ from torch import nn
 from .._core.validation import check_activations, check_int_param, param_error
 from ._layers import _Resolved
 
-__all__ = ["NoiseHooks", "noise_hooks", "propagate", "check_draws", "warn_bernoulli_dropout"]
+__all__ = ["NoiseHooks", "noise_hooks", "propagate", "check_draws", "warn_bernoulli_dropout", "recorder_pass"]
+
+#: > 0 while a Recorder records: `add_noise`'s hooks then stand aside (the Recorder adds each noisy layer's own
+#: noise itself, and its plain pass is noise-free), so training with add_noise and recording never add twice.
+_RECORDING = [0]
+
+
+@contextlib.contextmanager
+def recorder_pass() -> Iterator[None]:
+    """Mark a Recorder's probe passes (see `_RECORDING`)."""
+    _RECORDING[0] += 1
+    try:
+        yield
+    finally:
+        _RECORDING[0] -= 1
 
 
 def check_draws(draws: Any, owner: str) -> int:
@@ -88,7 +102,7 @@ def noise_hooks(layers: list[_Resolved], *, seed: int | None = 0, training: bool
                     f"{owner}: noise needs a tensor output, but layer {layer.name!r} returned "
                     f"{type(output).__name__}; put the noise on a module that returns a tensor."
                 )
-            if module.training and not training:
+            if (module.training and not training) or (_RECORDING[0] and owner != "Recorder"):
                 return None
             if capture:
                 hooks.centres[layer.name].append(output.detach().reshape(output.shape[0], -1).float().cpu())
@@ -127,6 +141,7 @@ def propagate(
     with ExitStack() as stack:
         stack.callback(lambda: [setattr(m, "training", t) for m, t in modes])
         stack.enter_context(torch.random.fork_rng(devices=[]))
+        stack.enter_context(recorder_pass())  # any add_noise hooks stand aside: these add the noise
         hooks = stack.enter_context(noise_hooks(layers, seed=seed, training=False, capture=True, owner="Recorder"))
         model.eval()
         stack.enter_context(torch.inference_mode())

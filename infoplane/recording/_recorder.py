@@ -48,7 +48,7 @@ from .._core.rank import check_writer_rank
 from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, resolve_layers
-from ._noisy import check_draws, propagate, warn_bernoulli_dropout
+from ._noisy import check_draws, propagate, recorder_pass, warn_bernoulli_dropout
 from ._probe import as_device, as_probe, model_device, probe_keys, probe_pass
 from ._reductions import Reduction
 from ._schedule import Schedule
@@ -312,11 +312,12 @@ class Recorder:
         plain = [layer for layer in self.layer_specs if layer.noise is None]
         noisy = [layer for layer in self.layer_specs if layer.noise is not None]
         kwargs = {"batch_size": self.batch_size, "device": device, "epoch": epoch, "keys": self._probe_keys}
-        data = probe_pass(self.model, plain, self._probe_on(device), self.n_probe, **kwargs) if plain else {}
-        if noisy:  # the noisy network's draws, stored (N, draws * d)
-            draws = propagate(self.model, self._probe, self.n_probe, noisy, draws=self.draws, seed=self.noise_seed,
-                              **kwargs)
-            data.update({name: v.reshape(self.n_probe, -1) for name, v in draws.items()})
+        with recorder_pass():  # add_noise's training hooks stand aside while recording
+            data = probe_pass(self.model, plain, self._probe_on(device), self.n_probe, **kwargs) if plain else {}
+            if noisy:  # the noisy network's draws, stored (N, draws * d)
+                draws = propagate(self.model, self._probe, self.n_probe, noisy, draws=self.draws,
+                                  seed=self.noise_seed, **kwargs)
+                data.update({name: v.reshape(self.n_probe, -1) for name, v in draws.items()})
         self.store.write_epoch(epoch, {layer.name: data[layer.name] for layer in self.layer_specs})
         self.recorded.append(epoch)
         return True
