@@ -12,13 +12,14 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._extras import require
 
 __all__ = ["log_to", "scalar_name"]
 
-_COLUMNS = ("I_XT", "I_TY", "I_TY_shuffled")
+_COLUMNS = ("I_XT", "I_TY", "I_TY_shuffled", "I_XT_se", "I_TY_se")
 _MLFLOW_UNSAFE = re.compile(r"[^\w\-. /]")
 
 
@@ -185,7 +186,9 @@ def log_to(
     """Log information-plane numbers (bits) as scalars, and the plane as a figure, to a logger.
 
     Each row of ``df_or_row`` becomes scalars ``infoplane/<estimator>/<layer>/I_XT`` and ``.../I_TY``
-    (and ``.../I_TY_shuffled`` when present), logged at step = the row's epoch. With ``figure``, one plane
+    (and ``.../I_TY_shuffled``, ``.../I_XT_se``, ``.../I_TY_se`` when present), logged at step = the row's
+    epoch; NaN values (an I(T;Y)-only estimator's I_XT) are never logged, and an estimator without a plane
+    gets no image. With ``figure``, one plane
     per estimator (`infoplane.plotting.plot_information_plane` of all rows) is logged as
     ``infoplane/<estimator>/plane`` at the last epoch, where the logger takes images.
 
@@ -228,13 +231,19 @@ def log_to(
     for epoch, rows in table.groupby("epoch", sort=True):
         if wanted is not None and int(epoch) not in wanted:
             continue
+        # No NaN scalars: an I(T;Y)-only estimator's I_XT (NaN by design) is not logged.
         values = {
             scalar_name(str(r["estimator"]), str(r["layer"]), c): float(r[c])
             for r in rows.to_dict("records")
             for c in columns
+            if np.isfinite(float(r[c]))
         }
-        sink.scalars(values, int(epoch))
+        if values:
+            sink.scalars(values, int(epoch))
     if figure and sink.takes_figures and len(table):
         last = int(table["epoch"].max())
         for estimator in pd.unique(table["estimator"]):
+            rows = table[table["estimator"] == estimator]
+            if rows["I_XT"].isna().all() or rows["I_TY"].isna().all():
+                continue  # no plane to draw (an I(T;Y)-only estimator): no empty image
             sink.figure(f"infoplane/{estimator}/plane", _plane_figure(table, str(estimator)), last)
