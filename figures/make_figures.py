@@ -698,26 +698,32 @@ def real_network_tables(ctx: dict) -> tuple[pd.DataFrame, dict]:
     return pd.concat([conv, fc], ignore_index=True), {"ConvNet": conv_info, "FC 64-512-128-32-10": fc_info}
 
 
-def figure_real_network(ctx: dict) -> None:
-    """Per network: binning (saturated points ringed), the noisy estimator's plane (± 1 SE), I(T;Y) by the probe."""
-    cfg = REAL_NET[ctx["settings"].mode]
-    table, infos = real_network_tables(ctx)
+def draw_real_network(table: pd.DataFrame, h_x: dict, accuracy: dict, cfg: dict) -> plt.Figure:
+    """The real-network figure from its table (``data/real_network.csv``): one row of panels per network."""
     fig, axes = plt.subplots(2, 3, figsize=(17, 9.5), constrained_layout=True)
-    h_y = entropy_of_labels_bits(load_digits_augmented(cfg["n"], seed=0, size=cfg["size"])[1])
-    for row, (name, info) in zip(axes, infos.items()):
+    y = load_digits_augmented(cfg["n"], seed=0, size=cfg["size"])[1]
+    h_y = entropy_of_labels_bits(y)
+    for row, name in zip(axes, h_x):
         sub = table[table["network"] == name]
         for ax, est in zip(row[:2], ["binning-width", "noisy"]):
-            plot_information_plane(sub, estimator=est, epoch_scale="log", H_X=info["H_X"], H_Y=h_y,
+            plot_information_plane(sub, estimator=est, epoch_scale="log", H_X=h_x[name], H_Y=h_y,
                                    layer_labels="legend", colorbar=est == "noisy", ax=ax,
                                    title=f"{name}: {'binning, width 0.07' if est != 'noisy' else 'noisy (± 1 SE)'}")
         ity = "probe" if "probe" in set(sub["estimator"]) else "noisy"
         plot_mi_vs_epoch(sub, "I_TY", estimator=ity, H_Y=h_y, ax=row[2], title=f"{name}: I(T;Y), {ity}")
-        final = info["history"].iloc[-1]
-        row[2].text(0.02, 0.02, f"test accuracy {final['test_accuracy']:.3f}", transform=row[2].transAxes,
-                    fontsize="small")
+        row[2].text(0.02, 0.02, f"test accuracy {accuracy[name]:.3f}", transform=row[2].transAxes, fontsize="small")
     fig.suptitle(f"Gaussian dropout rate {REAL_NET_RATE} (σ² = rate/(1−rate)) on the linear layers, trained and "
                  f"recorded with it; {cfg['draws']} draws per probe row; ConvNet probe {cfg['n']:,} augmented "
                  f"digits, FC probe {cfg['fc_probe']:,}; {cfg['epochs']} epochs", fontsize="medium")
+    return fig
+
+
+def figure_real_network(ctx: dict) -> None:
+    """Per network: binning (saturated points ringed), the noisy estimator's plane (± 1 SE), I(T;Y) by the probe."""
+    cfg = REAL_NET[ctx["settings"].mode]
+    table, infos = real_network_tables(ctx)
+    accuracy = {k: float(v["history"].iloc[-1]["test_accuracy"]) for k, v in infos.items()}
+    fig = draw_real_network(table, {k: v["H_X"] for k, v in infos.items()}, accuracy, cfg)
     cols = ["network", "epoch", "layer", "estimator", "I_XT", "I_TY", "I_XT_se", "I_TY_se", "bound_XT", "bound_TY",
             "n_samples", "saturated", "dpi_violation"]
     save_figure(fig, ctx["out"], "real_network", table[cols])

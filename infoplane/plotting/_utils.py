@@ -127,7 +127,7 @@ def plane_table(
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         # diagnostics (infoplane.analysis) of one run travel with the points
-        cols += [c for c in ("n_runs", "saturated", *INTERVAL_COLUMNS) if c in sub.columns]
+        cols += [c for c in ("n_runs", "saturated", "I_XT_se", "I_TY_se", *INTERVAL_COLUMNS) if c in sub.columns]
         out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}
     out["_order"] = out["layer"].map(order)

@@ -209,3 +209,22 @@ def test_add_noise_resolves_layers_like_the_recorder_and_trains():
     with add_noise(model, "[13]", 0.1) as hooks:  # a glob, as the Recorder reads it
         assert sorted(hooks.layers) == ["1", "3"]
     assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_plots_show_standard_errors_and_refuse_planes_without_i_xt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from infoplane.plotting import plot_information_plane, plot_mi_vs_epoch
+
+    rows = [{"epoch": e, "layer": "a", "estimator": est, "I_XT": math.nan if est == "knn" else 2.0 - 0.1 * e,
+             "I_TY": 0.5, "I_XT_se": 0.05, "I_TY_se": 0.02, "bound_XT": "estimate", "bound_TY": "estimate",
+             "n_samples": 100} for e in range(3) for est in ("knn", "noisy")]
+    df = pd.DataFrame(rows)
+    ax = plot_information_plane(df, estimator="noisy")
+    assert any(c.get_gid() == "standard-error" for c in ax.collections)
+    with pytest.raises(ValueError, match=r"report I\(T;Y\) only.*plot_mi_vs_epoch"):
+        plot_information_plane(df, estimator="knn")
+    plot_mi_vs_epoch(df, "I_TY", estimator="knn")  # I(T;Y) alone is drawn against epoch
