@@ -49,25 +49,54 @@ def _reference():
 
 
 def _floor(t: np.ndarray, k: int = 3, memory_mb: float = 128.0) -> float:
-    from infoplane.estimators._kernels.knn import block_rows
-
     z = torch.as_tensor(t, dtype=torch.float32)
     n = len(z)
-    step = block_rows(n, memory_mb, 3)
+    step = max(1, min(n, int(memory_mb * 2**20 // (8 * n * 3))))  # the estimator's Ross blocks
     t0 = time.perf_counter()
     for s in range(0, n, step):
         torch.topk(z[s:s + step] @ z.T, k + 1, dim=1)
     return time.perf_counter() - t0
 
 
-def _timed(fn):
+def _timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
 
 
+def _row(n, d, name, backend, sec, floor, bits=None, diff=""):
+    bits_s = f"{bits:>9.4f}" if bits is not None else " " * 9
+    print(f"{n:>6} {d:>5} {name:<12} {backend:<9} {sec:>8.2f} {sec / floor:>8.2f} {bits_s} {diff:>9} "
+          f"{os.getloadavg()[0]:>5.1f}", flush=True)
+
+
+def _ours(t, y, metric):
+    from infoplane.estimators import KNNEstimator
+
+    return KNNEstimator(metric=metric).estimate(t, y)
+
+
+def _one_size(ref, n, d, args):
+    from infoplane.estimators.knn import ksg_mi
+
+    t, y, target = _problem(n, d)
+    floor = _floor(t)
+    _row(n, d, "floor", "mm+topk", floor, floor)
+    for metric in ("euclidean", "max"):
+        res, sec = _timed(_ours, t, y, metric)
+        new = res.conventions["I_TY_raw"]
+        diff = ""
+        if float(n) * n * d <= (args.old_max_work if metric == "max" else args.old_euclid_work):
+            old, old_sec = _timed(_old_ross, ref, t, y, metric)
+            diff = "0 (same)" if old == new else f"{old - new:.1e}"
+            _row(n, d, f"old-ross-{metric[:3]}", "float64", old_sec, floor, old)
+        _row(n, d, f"ross-{metric[:3]}", res.conventions["backend"], sec, floor, new, diff)
+    bits, sec = _timed(ksg_mi, t, target)
+    _row(n, d, "ksg-max", "auto", sec, floor, bits)
+
+
 def _old_ross(ref, t, y, metric, k=3):
-    from infoplane.estimators._kernels.knn import digamma_mean
+    digamma_mean = ref.digamma_mean
     tt = torch.as_tensor(t)
     _, ids, counts = np.unique(y, return_inverse=True, return_counts=True)
     _, m = ref.ross_counts(tt, torch.as_tensor(ids), k, metric)
@@ -85,34 +114,15 @@ def main() -> None:
     parser.add_argument("--old-euclid-work", type=float, default=float("inf"))
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    from infoplane.estimators import KNNEstimator
-    from infoplane.estimators.knn import ksg_mi
 
     ref = _reference()
-    KNNEstimator(metric="max").estimate(np.random.default_rng(0).normal(size=(50, 20)), np.arange(50) % 2)  # jit
+    _ours(np.random.default_rng(0).normal(size=(50, 20)), np.arange(50) % 2, "max")  # numba's compilation
     print(f"machine: {describe('scipy', 'numba')}")
     print(f"{'N':>6} {'d':>5} {'method':<12} {'backend':<9} {'seconds':>8} {'x floor':>8} {'bits':>9} "
           f"{'old - new':>9} {'load':>5}")
     for n in args.sizes:
         for d in args.dims:
-            t, y, target = _problem(n, d)
-            floor = _floor(t)
-            row = lambda name, be, sec, bits, diff="": print(  # noqa: E731
-                f"{n:>6} {d:>5} {name:<12} {be:<9} {sec:>8.2f} {sec / floor:>8.2f} {bits:>9.4f} {diff:>9} "
-                f"{os.getloadavg()[0]:>5.1f}", flush=True)
-            print(f"{n:>6} {d:>5} {'floor':<12} {'mm+topk':<9} {floor:>8.2f} {1.0:>8.2f}", flush=True)
-            for metric in ("euclidean", "max"):
-                res, sec = _timed(lambda: KNNEstimator(metric=metric).estimate(t, y))
-                new = res.conventions["I_TY_raw"]
-                work = float(n) * n * d
-                diff = ""
-                if work <= (args.old_max_work if metric == "max" else args.old_euclid_work):
-                    old, old_sec = _timed(lambda: _old_ross(ref, t, y, metric))
-                    diff = f"{old - new:.1e}" if old != new else "0 (same)"
-                    row(f"old-ross-{metric[:3]}", "float64", old_sec, old)
-                row(f"ross-{metric[:3]}", res.conventions["backend"], sec, new, diff)
-            bits, sec = _timed(lambda: ksg_mi(t, target))
-            row("ksg-max", "auto", sec, bits)
+            _one_size(ref, n, d, args)
 
 
 if __name__ == "__main__":

@@ -94,21 +94,36 @@ API_EXTRA_MODULES = [
 def _api_pages() -> None:
     """One page per public package: its docstring, then an autosummary table (and a page) per name in __all__."""
     out = HERE / "api" / "generated"
-    out.mkdir(parents=True, exist_ok=True)
-    pages = []
+    shutil.rmtree(out, ignore_errors=True)  # generated: stubs of names no longer exported must not linger
+    out.mkdir(parents=True)
+    documented: dict[int, str] = {}  # id(object) -> its first (documented) full name
     for module_name, title in API_PACKAGES + API_EXTRA_MODULES:
         module = importlib.import_module(module_name)
         names = list(getattr(module, "__all__", []))
         if module_name == "infoplane.estimators":
             names = [n for n in names if n != "functional"]  # its own page
+        own, elsewhere = [], []
+        for n in names:  # a name exported by two packages is documented once, where it first appears
+            obj = getattr(module, n)
+            key = id(obj)
+            if key in documented and not isinstance(obj, (int, float, str, tuple)):
+                elsewhere.append(f"* ``{n}``: :py:obj:`{documented[key]}`")
+            else:
+                documented.setdefault(key, f"{module_name}.{n}")
+                own.append(n)
         heading = f"``{module_name}``: {title}"
         lines = [heading, "=" * len(heading), "", f".. automodule:: {module_name}", "   :no-members:", ""]
-        if names:
+        if own:
             lines += [".. currentmodule:: " + module_name, "", ".. autosummary::", "   :toctree: .", ""]
-            lines += [f"   {n}" for n in names]
+            lines += [f"   {n}" for n in own] + [""]
+        if elsewhere:
+            lines += ["Also exported here, documented with their first home:", ""] + elsewhere
         (out / f"{module_name}.rst").write_text("\n".join(lines) + "\n")
-        pages.append(module_name)
-    # The top-level names, each linked to its documented home.
+    _toplevel_page(out)
+
+
+def _toplevel_page(out: Path) -> None:
+    """The top-level names, each linked to its documented home."""
     homes = {}
     for module_name, _ in API_PACKAGES:
         module = importlib.import_module(module_name)
@@ -137,12 +152,28 @@ def _changelog() -> None:
     parts = []
     for fragment in sorted((ROOT / "changelog.d").glob("*.md")):
         text = fragment.read_text().strip()
-        if not text:
-            continue
-        if not text.lstrip().startswith("#"):
-            text = f"### {fragment.stem}\n\n{text}"
-        parts.append(text)
+        if text:
+            parts.append(_fragment(fragment.stem, text))
     (gen / "unreleased.md").write_text("\n\n".join(parts) + "\n" if parts else "Nothing yet.\n")
+
+
+def _fragment(name: str, text: str) -> str:
+    """One fragment as a level-1 section named after its file; its own headings shifted to start at level 2
+    (the page includes the whole with an offset, so heading levels always increase one at a time)."""
+    lines, fenced, levels = text.splitlines(), False, []
+    for line in lines:
+        fenced ^= line.lstrip().startswith("```")
+        if not fenced and line.startswith("#"):
+            levels.append(len(line) - len(line.lstrip("#")))
+    shift = 2 - min(levels) if levels else 0
+    out, fenced = [f"# {name}", ""], False
+    for line in lines:
+        fenced ^= line.lstrip().startswith("```")
+        if not fenced and line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            line = "#" * min(max(level + shift, 2), 6) + line[level:]
+        out.append(line)
+    return "\n".join(out)
 
 
 def _notebooks() -> None:

@@ -3,8 +3,10 @@
 Sub-commands::
 
     run       train the SZT network, record its layers, estimate the information plane, write table + figure
-    record    train the SZT network and record its layers into a zarr store (no estimation)
-    estimate  estimate the information plane of a recorded store into a results table
+    record    train the SZT network (or your own: --model MODULE:FUNCTION) and record its layers into a zarr
+              store (no estimation)
+    estimate  estimate the information plane of a recorded store (yours too) into a results table, with
+              any preset or estimator and its parameters (--estimators "kde-upper:noise_variance=0.1,knn:k=5")
     plot      draw a results table as information-plane figure(s) (PNG)
 
 ``python -m infoplane run --out results/`` is the whole pipeline in about a minute on two CPU cores.
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._cli import HelpFormatter, estimator_names, estimator_parameters, load_model, parse_estimators
+
 __all__ = ["main", "build_parser", "parse_schedule"]
 
 STORE_NAME = "store.zarr"
@@ -30,8 +34,7 @@ HISTORY_NAME = "training.csv"
 DEFAULT_ESTIMATORS = "binning,kde-upper"
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+_Formatter = HelpFormatter
 
 
 # --------------------------------------------------------------------------------------------------
@@ -69,18 +72,9 @@ def _schedule_arg(text: str) -> str:
     return text
 
 
-def _estimators_arg(text: str) -> list[str]:
-    from .estimators.presets import ESTIMATOR_PRESETS
-
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in ESTIMATOR_PRESETS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown estimator(s) {unknown or text!r}; choose a comma-separated list of: {', '.join(ESTIMATOR_PRESETS)}"
-        )
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"estimators must not repeat. Got {text!r}")
-    return names
+def _estimators_arg(text: str) -> dict[str, Any]:
+    """{label: estimator} from ``--estimators`` (presets and estimator names, with parameters)."""
+    return parse_estimators(text)
 
 
 def _activation_arg(text: str) -> str:
@@ -156,27 +150,43 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=_positive_float, default=4e-4, help="Adam learning rate")
     g.add_argument("--overwrite", action="store_true",
                    help="replace an existing recording in OUT instead of refusing to")
+    g = p.add_argument_group("your own model (instead of the SZT network)")
+    g.add_argument("--model", metavar="MODULE:FUNCTION",
+                   help="record your model: FUNCTION() in MODULE (importable from the current directory, or a "
+                   "path/to/file.py) returns (model, probe, labels); the model is trained like the SZT net "
+                   "(Adam, cross-entropy on its logits, on 80%% of the probe rows) and recorded on every probe row")
+    g.add_argument("--layers", type=_csv_list, metavar="NAMES", dest="record_layers",
+                   help="comma-separated layers to record: names or globs of the model's named_modules() "
+                   "(e.g. 'fc*,act*'); needed with --model unless the model has a layer_names attribute "
+                   "(default: every SZT layer)")
 
 
 def _add_estimation(p: argparse.ArgumentParser, *, default_estimators: str = DEFAULT_ESTIMATORS) -> None:
     from .estimators.presets import ESTIMATOR_PRESETS
 
+    _, classes = estimator_names()
     presets = "\n".join(f"  {name}: {desc}" for name, (desc, _) in ESTIMATOR_PRESETS.items())
+    presets += "\nestimators and the parameters they take (NAME:PARAM=VALUE; a preset takes its class's):\n"
+    presets += "\n".join(f"  {name}: {cls.__name__}({', '.join(estimator_parameters(cls))})"
+                          + ("  [the name is the preset above]" if name in ESTIMATOR_PRESETS else "")
+                          for name, cls in classes.items())
     g = p.add_argument_group("estimation")
     g.add_argument("--estimators", type=_estimators_arg, default=default_estimators,
-                   metavar="NAMES",
-                   help="comma-separated estimator presets, each one of: "
-                   f"{', '.join(ESTIMATOR_PRESETS)}")
+                   metavar="SPECS",
+                   help="comma-separated estimators, each a preset or an estimator name with optional "
+                   "parameters, e.g. 'kde-upper:noise_variance=0.1,binning:n_bins=50:strategy=adaptive,knn:k=5' "
+                   "(listed below; see docs/notes/cli.md)")
     g.add_argument("--n-jobs", type=_n_jobs, default=-1,
                    help="parallel worker processes over (epoch, layer) pairs with joblib (-1: all cores; 1: "
                    "serial, in this process)")
-    g.add_argument("--dask-scheduler", metavar="ADDRESS", default=None,
+    g.add_argument("--dask-scheduler", metavar="ADDRESS",
                    help="run the estimation on a dask.distributed cluster (e.g. tcp://host:8786); needs "
                    "'pip install infoplane[dask]'")
     g.add_argument("--final-epochs", type=_positive_int, default=1,
                    help="compression score: average I(T;X) over this many last recorded epochs as the final value")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.epilog = (p.epilog or "") + "estimator presets:\n" + presets
+    p.epilog = (p.epilog or "") + "estimator presets:\n" + presets + (
+        "\nexample: --estimators \"kde-upper:noise_variance=0.1,binning:n_bins=50,knn:k=5\"")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,10 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_estimation(p)
 
     p = sub.add_parser(
-        "record", formatter_class=_Formatter, help="train the SZT network and record its layers (no estimation)",
+        "record", formatter_class=_Formatter,
+        help="train the SZT network (or --model MODULE:FUNCTION) and record its layers (no estimation)",
         description="Train the SZT network and record every layer on all 4096 inputs at the scheduled epochs "
         "into OUT/store.zarr (training history in OUT/training.csv). Estimate later with "
-        "'python -m infoplane estimate OUT/store.zarr'.",
+        "'python -m infoplane estimate OUT/store.zarr'. With --model MODULE:FUNCTION, FUNCTION() returns "
+        "(model, probe, labels): your model is trained on 80% of the probe rows and recorded on all of them.",
     )
     p.add_argument("--out", type=Path, default=Path("results"), help="output directory")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -252,26 +264,29 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     import numpy as np
 
     from ._core.units import entropy_bits
-    from .nets import SZTNet, load_szt, train, train_test_split
+    from .nets import train, train_test_split
     from .recording import Recorder
     from .store import ZarrStore
 
     schedule = parse_schedule(args.schedule, args.epochs)
-    out.mkdir(parents=True, exist_ok=True)
     store_path = out / STORE_NAME
+    if store_path.exists() and not args.overwrite:
+        raise FileExistsError(f"the store {str(store_path)!r} already exists; pass --overwrite to replace it, or "
+                              "choose another --out.")
+    model, X, y, layers = _subject(args)  # a bad --model fails before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     store = ZarrStore(store_path, mode="w" if args.overwrite else "w-")  # refuse a wrong path before training
     try:
-        X, y = load_szt(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=args.seed)
-        model = SZTNet(activation=args.activation, seed=args.seed)
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-        store.set_metadata(command_line=config, task="szt", train_fraction=0.8)
+        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                  if k not in ("func", "estimators")}
+        store.set_metadata(command_line=config, task=args.model or "szt", train_fraction=0.8)
         # A 12-10-7-5-4-3-2 net is far too small for intra-op threads: one thread is faster (threads=1).
-        with Recorder(model, model.layer_names, X, labels=y, schedule=schedule, store=store) as rec:
+        with Recorder(model, layers, X, labels=y, schedule=schedule, store=store) as rec:
             start = time.perf_counter()
             history = train(model, X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                             lr=args.lr, seed=args.seed, X_test=X_test, y_test=y_test, callback=rec.step,
-                            progress=not args.no_progress, threads=1)
+                            progress=not args.no_progress, threads=1 if args.model is None else None)
             seconds = time.perf_counter() - start
         history.to_csv(out / HISTORY_NAME, index=False)
     finally:
@@ -282,6 +297,26 @@ def _train_and_record(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "train_accuracy": float(last["train_accuracy"]), "test_accuracy": float(last["test_accuracy"]),
         "H_X": math.log2(len(X)), "H_Y": entropy_bits(np.bincount(y)),
     }
+
+
+def _subject(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """(model, probe, labels, layers): the SZT network on its 4096 inputs, or the user's ``--model``."""
+    import numpy as np
+
+    from .nets import SZTNet, load_szt
+
+    if args.model is None:
+        X, y = load_szt(return_X_y=True)
+        model = SZTNet(activation=args.activation, seed=args.seed)
+        return model, X, y, args.record_layers or model.layer_names
+    model, probe, labels = load_model(args.model)
+    layers = args.record_layers or getattr(model, "layer_names", None)
+    if not layers:
+        names = [name for name, _ in model.named_modules() if name][:12]
+        raise ValueError(f"--model {args.model}: name the layers to record with --layers (names or globs of "
+                         f"the model's named_modules(), e.g. {', '.join(names)}).")
+    X = np.asarray(probe.detach().cpu()) if hasattr(probe, "detach") else np.asarray(probe)
+    return model, X, labels, layers
 
 
 @contextlib.contextmanager
@@ -303,7 +338,7 @@ def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None
     start = time.perf_counter()
     with _dask_client(args.dask_scheduler):
         df = information_plane(
-            store, estimators=list(args.estimators), layers=layers, epochs=epochs, n_jobs=args.n_jobs,
+            store, estimators=dict(args.estimators), layers=layers, epochs=epochs, n_jobs=args.n_jobs,
             backend="dask" if args.dask_scheduler else None, progress=not args.no_progress,
         )
     seconds = time.perf_counter() - start
@@ -319,7 +354,7 @@ def _estimate(args: argparse.Namespace, store: Path, table: Path, *, layers=None
 def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_X=None, H_Y=None, dpi=150):
     from matplotlib.figure import Figure
 
-    from .plotting import plot_information_plane
+    from .plotting import plot_information_plane, plot_mi_vs_epoch
 
     labels = list(df.attrs.get("estimators") or dict.fromkeys(df["estimator"]))
     labels = [lab for lab in labels if lab in set(df["estimator"])]
@@ -331,8 +366,12 @@ def _plot(df, path: Path, *, estimators=None, layers=None, epoch_scale="log", H_
     fig = Figure(figsize=(5.2 * len(labels), 4.4), layout="constrained")
     axes = fig.subplots(1, len(labels), squeeze=False)[0]
     for ax, label in zip(axes, labels):
-        plot_information_plane(df, estimator=label, layers=layers, epoch_scale=epoch_scale, H_X=H_X, H_Y=H_Y,
-                               ax=ax)
+        if df.loc[df["estimator"] == label, "I_XT"].notna().any():
+            plot_information_plane(df, estimator=label, layers=layers, epoch_scale=epoch_scale, H_X=H_X,
+                                   H_Y=H_Y, ax=ax)
+        else:  # k-NN, probe, critics: I(T;Y) only, against epoch
+            plot_mi_vs_epoch(df, "I_TY", estimator=label, layers=layers, epoch_scale=epoch_scale, H_Y=H_Y,
+                             ax=ax, title=f"{label}: I(T;Y) (no I(T;X))")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
@@ -348,9 +387,13 @@ def _print_scores(scores) -> None:
                   f"peak at epoch {row.peak_epoch}")
 
 
+def _what(args: argparse.Namespace) -> str:
+    return f"{args.model}()" if args.model else f"{args.activation} SZT net"
+
+
 def _cmd_record(args: argparse.Namespace) -> int:
     info = _train_and_record(args, args.out)
-    print(f"trained {args.activation} SZT net for {args.epochs} epochs in {info['seconds']:.1f} s: "
+    print(f"trained {_what(args)} for {args.epochs} epochs in {info['seconds']:.1f} s: "
           f"train accuracy {info['train_accuracy']:.3f}, test accuracy {info['test_accuracy']:.3f}")
     print(f"recorded {info['n_recorded']} epochs -> {info['store']}")
     print(f"training history -> {info['history']}")
@@ -360,7 +403,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     out: Path = args.out
     info = _train_and_record(args, out)
-    print(f"trained {args.activation} SZT net for {args.epochs} epochs in {info['seconds']:.1f} s: "
+    print(f"trained {_what(args)} for {args.epochs} epochs in {info['seconds']:.1f} s: "
           f"train accuracy {info['train_accuracy']:.3f}, test accuracy {info['test_accuracy']:.3f}")
     df, scores, scores_path, seconds = _estimate(args, info["store"], out / TABLE_NAME)
     print(f"estimated {len(df)} points ({', '.join(df.attrs['estimators'])}) in {seconds:.1f} s")

@@ -142,3 +142,149 @@ def test_parse_schedule():
     assert log[0] == 0 and log[-1] == 300 and 20 <= len(log) <= 30
     with pytest.raises(ValueError, match="--schedule must be"):
         parse_schedule("log:x", 10)
+
+
+# --------------------------------------------------------------------------------------------------
+# --estimators with parameters, every preset and estimator name
+# --------------------------------------------------------------------------------------------------
+def test_estimators_take_parameters_and_every_preset_and_estimator_name():
+    from infoplane._cli import estimator_names, parse_estimators
+    from infoplane.estimators import BinningEstimator, KDEEstimator, KNNEstimator
+
+    ests = parse_estimators("kde-upper:noise_variance=0.1,binning:n_bins=50,strategy=adaptive,knn:k=5:metric=max")
+    assert list(ests) == ["kde-upper(noise_variance=0.1)", "binning(n_bins=50, strategy=adaptive)",
+                          "knn(k=5, metric=max)"]
+    kde, binning, knn = ests.values()
+    assert isinstance(kde, KDEEstimator) and kde.noise_variance == 0.1 and kde.bound == "upper"  # preset kept
+    assert isinstance(binning, BinningEstimator) and binning.n_bins == 50 and binning.edges is None
+    assert binning.strategy == "adaptive"  # the preset's 30 edges gave way to the scheme asked for
+    assert isinstance(knn, KNNEstimator) and knn.k == 5
+    presets, classes = estimator_names()
+    assert {"knn", "probe", "critic", "noisy", "kde", "rate", "mixture", "latent", "sample-size"} <= set(classes)
+    for name in presets + list(classes):  # every name builds with its defaults
+        spec = f"{name}:estimator=knn" if name == "sample-size" else name  # a wrapper names what it wraps
+        (est,) = parse_estimators(spec).values()
+        assert est.name == (name.split("-")[0] if name in presets else name)
+    assert list(parse_estimators("binning,kde-upper")) == ["binning", "kde-upper"]  # the default is unchanged
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("knn:k=0", "bad parameters in 'knn:k=0': The 'k' parameter of KNNEstimator must be an int >= 1"),
+        ("kde-upper:sigma=1", "estimator 'kde-upper' (KDEEstimator) takes no parameter 'sigma'"),
+        ("kde:noise_variance=-1", "The 'noise_variance' parameter of KDEEstimator must be a finite float > 0"),
+        ("knn:k", "parameter 'k' in 'knn:k' is not PARAM=VALUE"),
+        ("knn:k=3:k=4", "parameter 'k' is given twice"),
+        ("n_bins=5", "is a parameter without an estimator"),
+        ("kde-upper,kde-upper", "must not repeat"),
+        ("latentish", "unknown estimator 'latentish'"),
+        ("sample-size", "estimator 'sample-size' (SampleSizeCheck) needs parameter(s) 'estimator'"),
+    ],
+)
+def test_bad_estimator_specs_are_usage_errors(capsys, spec, message):
+    assert main(["estimate", "store.zarr", "--estimators", spec]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_texts_have_no_default_none_noise(capsys):
+    for command in ("run", "record", "estimate", "plot"):
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "(default: None)" not in text and "(default: False)" not in text, command
+        assert "(default: 300)" in text or command in ("estimate", "plot")  # real defaults are still shown
+    assert main(["estimate", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "knn: KNNEstimator(k, metric, target" in text
+    assert 'example: --estimators "kde-upper:noise_variance=0.1,binning:n_bins=50,knn:k=5"' in text
+
+
+def test_an_existing_store_is_refused_naming_overwrite(tmp_path, capsys):
+    (tmp_path / "store.zarr").mkdir()
+    assert main(["record", "--out", str(tmp_path), "--epochs", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# record --model MODULE:FUNCTION
+# --------------------------------------------------------------------------------------------------
+USER_MODULE = '''
+import numpy as np
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    layer_names = ["hidden", "act"]
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.hidden = nn.Linear(3, 4)
+        self.act = nn.Tanh()
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(self.act(self.hidden(x)))
+
+
+def build():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    return Tiny(), x, (x[:, 0] > 0).astype(np.int64)
+
+
+def unnamed():
+    model, x, y = build()
+    return nn.Sequential(nn.Linear(3, 2)), x, y
+
+
+def wrong():
+    return 1, 2
+'''
+
+
+@pytest.mark.slow  # trains a tiny user model and estimates it (about 3 s)
+def test_record_a_users_model_and_estimate_it_with_parameters(tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_models.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["record", "--model", "my_models:build", "--out", str(out), "--epochs", "2", "--schedule", "0,2",
+                 "--no-progress"]) == 0
+    assert "trained my_models:build()" in capsys.readouterr().out
+    store = open_store(out / "store.zarr")
+    assert store.layers == ["hidden", "act"] and store.epochs == [0, 2] and store.labels.shape == (60,)
+    assert store.metadata["task"] == "my_models:build"
+    table = out / "t.csv"
+    assert main(["estimate", str(out / "store.zarr"), "--estimators",
+                 "binning:n_bins=8,kde-upper:noise_variance=0.05,knn:k=2", "--out", str(table), "--n-jobs", "1",
+                 "--no-progress"]) == 0
+    df = load_results(table)
+    assert list(df.estimator.unique()) == ["binning(n_bins=8)", "kde-upper(noise_variance=0.05)", "knn(k=2)"]
+    assert df.attrs["conventions"]["kde-upper(noise_variance=0.05)"]["noise_variance"] == 0.05
+    assert df[df.estimator == "knn(k=2)"].I_XT.isna().all()  # k-NN gives I(T;Y) only
+    png = tmp_path / "p.png"
+    assert main(["plot", str(table), "--out", str(png)]) == 0  # k-NN's panel is I(T;Y) against epoch
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert main(["record", "--model", str(tmp_path / "my_models.py") + ":build", "--out", str(out),
+                 "--epochs", "1", "--no-progress", "--overwrite"]) == 0  # a file path works too
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("my_models", "--model must be MODULE:FUNCTION"),
+        ("no_such_module:build", "cannot import module 'no_such_module'"),
+        ("my_models:missing", "has no function 'missing'"),
+        ("my_models:wrong", "must return a tuple (model, probe, labels). Got tuple of length 2"),
+        ("my_models:unnamed", "name the layers to record with --layers"),
+    ],
+)
+def test_bad_models_fail_with_a_message(tmp_path, capsys, monkeypatch, spec, message):
+    (tmp_path / "my_models.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["record", "--model", spec, "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "store.zarr").exists()  # nothing written

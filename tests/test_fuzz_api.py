@@ -1,6 +1,6 @@
 """Bad input over the public API: every case raises, and the message names the argument (issue 10).
 
-More than 300 bad inputs over estimators, functional bounds, Recorder/record, schedules, stores,
+More than 600 bad inputs over estimators, functional bounds, Recorder/record, schedules, stores,
 information_plane, summaries, save/load, plotting and the command line. None may return a NaN, an inf or a
 silently truncated value: each must raise with a message that says which argument was wrong.
 """
@@ -366,8 +366,243 @@ for argv, match in CLI_BAD:
 
 
 # --------------------------------------------------------------------------------------------------
-def test_there_are_at_least_300_cases():
-    assert len(CASES) >= 300, len(CASES)
+# Issue 21: every silent input and library error of the third round
+# --------------------------------------------------------------------------------------------------
+from infoplane.estimators import CriticEstimator, RateEstimator  # noqa: E402
+from infoplane.recording import Layer  # noqa: E402
+
+BAD_BOOL = ["yes", "no", "False", "", 1, 0, 1.0, [True]]
+_EST = {"e": BinningEstimator(n_bins=4)}
+BOOL_OPTIONS = {
+    "information_plane-progress": lambda v: information_plane(_memory_store(), estimators=_EST, progress=v),
+    "information_plane-diagnostics": lambda v: information_plane(_memory_store(), estimators=_EST, progress=False,
+                                                                 diagnostics=v),
+    "information_plane-geometry": lambda v: information_plane(_memory_store(), estimators=_EST, progress=False,
+                                                              geometry=v),
+    "evaluate-progress": lambda v: infoplane.groundtruth.evaluate(_EST, tasks="gauss-1x1", n_samples=20, seeds=[0],
+                                                                  progress=v),
+    "load_szt-return_X_y": lambda v: infoplane.nets.load_szt(return_X_y=v),
+    "load_digits-return_X_y": lambda v: infoplane.nets.load_digits(return_X_y=v),
+    "load_digits-scale": lambda v: infoplane.nets.load_digits(scale=v),
+    "add_noise-training": lambda v: infoplane.noise.add_noise(_mlp(), ["0"], 0.1, training=v).__enter__(),
+    "add_noise-capture": lambda v: infoplane.noise.add_noise(_mlp(), ["0"], 0.1, capture=v).__enter__(),
+}
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+
+
+def _conv():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU())
+
+
+for opt, call in BOOL_OPTIONS.items():
+    for value in BAD_BOOL:
+        add(f"{opt}={value!r}", lambda call=call, v=value: call(v), opt.split("-", 1)[1])
+
+IMAGES = np.zeros((4, 1, 8, 8), dtype=np.float32)
+for pool in (9, 100, 10**6):
+    add(f"record-pool={pool}-on-8x8", lambda p=pool: record(_conv(), IMAGES, Layer("1", pool=p)), "pool")
+    add(f"Recorder-pool={pool}-on-8x8", lambda p=pool: Recorder(_conv(), ["1"], IMAGES, pool=p).step(0), "pool")
+for name in ("", 3, b"x"):
+    add(f"Layer-name={name!r}", lambda n=name: Layer("0", name=n), "name")
+
+
+def _scores_table(column, value):
+    df = _table()
+    df.loc[df.index[0], column] = value
+    return df
+
+
+for value in (NAN, INF, -INF):
+    add(f"compression_scores-I_XT={value}", lambda v=value: infoplane.compression_scores(_scores_table("I_XT", v)),
+        "I_XT")
+for column, value in (("I_XT", INF), ("I_XT", -INF), ("I_TY", INF)):
+    add(f"plot_information_plane-{column}={value}", lambda c=column, v=value: _plot(df=_scores_table(c, v)), column)
+
+for layers in (5, 3.5, None, [5], b"0"):
+    add(f"add_noise-layers={layers!r}",
+        lambda la=layers: infoplane.noise.add_noise(_mlp(), la, 0.1).__enter__(), "layers")
+
+for width in (1, 2, 5, 100):
+    probe = np.zeros((N, width), dtype=np.float32)
+    add(f"record-probe-width={width}", lambda p=probe: record(_mlp(), p, ["1"]), r"probe.*'0'.*width 3")
+    add(f"Recorder-probe-width={width}", lambda p=probe: Recorder(_mlp(), ["1"], p).step(0), r"probe.*'0'.*width 3")
+
+NUL_PATHS = {
+    "ZarrStore": lambda: ZarrStore("run\0.zarr"), "open_store": lambda: open_store("run\0.zarr"),
+    "save_results": lambda: save_results(_table(), "t\0.csv"), "load_results": lambda: load_results("t\0.csv"),
+    "Recorder-store": lambda: Recorder(_mlp(), ["1"], T, store="run\0.zarr"),
+    "information_plane-source": lambda: information_plane("run\0.zarr", progress=False),
+}
+for where, thunk in NUL_PATHS.items():
+    add(f"{where}-NUL-byte", thunk, r"path|source|store")
+
+for device in ["tpu:9", "bogus", 3, "cuda:-1"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"]):
+    add(f"CriticEstimator-device={device!r}", lambda d=device: CriticEstimator(device=d), "device")
+    add(f"Recorder-device={device!r}", lambda d=device: Recorder(_mlp(), ["1"], T, device=d), "device")
+    add(f"record-device={device!r}", lambda d=device: record(_mlp(), T, ["1"], device=d), "device")
+
+for seed in (-3, -1, 2**32, 2**40):
+    add(f"ProbeEstimator-seed={seed}", lambda s=seed: ProbeEstimator(seed=s), "seed")
+add("ProbeEstimator-n_folds=10**9", lambda: ProbeEstimator(n_folds=10**9).estimate(T, Y), "n_folds")
+add("ProbeEstimator-n_folds>rows", lambda: ProbeEstimator(n_folds=N + 1).estimate(T, Y), "n_folds")
+for lv in (1000.0, 3000.0):
+    add(f"RateEstimator-log_var={lv}",
+        lambda lv=lv: RateEstimator().estimate(T, Y, log_var=np.full_like(T, lv)), "log_var")
+    add(f"information_plane-gaussian-log_var={lv}", lambda lv=lv: information_plane(
+        _gauss_store(lv), estimators={"rate": RateEstimator()}, progress=False), "log_var")
+
+
+def _gauss_store(lv):
+    s = MemoryStore()
+    s.set_labels(Y)
+    s.write_epoch(0, {"z": {"mu": T, "log_var": np.full_like(T, lv)}})
+    return s
+
+
+def _lock_path(kind):
+    import tempfile
+
+    root = tempfile.mkdtemp(dir=".")
+    if kind == "directory":
+        os.mkdir(os.path.join(root, "infoplane.lock"))
+    else:
+        os.symlink(os.path.join(root, "nowhere", "x"), os.path.join(root, "infoplane.lock"))
+    return ZarrStore(root, "w")
+
+
+for kind in ("directory", "dangling-symlink"):
+    add(f"ZarrStore-lock-{kind}", lambda k=kind: _lock_path(k), "lock")
+add("WriterLock-directory", lambda: _lock_dir_writer(), "lock")
+
+
+def _lock_dir_writer():
+    from infoplane.store._lock import WriterLock
+
+    os.makedirs("lockdir.lock", exist_ok=True)
+    WriterLock("lockdir.lock").acquire()
+
+
+for args in ((10**18, 10**7), (10**16, 10), (10, 10**6), (10, 10**9), (2**60, 2)):
+    add(f"Schedule.log_spaced{args!r}", lambda a=args: Schedule.log_spaced(*a), r"'(n|last)' parameter")
+
+
+class _Client:
+    def __init__(self):
+        self.calls = 0
+
+    def log_metric(self, *a, **k):
+        self.calls += 1
+
+
+def _log(df):
+    from infoplane.integrations import log_to
+
+    log_to((_Client(), "run"), df, figure=False)
+
+
+def _log_table(**edit):
+    df = pd.DataFrame({"epoch": [0, 1], "layer": ["a", "a"], "estimator": ["e", "e"], "I_XT": [1.0, 2.0],
+                       "I_TY": [0.5, 0.5]}).astype({"epoch": object, "layer": object})
+    for col, value in edit.items():
+        df.loc[1, col] = value
+    return df
+
+
+add("log_to-long-layer-name", lambda: _log(_log_table(layer="x" * 240)), "layer")
+for epoch in (1.5, NAN, "2", -1, None):
+    add(f"log_to-epoch={epoch!r}", lambda e=epoch: _log(_log_table(epoch=e)), "epoch")
+
+
+class _Returns:
+    name = "odd"
+
+    def __init__(self, value):
+        self.value = value
+
+    def estimate(self, t, y):
+        return self.value
+
+
+for value in (None, 0.5, "1.0", (0.5,), {"I_TY": 1.0}):
+    add(f"evaluate-estimate-returns-{value!r}", lambda v=value: infoplane.groundtruth.evaluate(
+        {"odd": _Returns(v)}, tasks="gauss-1x1", n_samples=20, seeds=[0], progress=False), r"estimators\['odd'\]")
+
+
+def _written_store(edit_array=None, edit_manifest=None):
+    import json
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(dir="."), "s.zarr")
+    with ZarrStore(path, "w", durable=False) as s:
+        s.write_epoch(0, {"a": T.astype(np.float32)})
+    if edit_array is not None:
+        meta_path = os.path.join(path, "epochs", "e000000", "l000", "zarr.json")
+        meta = json.load(open(meta_path))
+        edit_array(meta)
+        json.dump(meta, open(meta_path, "w"))
+    if edit_manifest is not None:
+        meta_path = os.path.join(path, "manifest.json")
+        meta = json.load(open(meta_path))
+        edit_manifest(meta)
+        json.dump(meta, open(meta_path, "w"))
+    return open_store(path).activations(0, "a")
+
+
+TAMPER = {
+    "shape-rows": (lambda m: m.update(shape=[2 * 10**8, 3]), None, "shape"),
+    "shape-units": (lambda m: m.update(shape=[N, 10**9]), None, "shape"),
+    "chunks-tiny": (lambda m: m["chunk_grid"]["configuration"].update(chunk_shape=[1, 1]), None, "chunks"),
+    "chunks-huge": (lambda m: m["chunk_grid"]["configuration"].update(chunk_shape=[10**9, 3]), None, "chunks"),
+    "dtype": (lambda m: m.update(data_type="float64"), None, "dtype"),
+    "downgraded": (None, lambda m: m.update(format_version=1), "format version 1"),
+}
+for id_, (arr, man, match) in TAMPER.items():
+    add(f"store-tampered-{id_}", lambda a=arr, m=man: _written_store(a, m), match)
+
+
+def _parquet(edit):
+    import pyarrow.parquet as pq
+
+    path = save_results(_table(), "fuzz.parquet")
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    edit(meta)
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    return load_results(path)
+
+
+add("load_results-parquet-attrs-not-json", lambda: _parquet(lambda m: m.update({b"PANDAS_ATTRS": b"{x"})),
+    "PANDAS_ATTRS")
+add("load_results-parquet-attrs-list", lambda: _parquet(lambda m: m.update({b"PANDAS_ATTRS": b"[1]"})),
+    "PANDAS_ATTRS")
+add("load_results-parquet-attrs-edited", lambda: _parquet(lambda m: m.update({b"PANDAS_ATTRS": b'{"units": "nats"}'})),
+    "conventions")
+
+
+def _reuse(probe=None, width=4):
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(dir="."), "r.zarr")
+    with Recorder(_mlp(), ["1"], T.astype(np.float32), store=path) as rec:
+        rec.step(0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, width), torch.nn.Tanh(), torch.nn.Linear(width, 2))
+    with Recorder(model, ["1"], T.astype(np.float32) if probe is None else probe, store=path) as rec:
+        rec.step(0)
+
+
+add("Recorder-reused-store-other-probe", lambda: _reuse(probe=T.astype(np.float32) + 1), "probe")
+add("Recorder-reused-store-other-width", lambda: _reuse(width=5), "layer '1'")
+
+
+# --------------------------------------------------------------------------------------------------
+def test_there_are_at_least_600_cases():
+    assert len(CASES) >= 600, len(CASES)
 
 
 @pytest.fixture(scope="module")

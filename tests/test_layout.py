@@ -146,3 +146,8 @@ def test_mccabe_limit_is_12():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     lint = config["tool"]["ruff"]["lint"]
     assert "C901" in lint["select"] and lint["mccabe"]["max-complexity"] <= 12
+
+
+def test_typed_marker_ships_with_the_package():
+    assert (PACKAGE / "py.typed").is_file()
+    assert "py.typed" in (ROOT / "setup.cfg").read_text(encoding="utf-8")

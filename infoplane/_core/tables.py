@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["KEYS", "listed", "check_table", "orders", "sort_rows", "check_unique_rows", "mean_sd"]
+__all__ = ["KEYS", "listed", "check_table", "check_finite_columns", "orders", "sort_rows", "check_unique_rows", "mean_sd"]
 
 #: The key columns of a results table, in sort order.
 KEYS = ["run", "epoch", "layer", "estimator"]
@@ -41,6 +42,22 @@ def check_table(
         if column in df.columns and not pd.api.types.is_numeric_dtype(df[column]):
             raise TypeError(f"column {column!r} of {name} must hold numbers. Got dtype {df[column].dtype}.")
     return df
+
+
+def check_finite_columns(df: pd.DataFrame, columns: Iterable[str], *, name: str = "df", allow_nan: bool = False) -> None:
+    """Raise ValueError naming the column and a row when a column holds inf (or NaN, unless ``allow_nan``)."""
+    for column in columns:
+        if column not in df.columns:
+            continue
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
+        if bad.any():
+            row = df.iloc[int(np.argmax(bad))]
+            at = ", ".join(f"{k}={row[k]!r}" for k in ("layer", "estimator", "epoch") if k in df.columns)
+            raise ValueError(
+                f"column {column!r} of {name} holds {int(bad.sum())} {'infinite' if allow_nan else 'non-finite'} "
+                f"value(s) (e.g. {values[bad][0]} at {at}); an information estimate in bits must be finite."
+            )
 
 
 def orders(df: pd.DataFrame) -> dict[str, list]:

@@ -6,11 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, Union, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator", "Store"]
+if TYPE_CHECKING:  # torch is never imported for the aliases' sake
+    import torch
+
+__all__ = [
+    "ArrayLike", "TensorLike", "Bound", "InputKind", "MIResult", "MixtureBounds", "BABound", "Estimator", "Store",
+]
+
+#: Anything `numpy.asarray` turns into an array: an ndarray, a (nested) list or tuple, a scalar, a pandas
+#: Series, a CPU torch tensor. What the checks of `infoplane._core.validation` accept for labels and ids.
+ArrayLike: TypeAlias = npt.ArrayLike
+
+#: Activations: a numpy array or a torch tensor (estimators with a torch path keep a tensor on its device).
+TensorLike: TypeAlias = Union[np.ndarray, "torch.Tensor"]
 
 #: What kind of number an estimate is relative to the true mutual information.
 Bound = Literal["estimate", "upper", "lower"]
@@ -150,7 +163,8 @@ class Estimator(Protocol):
     def conventions(self) -> dict[str, Any]: ...
 
     def estimate(
-        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+        self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
+        epoch: int | None = None
     ) -> MIResult: ...
 
 

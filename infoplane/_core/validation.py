@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from .types import ArrayLike, TensorLike
+
 __all__ = [
+    "check_bool_param", "check_path_param", "check_device",
     "as_numpy",
     "where",
     "check_activations",
@@ -95,7 +98,7 @@ def check_choice(value: Any, param: str, owner: str, choices: Iterable[Any]) -> 
 
 
 def check_activations(
-    t: Any,
+    t: TensorLike,
     *,
     name: str = "t",
     layer: str | None = None,
@@ -160,7 +163,7 @@ def _check_finite(t: Any, label: str) -> None:
 
 
 def check_labels(
-    y: Any,
+    y: ArrayLike,
     n_rows: int | None = None,
     *,
     name: str = "y",
@@ -199,7 +202,7 @@ def _n_distinct(y: np.ndarray) -> int:
     return int(np.unique(y).size)
 
 
-def check_input_ids(x: Any, n_rows: int, *, name: str = "x") -> np.ndarray | None:
+def check_input_ids(x: ArrayLike | None, n_rows: int, *, name: str = "x") -> np.ndarray | None:
     """Turn optional input identities into int64 ids per row (None means every row is its own input).
 
     ``x`` may be (N,) ids of any hashable-sortable dtype, or (N, k) input rows; equal rows share an id.
@@ -289,7 +292,7 @@ def as_tensor64(a: Any, device: Any = None):
     return out if device is None else out.to(device)
 
 
-def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):
+def check_gaussian(mu: TensorLike, log_var: TensorLike, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):
     """Both finite, 2-D, the same shape; returned as float64 tensors on mu's device.
 
     ``name`` is what the mean is called in messages (``"t"`` for an estimator's first argument).
@@ -304,7 +307,7 @@ def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None
     return mu_t, as_tensor64(log_var).to(mu_t.device)
 
 
-def check_regression_target(y: Any, n: int) -> np.ndarray:
+def check_regression_target(y: ArrayLike, n: int) -> np.ndarray:
     """Real targets (N,) or (N, k), all finite, as a float64 (N, k) array."""
     y_np = as_numpy(y)
     if y_np.ndim not in (1, 2) or y_np.shape[0] != n:
@@ -317,8 +320,54 @@ def check_regression_target(y: Any, n: int) -> np.ndarray:
     return y_np
 
 
+def check_bool_param(value: Any, param: str, owner: str) -> bool:
+    """Return ``value`` as bool if it is True or False (numpy's too); a string such as "no" is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise param_error(owner, param, "True or False", value)
+
+
+def check_path_param(value: Any, param: str, owner: str) -> Any:
+    """A str or os.PathLike without a NUL byte (which no file system accepts); returned unchanged."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"The {param!r} parameter of {owner} must be a str or os.PathLike. Got {type(value).__name__}.")
+    text = os.fspath(value)
+    if "\0" in (text if isinstance(text, str) else text.decode(errors="replace")):
+        raise param_error(owner, param, "a path without NUL bytes (no file system accepts one)", value)
+    return value
+
+
+def check_device(device: Any, param: str, owner: str) -> Any:
+    """A torch device that exists here: the name parses and, for CUDA/MPS, this torch can use it.
+
+    Returns the `torch.device`. Checked when an object is built, so a bad device fails before any work.
+    """
+    import torch
+
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise param_error(owner, param, "a torch device such as 'cpu' or 'cuda:0'", device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise param_error(owner, param, f"a torch device such as 'cpu' or 'cuda:0' ({exc})", device) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise param_error(owner, param, "a device this torch can use (torch.cuda.is_available() is False "
+                              f"here: torch {torch.__version__} has no usable CUDA)", device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise param_error(owner, param, f"a CUDA device index below {torch.cuda.device_count()}", device)
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise param_error(owner, param, "a device this torch can use (MPS is not available)", device)
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise param_error(owner, param, "'cpu', 'cuda[:i]' or 'mps' (the devices infoplane runs on)", device)
+    return dev
+
+
 def check_estimate_inputs(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, allow_torch: bool = True
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
+    epoch: int | None = None, allow_torch: bool = True,
 ) -> tuple[Any, np.ndarray, np.ndarray | None, int]:
     """The prologue of an estimator's ``estimate``: ``(t, y, x_ids, n)`` checked against each other.
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._core.types import ArrayLike, TensorLike
 from .._core.validation import as_numpy, check_float_param, check_int_param
 from .._core.warnings import SaturationWarning
 
@@ -204,16 +205,21 @@ def _estimate_rows(est: Any, t: Any, y: Any, x: Any, kwargs: dict, idx: np.ndarr
     return float(res.I_XT), float(res.I_TY)
 
 
-def resampled_columns(est: Any, t: Any, y: Any, x: Any, kwargs: dict, options: Resampling,
-                      key: tuple) -> dict[str, float]:
+def resampled_columns(est: Any, t: TensorLike, y: ArrayLike, x: ArrayLike, kwargs: dict, options: Resampling,
+                      key: tuple, point: tuple[float, float] | None = None) -> dict[str, float]:
     """Bootstrap-interval and subsample columns for one estimate, in bits.
 
     The random rows depend only on ``key`` (run, epoch, layer), so every estimator of a layer sees the same
     resamples. Bootstrap: ``n_boot`` draws of N rows with replacement (with ``x`` given, its ids follow the
-    rows), percentile interval at level ``ci``. For a plug-in estimator the bootstrap samples hold fewer
-    distinct rows than N, so its interval also shows the estimator's small-sample bias (a saturated layer's
-    interval lies below log2 N); k-NN estimators see duplicated rows at distance zero. Subsample: one draw
-    of round(f N) rows without replacement per fraction f.
+    rows); the interval at level ``ci`` is the *basic* (reverse-percentile) one, [2 θ̂ − q_{1−α/2}, 2 θ̂ − q_{α/2}]
+    around the estimate θ̂ (``point``, the (I_XT, I_TY) of all rows; computed when not given), q the bootstrap
+    quantiles. A plug-in estimator is biased downward, and more so on a bootstrap sample (fewer distinct rows
+    than N): the percentile interval [q_{α/2}, q_{1−α/2}] inherits that bias twice and covered the exact value
+    of a discrete layer in 0.83 (I(T;X)) and 0.82 (I(T;Y)) of 60 seeds at a nominal 0.95; the basic interval
+    reflects the bias back and covered 0.92 and 0.95 (binning, N = 500, 200 resamples; measured in
+    tests/analysis/test_bootstrap_coverage.py). It can exceed the estimator's range (above log2 N on a saturated
+    layer, whose number is meaningless anyway: see ``saturated``). k-NN estimators see duplicated rows at
+    distance zero. Subsample: one draw of round(f N) rows without replacement per fraction f.
     """
     n = int(as_numpy(y).shape[0])
     rng = np.random.default_rng([zlib.crc32(repr(key).encode())])
@@ -221,11 +227,13 @@ def resampled_columns(est: Any, t: Any, y: Any, x: Any, kwargs: dict, options: R
     if options.ci is not None:
         values = np.array([_estimate_rows(est, t, y, x, kwargs, rng.integers(0, n, n))
                            for _ in range(options.n_boot)])
+        if point is None:
+            point = _estimate_rows(est, t, y, x, kwargs, np.arange(n))
         alpha = (1.0 - options.ci) / 2.0
         for j, col in enumerate(("I_XT", "I_TY")):
             finite = values[np.isfinite(values[:, j]), j]  # an estimator may not report one of the two (NaN)
-            lo, hi = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (math.nan, math.nan)
-            out[f"{col}_low"], out[f"{col}_high"] = float(lo), float(hi)
+            q_lo, q_hi = np.quantile(finite, [alpha, 1.0 - alpha]) if finite.size else (math.nan, math.nan)
+            out[f"{col}_low"], out[f"{col}_high"] = float(2 * point[j] - q_hi), float(2 * point[j] - q_lo)
     for f in options.subsample:
         idx = np.sort(rng.choice(n, size=max(2, round(f * n)), replace=False))
         out[f"I_XT_at_{f:g}"], out[f"I_TY_at_{f:g}"] = _estimate_rows(est, t, y, x, kwargs, idx)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.tables import sort_rows
-from .._core.types import MIResult, Store, json_safe
+from .._core.types import ArrayLike, MIResult, Store, TensorLike, json_safe
 from .._core.validation import check_input_ids, check_labels
 from . import _noisy
 from ._providers import ColumnProvider, RowContext, TableContext
@@ -231,13 +231,14 @@ def _run_labels(store: Any, run: str, labels: Any, x: Any, first: tuple[int, str
     n_rows = getattr(store, "n_probe", None)
     if not isinstance(n_rows, (int, np.integer)):
         n_rows = int(store.activations(*first).shape[0])
+    n_rows = int(n_rows)
     y = check_labels(y_src, n_rows, name="labels" if labels is not None else f"stored labels of run {run!r}")
     check_input_ids(x, n_rows)  # fail early, in the caller, not inside a worker
     return y
 
 
 def plan(
-    stores: Mapping[str, Any], labels: Any, estimators: Mapping[str, Any], layers: Any, epochs: Any, x: Any
+    stores: Mapping[str, Any], labels: ArrayLike, estimators: Mapping[str, Any], layers: Any, epochs: Any, x: ArrayLike
 ) -> tuple[list[tuple[Any, Task]], list[str], dict[str, list[str]]]:
     """([(store, task)], layer order, {label: layers skipped}) for every selected (run, epoch, layer).
 
@@ -270,12 +271,7 @@ def plan(
                 continue
             tasks.extend((store, Task(run, int(epoch), layer, kind, y, noise=noise.get(layer)))
                          for epoch in run_epochs)
-    if not tasks and any(_noisy.uses_noise(e) for e in estimators.values()):
-        raise ValueError(
-            f"Nothing to compute: the noisy estimator needs noisy layers (Layer(name, noise=...)) and the "
-            f"selected layers {layer_order} have none recorded. Record with noise, or choose another estimator "
-            "(e.g. 'binning')."
-        )
+    _noisy.check_planned(tasks, estimators, layer_order)
     if not tasks:
         raise ValueError(
             "Nothing to compute: every estimator needs Gaussian layers (input_kind='gaussian') and the "
@@ -319,13 +315,30 @@ def result_row(task: Task, label: str, res: MIResult) -> dict[str, Any]:
     }
 
 
+def warm_starting(estimators: Mapping[str, Any]) -> bool:
+    """Whether any estimator takes warm starts (``supports_warm_start`` and its ``warm_start`` switched on)."""
+    return any(getattr(e, "supports_warm_start", False) and getattr(e, "warm_start", False)
+               for e in estimators.values())
+
+
+def _estimate(est: Any, label: str, task: Task, t: Any, x: Any, kwargs: dict, states: dict | None) -> MIResult:
+    """One estimate; a warm-starting estimator gets the state of the previous epoch of (run, layer)."""
+    if states is None or not (getattr(est, "supports_warm_start", False) and getattr(est, "warm_start", False)):
+        return est.estimate(t, task.y, x, **kwargs)
+    key = (task.run, task.layer, label)
+    res, states[key] = est.estimate_with_state(t, task.y, x, state=states.get(key), **kwargs)
+    return res
+
+
 def estimate_task(
-    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, providers: Providers = ()
+    task: Task, t: TensorLike, log_var: TensorLike, estimators: Mapping[str, Any], x: ArrayLike, providers: Providers = (),
+    states: dict | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each.
 
     Beside the `RESULT_COLUMNS`, the columns of the providers' ``task_columns`` (once per task) and
-    ``row_columns`` (once per estimator) hooks.
+    ``row_columns`` (once per estimator) hooks. ``states``: the warm-start states per (run, layer,
+    estimator label), read and updated in place (None: every estimate starts cold).
     """
     from ..estimators.kde import shared_kde_results
 
@@ -351,7 +364,7 @@ def estimate_task(
             t_est, y_est, x_est = _noisy.noisy_view(est, draws_t, task.y, x, task.noise, kwargs)
             res = est.estimate(t_est, y_est, x_est, **kwargs)
         else:
-            res = shared[label] if label in shared else est.estimate(t, task.y, x, **kwargs)
+            res = shared[label] if label in shared else _estimate(est, label, task, t, x, kwargs, states)
         row = result_row(task, label, res)
         ctx = RowContext(task=task, label=label, estimator=est, t=t_est, x=x_est, kwargs=kwargs, result=res)
         for provider in providers:
@@ -367,24 +380,40 @@ def estimate_task(
 def _estimate_batch(
     batch: list[Task], estimators: Mapping[str, Any], x: Any, providers: Providers
 ) -> tuple[int, list[dict]]:
-    """Estimate every task of ``batch`` (in a worker or in process); opens each zarr path once."""
+    """Estimate every task of ``batch`` (in a worker or in process); opens each zarr path once.
+
+    Warm starts chain within the batch, per (run, layer) in epoch order (`run_tasks` keeps each
+    (run, layer) in one batch when an estimator warm-starts, so serial and parallel runs agree).
+    """
     opened: dict[str, Any] = {}
     rows: list[dict] = []
+    states: dict | None = {} if warm_starting(estimators) else None
+    if states is not None:
+        batch = sorted(batch, key=lambda task: (task.run, task.layer, task.epoch))
     try:
         for task in batch:
             if task.data is None:
                 raise ValueError(f"task {task.run, task.epoch, task.layer} has no data source (run_tasks sets it).")
             t, log_var = task.data.load(task, _needs_log_var(task, estimators), opened)
-            rows.extend(estimate_task(task, t, log_var, estimators, x, providers))
+            rows.extend(estimate_task(task, t, log_var, estimators, x, providers, states))
     finally:
         close_all(opened.values())
     return len(batch), rows
 
 
+def _layer_batches(tasks: list[tuple[Any, Task]], workers: int, per_worker: int) -> list[list]:
+    """Batches of whole (run, layer) groups (each in epoch order), about ``per_worker`` per worker."""
+    groups: dict[tuple[str, str], list] = {}
+    for store, task in tasks:
+        groups.setdefault((task.run, task.layer), []).append((store, task))
+    ordered = [sorted(g, key=lambda st: st[1].epoch) for g in groups.values()]
+    return [sum(chunk, []) for chunk in _parallel.split_batches(ordered, workers, per_worker=per_worker)]
+
+
 def run_tasks(
     tasks: list[tuple[Any, Task]],
     estimators: Mapping[str, Any],
-    x: Any,
+    x: ArrayLike,
     providers: Providers = (),
     *,
     n_jobs: int | None = None,
@@ -398,7 +427,10 @@ def run_tasks(
         # Arrays shipped to workers (stores without a path) travel one task per batch, so a worker holds one
         # (epoch, layer) at a time; in this process a task carries its store and reads when it runs.
         ships = not in_process and any(_store_path(store) is None for store, _ in tasks)
-        chunks = _parallel.split_batches(tasks, workers, per_worker=len(tasks) if ships else 4)
+        if warm_starting(estimators):  # one (run, layer)'s epochs in one batch, whatever the workers
+            chunks = _layer_batches(tasks, workers, 1 if ships else 4)
+        else:
+            chunks = _parallel.split_batches(tasks, workers, per_worker=len(tasks) if ships else 4)
 
         def with_data(store: Store, task: Task) -> Task:
             if in_process:
@@ -439,7 +471,7 @@ def assemble(
     runs: list[str],
     layer_order: list[str],
     skipped: Mapping[str, list[str]],
-    x: Any = None,
+    x: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """The results table: rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``.
 

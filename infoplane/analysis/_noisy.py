@@ -107,6 +107,16 @@ def with_standard_errors(providers: tuple) -> tuple:
     return (*providers[:at], StandardErrors(), *providers[at:])
 
 
+def check_planned(tasks: list, estimators: Mapping[str, Any], layer_order: list[str]) -> None:
+    """No task because the noisy estimator found no noisy layer: say so."""
+    if not tasks and any(uses_noise(e) for e in estimators.values()):
+        raise ValueError(
+            f"Nothing to compute: the noisy estimator needs noisy layers (Layer(name, noise=...)) and the "
+            f"selected layers {layer_order} have none recorded. Record with noise, or choose another estimator "
+            "(e.g. 'binning')."
+        )
+
+
 def default_estimators(stores: Mapping[str, Any]) -> str:
     """``"noisy"`` for stores with noisy layers, else ``"binning"``."""
     return "noisy" if any(store_noise(s) for s in stores.values()) else "binning"

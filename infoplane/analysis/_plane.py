@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._core.tables import check_table, check_unique_rows, mean_sd, orders, sort_rows
-from .._core.types import json_safe
-from .._core.validation import check_int_param, check_n_jobs
+from .._core.tables import check_finite_columns, check_table, check_unique_rows, mean_sd, orders, sort_rows
+from .._core.types import ArrayLike, json_safe
+from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
 from . import _diagnostics, _engine, _noisy, _providers
 from ._providers import ColumnProvider
@@ -31,12 +31,12 @@ __all__ = ["information_plane", "summarize_runs", "compression_scores"]
 
 def information_plane(
     source: Any,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     estimators: Any = None,
     *,
     layers: str | Sequence[str] | None = None,
     epochs: int | Sequence[int] | None = None,
-    x: Any = None,
+    x: ArrayLike | None = None,
     n_jobs: int | None = None,
     backend: str | None = None,
     progress: bool = True,
@@ -62,7 +62,9 @@ def information_plane(
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
         "kde-upper", "kde-lower", "noisy"; a preset's label is its name). None (default): ``"noisy"`` for
         stores with noisy layers (``Layer(name, noise=...)``, which adds ``I_XT_se``, ``I_TY_se``), else
-        ``"binning"``. One `SaturationWarning` is emitted when most rows of an estimator are saturated. Other estimators are labelled by their
+        ``"binning"``. One `SaturationWarning` is emitted when most rows of an estimator are saturated.
+        An estimator class's ``name`` ("knn", "probe", "critic", ...) builds it with its defaults
+        (`make_estimator`). Other estimators are labelled by their
         ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
         estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
@@ -93,7 +95,10 @@ def information_plane(
         ``I_TY`` (float64, bits), ``bound_XT``, ``bound_TY`` ("estimate" | "upper" | "lower"),
         ``n_samples`` (int64). Rows sorted by run (in the order given), epoch, layer (store order) and
         estimator (in the order given). ``df.attrs``: ``conventions`` {label: dict}, ``layers``,
-        ``estimators``, ``runs``, ``skipped`` {label: [layers]}, ``units`` ("bits").
+        ``estimators``, ``runs``, ``skipped`` {label: [layers]}, ``units`` ("bits"). When any store was
+        recorded with ``Recorder(..., probe_name=...)``, a ``probe`` column (str) follows ``run``: the
+        store's probe name (an unnamed store's probe is its run name), and ``df.attrs["probes"]`` maps
+        run to probe; the plots draw each probe apart and `summarize_runs` summarizes each apart.
 
     Notes
     -----
@@ -119,6 +124,7 @@ def information_plane(
     Shwartz-Ziv & Tishby (2017), Opening the black box of deep neural networks via information,
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
+    progress = check_bool_param(progress, "progress", "information_plane")
     est_map = None if estimators is None else resolve_estimators(estimators)
     column_providers = _column_providers(options, providers)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
@@ -129,6 +135,7 @@ def information_plane(
         noisy = any(_noisy.uses_noise(e) for e in est_map.values())
         if noisy:  # I_XT_se, I_TY_se (before the flags, whose DPI test reads them)
             column_providers = _noisy.with_standard_errors(column_providers)
+        probes = _probe_names(stores)
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
         rows = _engine.run_tasks(tasks, est_map, x, column_providers, n_jobs=n_jobs, backend=backend,
                                  progress=progress)
@@ -138,7 +145,7 @@ def information_plane(
     if noisy:
         _noisy.warn_few_draws(stores, df)
     _diagnostics.warn_saturated(df)
-    return df
+    return _with_probe_column(df, probes)
 
 
 information_plane.__doc__ = (information_plane.__doc__ or "").replace(
@@ -161,6 +168,26 @@ def _column_providers(options: Mapping[str, Any], extra: Sequence[Any]) -> tuple
     return out
 
 
+def _probe_names(stores: Mapping[str, Any]) -> dict[str, str | None]:
+    """{run: the store's ``probe_name``} (set by ``Recorder(..., probe_name=...)``; None where unset)."""
+    names = {}
+    for run, store in stores.items():
+        name = store.metadata.get("probe_name")
+        names[run] = name if isinstance(name, str) and name else None
+    return names
+
+
+def _with_probe_column(df: pd.DataFrame, probes: Mapping[str, str | None]) -> pd.DataFrame:
+    """A ``probe`` column after ``run`` when any store names its probe; an unnamed store's probe is its run."""
+    if all(name is None for name in probes.values()):
+        return df
+    named = {run: name if name is not None else run for run, name in probes.items()}
+    attrs = dict(df.attrs)
+    df.insert(1, "probe", df["run"].map(named).astype(object))
+    df.attrs = {**attrs, "probes": named}
+    return df
+
+
 # --------------------------------------------------------------------------------------------------
 # Runs and uncertainty
 # --------------------------------------------------------------------------------------------------
@@ -179,7 +206,8 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per (epoch, layer, estimator): ``I_XT``, ``I_TY`` (mean over runs, bits), ``I_XT_std``,
+        One row per (epoch, layer, estimator), and per ``probe`` when the table has one (a training and a
+        held-out probe are never averaged together): ``I_XT``, ``I_TY`` (mean over runs, bits), ``I_XT_std``,
         ``I_TY_std`` (bits), ``I_XT_min``, ``I_XT_max``, ``I_TY_min``, ``I_TY_max`` (the band of the runs,
         bits), ``bound_XT``, ``bound_TY``, ``n_samples`` (the smallest over runs), ``I_TY_shuffled`` and
         ``I_TY_shuffled_std`` (bits; when the table has the shuffle baseline) and ``n_runs`` (how many runs
@@ -189,7 +217,8 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     df = check_table(df, required)
     ddof = check_int_param(ddof, "ddof", "summarize_runs", minimum=0)
     check_unique_rows(df, "df")
-    keys = ["epoch", "layer", "estimator"]
+    # runs on different probes (train, held-out) are different quantities: summarized apart
+    keys = (["probe"] if "probe" in df.columns else []) + ["epoch", "layer", "estimator"]
     bounds = df.groupby(keys, sort=False)[["bound_XT", "bound_TY"]].nunique()
     if (bounds > 1).any(axis=None):
         bad = bounds[(bounds > 1).any(axis=1)].index[0]
@@ -215,6 +244,14 @@ def summarize_runs(df: pd.DataFrame, *, ddof: int = 1) -> pd.DataFrame:
     runs = list(pd.unique(df["run"])) if "run" in df.columns else None
     out.attrs = json_safe({**df.attrs, "summary": {"over": "run", "runs": runs, "std_ddof": ddof}})
     return out
+
+
+def _check_scorable(df: pd.DataFrame) -> None:
+    """I_XT must be finite, except NaN from an estimator whose conventions say why (``I_XT_note``)."""
+    check_finite_columns(df, ["I_XT"], allow_nan=True)
+    conventions = df.attrs.get("conventions") or {}
+    explained = [e for e, conv in conventions.items() if isinstance(conv, dict) and conv.get("I_XT_note")]
+    check_finite_columns(df[~df["estimator"].isin(explained)], ["I_XT"])
 
 
 def compression_scores(
@@ -260,10 +297,11 @@ def compression_scores(
         attrs: the table's attrs plus ``compression`` {definition, final_epochs}.
     """
     df = check_table(df, ["epoch", "layer", "estimator", "I_XT", "bound_XT"])
+    _check_scorable(df)
     final_epochs = check_int_param(final_epochs, "final_epochs", "compression_scores", minimum=1)
     ddof = check_int_param(ddof, "ddof", "compression_scores", minimum=0)
     check_unique_rows(df, "df")
-    keys = [c for c in ("run", "layer", "estimator") if c in df.columns]
+    keys = [c for c in ("run", "probe", "layer", "estimator") if c in df.columns]
     rows = []
     # One Python step per trajectory (runs x layers x estimators), vectorised within it.
     for key, group in df.sort_values("epoch", kind="stable").groupby(keys, sort=False):
@@ -282,7 +320,7 @@ def compression_scores(
         "final_epochs": final_epochs,
     }
     if aggregate:
-        out = _aggregate_scores(out, ddof, order)
+        out = _aggregate_scores(out, ddof, order, ["probe"] if "probe" in out.columns else [])
         info["aggregate"] = {"over": "run", "std_ddof": ddof}
     out.attrs = json_safe({**df.attrs, "compression": info})
     return out
@@ -321,7 +359,7 @@ def _trajectory_score(group: pd.DataFrame, final_epochs: int) -> dict[str, Any]:
             "compression_fraction": fall / top if top > 0 and not math.isnan(fall) else math.nan, "reason": reason}
 
 
-def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list]) -> pd.DataFrame:
+def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list], probe: list[str]) -> pd.DataFrame:
     quantities = ["compression", "compression_fraction", "I_XT_max", "I_XT_final"]
     extra = {
         "bound_XT": ("bound_XT", "first"),
@@ -330,8 +368,8 @@ def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list
         "peak_epoch_max": ("peak_epoch", "max"),
         "reason": ("reason", lambda v: "; ".join(sorted({r for r in v if r}))),
     }
-    out = mean_sd(per_run, ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
-    columns = ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
+    out = mean_sd(per_run, probe + ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
+    columns = probe + ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
                "peak_epoch", "peak_epoch_min", "peak_epoch_max", "reason", "n_runs"]
     out = out[columns].astype({"peak_epoch": "float64", "peak_epoch_min": "int64", "peak_epoch_max": "int64"})
     return sort_rows(out, order)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .._core.types import MIResult
-from .._core.validation import as_numpy, check_int_param
+from .._core.types import MIResult, TensorLike
+from .._core.validation import as_numpy, check_bool_param, check_int_param
 from . import _diagnostics
 from ._geometry import geometric_compression
 
@@ -46,6 +46,7 @@ __all__ = [
     "Resampled",
     "Geometry",
     "Flags",
+    "Reliability",
     "PROVIDERS",
     "from_options",
     "options_doc",
@@ -88,7 +89,7 @@ class ColumnProvider(Protocol):
 
     def dtypes(self) -> dict[str, str]: ...
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]: ...
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]: ...
 
     def row_columns(self, ctx: RowContext) -> dict[str, Any]: ...
 
@@ -104,8 +105,9 @@ class Provider:
     doc: ClassVar[str] = ""
 
     @classmethod
-    def from_options(cls, owner: str, **options: Any) -> Provider | None:
-        """The provider for these keyword values, or None when they switch it off."""
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Provider | None:
+        """The provider for these keyword values ({keyword: value} for every one of ``keywords``), or None
+        when they switch it off; bad values raise errors naming ``owner``'s parameter."""
         return None
 
     def columns(self) -> list[str]:
@@ -114,7 +116,7 @@ class Provider:
     def dtypes(self) -> dict[str, str]:
         return {}
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]:
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]:
         return {}
 
     def row_columns(self, ctx: RowContext) -> dict[str, Any]:
@@ -143,8 +145,8 @@ shuffle : int, default 0
     dependence present, so ``I_TY - I_TY_shuffled`` is not a bias-corrected I(T;Y)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, shuffle: Any = 0) -> ShuffleBaseline | None:
-        n = check_int_param(shuffle, "shuffle", owner, minimum=0)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> ShuffleBaseline | None:
+        n = check_int_param(options["shuffle"], "shuffle", owner, minimum=0)
         return cls(n) if n else None
 
     def columns(self) -> list[str]:
@@ -169,17 +171,17 @@ class Resampled(Provider):
     keywords: ClassVar[Mapping[str, Any]] = {"ci": None, "n_boot": 100, "subsample": None}
     doc: ClassVar[str] = """\
 ci, n_boot : float, int, optional
-    With ``ci`` (e.g. 0.95): a percentile bootstrap interval over probe rows, ``n_boot`` resamples per
-    estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
+    With ``ci`` (e.g. 0.95): a basic (reverse-percentile) bootstrap interval over probe rows, which corrects
+    a plug-in estimator's small-sample bias (binning on a discrete layer: coverage 0.92-0.95 at 0.95, where
+    the percentile interval covered 0.82-0.83), ``n_boot`` resamples per estimate, in columns ``I_XT_low``, ``I_XT_high``, ``I_TY_low``, ``I_TY_high`` (bits). Costs
     ``n_boot`` extra estimates per row (`infoplane.analysis.resampled_columns`).
 subsample : sequence of float, optional
     Fractions of N, e.g. ``(0.25, 0.5)``: the estimate on one random subset of that many rows, in columns
     ``I_XT_at_0.25``, ``I_TY_at_0.25``, ...: values still moving with N have not converged."""
 
     @classmethod
-    def from_options(cls, owner: str, *, ci: Any = None, n_boot: Any = 100, subsample: Any = None
-                     ) -> Resampled | None:
-        resampling = _diagnostics.Resampling.checked(ci, n_boot, subsample, owner)
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Resampled | None:
+        resampling = _diagnostics.Resampling.checked(options["ci"], options["n_boot"], options["subsample"], owner)
         return None if resampling is None else cls(resampling)
 
     def columns(self) -> list[str]:
@@ -188,7 +190,8 @@ subsample : sequence of float, optional
     def row_columns(self, ctx: RowContext) -> dict[str, Any]:
         where = (ctx.task.run, ctx.task.epoch, ctx.task.layer)
         return _diagnostics.resampled_columns(
-            ctx.estimator, ctx.t, ctx.task.y, ctx.x, dict(ctx.kwargs), self.resampling, where)
+            ctx.estimator, ctx.t, ctx.task.y, ctx.x, dict(ctx.kwargs), self.resampling, where,
+            point=(float(ctx.result.I_XT), float(ctx.result.I_TY)))
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,8 @@ geometry : bool, default False
     deterministic network's "compression" measures (Goldfeld et al. 2019); it never enters I_XT/I_TY."""
 
     @classmethod
-    def from_options(cls, owner: str, *, geometry: Any = False) -> Geometry | None:
-        return cls() if geometry else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Geometry | None:
+        return cls() if check_bool_param(options["geometry"], "geometry", owner) else None
 
     def columns(self) -> list[str]:
         return ["geo_compression"]
@@ -213,7 +216,7 @@ geometry : bool, default False
     def dtypes(self) -> dict[str, str]:
         return {"geo_compression": "float64"}
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]:
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]:
         return {"geo_compression": geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch)}
 
 
@@ -231,8 +234,8 @@ diagnostics : bool, default True
     form one chain). Cheap: computed on the table (`infoplane.analysis.add_flags`)."""
 
     @classmethod
-    def from_options(cls, owner: str, *, diagnostics: Any = True) -> Flags | None:
-        return cls() if diagnostics else None
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Flags | None:
+        return cls() if check_bool_param(options["diagnostics"], "diagnostics", owner) else None
 
     def columns(self) -> list[str]:
         return ["saturated", "dpi_violation"]
@@ -244,8 +247,50 @@ diagnostics : bool, default True
         return _diagnostics.add_flags(df, tolerances=tolerances, n_inputs=n_inputs)
 
 
+@dataclass(frozen=True)
+class Reliability(Provider):
+    """``I_XT_se``, ``I_TY_se``, ``I_XT_reliable``, ``I_TY_reliable``, ``reliability_note``: every estimate run
+    through `infoplane.estimators.SampleSizeCheck` (disjoint splits, I(N) ≈ I∞ + a/N)."""
+
+    keywords: ClassVar[Mapping[str, Any]] = {"reliability": False}
+    doc: ClassVar[str] = """\
+reliability : bool, default False
+    Run every estimate through `infoplane.estimators.SampleSizeCheck` (Abdelaleem, Martini & Nemenman 2025:
+    estimates on γ = 1…5 disjoint splits of the rows, without replacement; I(N) ≈ I∞ + a/N fitted by weighted
+    least squares) and add ``I_XT_se``, ``I_TY_se`` (bits: standard errors of the extrapolated values),
+    ``I_XT_reliable`` (nullable boolean, NA where the estimator gives no I(T;X)), ``I_TY_reliable`` and
+    ``reliability_note`` (why not). I_XT, I_TY stay the estimates on all rows (the check reuses them as its
+    γ = 1). Costs about 1.3 more estimates' time for an O(N²) estimator; plots draw unreliable points grey."""
+
+    @classmethod
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> Reliability | None:
+        value = options["reliability"]
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"The 'reliability' parameter of {owner} must be a bool. Got {value!r}.")
+        return cls() if value else None
+
+    def columns(self) -> list[str]:
+        return ["I_XT_se", "I_TY_se", "I_XT_reliable", "I_TY_reliable", "reliability_note"]
+
+    def dtypes(self) -> dict[str, str]:
+        return {"I_XT_se": "float64", "I_TY_se": "float64", "I_XT_reliable": "boolean", "I_TY_reliable": "bool"}
+
+    def row_columns(self, ctx: RowContext) -> dict[str, Any]:
+        # Too few rows for the splits, or an estimator the check cannot serve: not reliable, with the reason
+        # (never an error that would lose the table).
+        from ..estimators import SampleSizeCheck
+
+        try:
+            chk = SampleSizeCheck(ctx.estimator).estimate(ctx.t, ctx.task.y, ctx.x, full=ctx.result, **ctx.kwargs)
+        except (ValueError, TypeError) as exc:
+            return {"I_XT_se": np.nan, "I_TY_se": np.nan, "I_XT_reliable": None, "I_TY_reliable": False,
+                    "reliability_note": f"not checked: {exc}"}
+        return {"I_XT_se": chk.I_XT_se, "I_TY_se": chk.I_TY_se, "I_XT_reliable": chk.I_XT_reliable,
+                "I_TY_reliable": chk.I_TY_reliable, "reliability_note": chk.reliability_note}
+
+
 #: The providers `information_plane`'s keywords switch on, in column order. A new one is appended here.
-PROVIDERS: list[type[Provider]] = [ShuffleBaseline, Resampled, Geometry, Flags]
+PROVIDERS: list[type[Provider]] = [ShuffleBaseline, Resampled, Geometry, Flags, Reliability]
 
 
 def from_options(options: Mapping[str, Any], owner: str) -> list[Provider]:
@@ -262,7 +307,7 @@ def from_options(options: Mapping[str, Any], owner: str) -> list[Provider]:
         )
     out = []
     for cls in PROVIDERS:
-        provider = cls.from_options(owner, **{k: options.get(k, d) for k, d in cls.keywords.items()})
+        provider = cls.from_options(owner, {k: options.get(k, d) for k, d in cls.keywords.items()})
         if provider is not None:
             out.append(provider)
     return out

@@ -57,6 +57,8 @@ def _format(path: Path) -> tuple[str, str | None]:
 def _check_path(path: Any) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike naming a .csv or .parquet file. Got {type(path).__name__}.")
+    if "\0" in str(os.fsdecode(path)):
+        raise ValueError(f"path must not hold a NUL byte (no file system accepts one). Got {path!r}.")
     return Path(path)
 
 

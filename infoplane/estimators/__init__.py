@@ -29,7 +29,7 @@ from .knn import KNNEstimator
 from .latent import LatentMIEstimator, latent_mi
 from .noisy import NoisyEstimator
 from .probe import ProbeEstimator
-from .sample_size import ReliabilityResult, SampleSizeCheck
+from .sample_size import ReliabilityResult, SampleSizeCheck, knn_dimension_rule
 from .variational import (
     BABound,
     MixtureBounds,
@@ -54,6 +54,7 @@ __all__ = [
     "ProbeEstimator",
     "SampleSizeCheck",
     "ReliabilityResult",
+    "knn_dimension_rule",
     "NoisyEstimator",
     "RateEstimator",
     "MixtureEstimator",

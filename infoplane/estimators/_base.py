@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import InputKind, MIResult, json_safe
+from .._core.types import ArrayLike, InputKind, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_int_param
 
 __all__ = ["BaseEstimator"]
@@ -40,7 +40,7 @@ class BaseEstimator:
         return f"{type(self).__name__}({params})"
 
     def estimate(
-        self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None
+        self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None
     ) -> MIResult:  # pragma: no cover
         """I(T;X) and I(T;Y) in bits; ``layer``/``epoch`` only name the data in error messages.
 
@@ -48,11 +48,29 @@ class BaseEstimator:
         """
         raise NotImplementedError
 
+    #: Whether the estimator learns parameters that a warm start from the previous recorded epoch can reuse
+    #: (`estimate_with_state`); `information_plane` chains such estimators per (run, layer) in epoch order
+    #: when their ``warm_start`` attribute is true.
+    supports_warm_start: bool = False
+
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
+        """``(estimate, state)``: the estimate of `estimate`, warm-started from ``state`` (what this method
+        returned for the previous recorded epoch of the same run and layer; None: a cold start), and the
+        state to hand to the next epoch. The default ignores ``state`` and returns None: a cold estimate.
+
+        An estimator that overrides it sets ``supports_warm_start = True``, exposes ``warm_start`` (default
+        True), and guarantees that a warm start never gives a worse bound than a cold one by more than the
+        estimate's standard error (a held-out check, or a convex objective), recording
+        ``conventions["warm_start"]`` (whether this estimate was warm-started).
+        """
+        return self.estimate(t, y, x, **kwargs), None
+
     def shuffle_baseline(
         self,
-        t: Any,
-        y: Any,
-        x: Any = None,
+        t: TensorLike,
+        y: ArrayLike,
+        x: ArrayLike | None = None,
         *,
         n_permutations: int = 5,
         seed: int | None = 0,

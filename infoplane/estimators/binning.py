@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import (
     _is_torch,
     as_numpy,
@@ -47,10 +47,13 @@ class BinningEstimator(BaseEstimator):
       layer and epoch. For one range fixed across epochs call `fit` on the layer's activations from every
       epoch: it returns a new estimator whose ``range`` is their global [min, max] (conventions then say
       ``range_source="fit"``).
-    - ``n_bins`` with ``strategy="adaptive"``: bins per call (per layer and epoch) holding an equal number of
-      *distinct* values of the layer's activations pooled over units (Chelombiev et al. 2019): a tied value
-      (the zeros of a sparse ReLU layer, saturated units) is one value, so the layer keeps its n_bins bins
-      however many rows share it. ``strategy="quantile"``: equal-mass bins, edges at the quantiles of all
+    - ``n_bins`` with ``strategy="adaptive"``: Chelombiev et al.'s (2019) rule exactly, per call (per layer and
+      epoch): n_bins bins holding an equal number of *distinct* values of the layer's activations pooled over
+      units, plus a bin of its own for the lowest value (ReLU's zeros; bottom edge 0 for a layer >= 0,
+      −1.000001 for one inside tanh's range, as their code sets it per activation) and a symbol of its own for
+      the maximum (`_kernels.binning.adaptive_edges`). A tied value (the zeros of a sparse ReLU layer,
+      saturated units) is one value, so the layer keeps its bins however many rows share it. Up to n_bins + 2
+      occupied bins per unit (n_bins + 1 for tanh). ``strategy="quantile"``: equal-mass bins, edges at the quantiles of all
       values; tied quantiles merge, so a sparse layer loses bins as it gets sparser (50% zeros: about half
       of them). The edges used are recorded either way.
 
@@ -207,7 +210,7 @@ class BinningEstimator(BaseEstimator):
         return self
 
     # ------------------------------------------------------------------------------------------
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;X) and I(T;Y) in bits for activations ``t`` (N, d), labels ``y`` (N,), optional input ids ``x``.
 

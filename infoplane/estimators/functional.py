@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._core.types import MIResult
+from .._core.types import ArrayLike, MIResult, TensorLike
 from .._core.units import entropy_bits
 from ._kernels.binning import (
     digitize_edges,
@@ -87,7 +87,7 @@ __all__ = [
 
 
 def binning_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Plug-in binning estimate of I(T;X) and I(T;Y) in bits; ``params`` as `BinningEstimator`'s.
 
@@ -98,14 +98,14 @@ def binning_information(
 
 
 def kde_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Kolchinsky–Tracey KDE bounds in bits; ``params`` as `KDEEstimator`'s (``noise_variance``, ``bound``)."""
     return KDEEstimator(**params).estimate(t, y, x, layer=layer, epoch=epoch)
 
 
 def rate_information(
-    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, log_var: TensorLike, layer: str | None = None, epoch: int | None = None,
     **params: Any,
 ) -> MIResult:
     """VIB rate (upper bound on I(Z;X)) and Barber–Agakov (lower bound on I(Z;Y)) in bits for mean ``t``.
@@ -116,7 +116,7 @@ def rate_information(
 
 
 def mixture_information(
-    t: Any, y: Any, x: Any = None, *, log_var: Any, layer: str | None = None, epoch: int | None = None,
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, log_var: TensorLike, layer: str | None = None, epoch: int | None = None,
     **params: Any,
 ) -> MIResult:
     """Aggregate-posterior bound on I(Z;X) and Barber–Agakov on I(Z;Y) in bits for mean ``t``.
@@ -127,7 +127,7 @@ def mixture_information(
 
 
 def knn_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """k-NN estimate of I(T;Y) in bits (Ross for labels, KSG for continuous y; I_XT NaN); ``params`` as
     `KNNEstimator`'s (``k``, ``metric``, ``target``). The bare numbers: `ross_mi`, `ksg_mi`, `kl_entropy`."""
@@ -135,7 +135,7 @@ def knn_information(
 
 
 def critic_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Neural critic bound on I(T;Y) in bits (I_XT NaN); ``params`` as `CriticEstimator`'s. For any two
     arrays: `critic_mi`."""
@@ -143,7 +143,7 @@ def critic_information(
 
 
 def probe_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """Barber–Agakov lower bound on I(T;Y) with a cross-fitted probe, in bits (I_XT NaN); ``params`` as
     `ProbeEstimator`'s. The bare number: `probe_mi`."""
@@ -151,7 +151,7 @@ def probe_information(
 
 
 def noisy_information(
-    t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
+    t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None, **params: Any
 ) -> MIResult:
     """I(X;T) and I(T;Y) in bits of a layer with Gaussian noise, from its centres ``t`` (sample propagation);
     ``params`` as `NoisyEstimator`'s (``noise_std``, ``n_draws``, ``seed``). With standard errors:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import (
     as_numpy,
     check_choice,
@@ -86,7 +86,7 @@ class KDEEstimator(BaseEstimator):
             "not a rigorous bound on I(T;Y)",
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bounds in bits for activations ``t`` (N, d), labels ``y`` (N,) and optional input ids ``x``.
 
@@ -103,7 +103,7 @@ class KDEEstimator(BaseEstimator):
         return MIResult(I_XT=up.I_XT, I_TY=up.I_TY, bound_XT=up.bound_XT, bound_TY="estimate",
                         estimator=self.name, n_samples=up.n_samples, conventions=json_safe(conv))
 
-    def estimate_bounds(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate_bounds(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                         epoch: int | None = None) -> dict[str, MIResult]:
         """Both bounds, ``{"upper": MIResult, "lower": MIResult}``, sharing one pass over the N² pairs.
 
@@ -137,7 +137,7 @@ class KDEEstimator(BaseEstimator):
         return results
 
 
-def shared_kde_results(estimators: Mapping[str, Any], t: Any, y: Any, x: Any = None, *,
+def shared_kde_results(estimators: Mapping[str, Any], t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *,
                        layer: str | None = None, epoch: int | None = None) -> dict[str, MIResult]:
     """Results, by label, of the `KDEEstimator` s in ``estimators`` whose two bounds can share one pass.
 

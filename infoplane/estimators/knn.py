@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
     check_activations,
@@ -136,7 +136,7 @@ def ksg_mi(
     ties : {"jitter", "raise", "keep"}
         Rows of ``a`` (or of ``b``) that repeat another row exactly make the counts ill-defined (the estimate
         reads −1 to −5 bits on tied layers): ``"jitter"`` adds scikit-learn's tie-breaking noise,
-        1e-10 · max(1, mean |column|) · N(0, 1), seeded by ``seed``, with a RuntimeWarning; ``"raise"``
+        ``1e-10 · max(1, mean |column|) · N(0, 1)``, seeded by ``seed``, with a RuntimeWarning; ``"raise"``
         refuses; ``"keep"`` counts the ties as they are (strict "<"; at radius 0 the duplicates, as
         scikit-learn's radius query; biased, warned about radius-0 rows). Data without repeated rows is
         never touched, whatever the choice.
@@ -189,7 +189,7 @@ def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: f
     return value, {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
 
 
-def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
+def ross_mi(t: TensorLike, y: ArrayLike, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
             ties: str = "jitter", seed: int = 0) -> float:
     """Ross (2014) estimate of I(T;Y) in bits for continuous T and class labels Y.
 
@@ -232,7 +232,7 @@ def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float
     return value / LN2
 
 
-def kl_entropy(t: Any, k: int = 3, *, metric: str = "euclidean", memory_mb: float = 128.0) -> float:
+def kl_entropy(t: TensorLike, k: int = 3, *, metric: str = "euclidean", memory_mb: float = 128.0) -> float:
     """Kozachenko–Leonenko estimate of the differential entropy h(T) in bits.
 
     With r_i the distance from row i to its k-th neighbour and V_d the volume of the unit ball of the norm
@@ -323,7 +323,7 @@ class KNNEstimator(BaseEstimator):
             "I_XT_note": NO_I_XT,
         }
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y``; ``x`` is accepted and unused (I_XT is NaN)."""
         owner = "KNNEstimator"

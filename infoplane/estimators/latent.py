@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._core.threads import torch_threads
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import entropy_bits
 from .._core.validation import (
     check_activations,
@@ -76,7 +76,8 @@ class LatentMIEstimator(BaseEstimator):
     in ``conventions["reliability_note"]``, when neither held-out cross-prediction explains at least
     ``min_skill`` of the other side's code (``cross_r2_ty``, ``cross_r2_yt``; labels: the held-out Barber–Agakov
     bound H(Y) − CE as a fraction of H(Y)): then the codes were not shaped by any dependence, which is LMI's known
-    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero.
+    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero; it is also False when the k-NN
+    stage breaks `knn_dimension_rule` (2^D > n_test / k, D = ``latent_dim`` + the columns of y's code).
 
     Cost: at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in float32 (on
     ``device``, default the device of ``t``), then one k-NN estimate on ``holdout`` · N rows of ``latent_dim``
@@ -188,7 +189,7 @@ class LatentMIEstimator(BaseEstimator):
             check_class_sizes(y_np, need, owner, f"every class needs k + 1 = {self.k + 1} held-out rows")
         return t, y_np
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y`` (labels or real-valued); ``x`` unused."""
         t_np, y_np = self._check(t, y, layer, epoch)
@@ -228,11 +229,17 @@ class LatentMIEstimator(BaseEstimator):
     def _result(self, t_np: np.ndarray, n: int, raw: float, value: float, clipped: str | None, fit: Any,
                 b_mode: str, h_y: float) -> MIResult:
         skill = max(fit.r2_ab, fit.r2_ba)
-        reliable = bool(skill >= self.min_skill)
-        note = None if reliable else (
+        notes = [] if skill >= self.min_skill else [
             f"neither held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
             f"(best {skill:.3f}): the codes were not shaped by any dependence of the conditional mean, so a "
-            "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)")
+            "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)"]
+        from .sample_size import knn_dimension_rule
+
+        # the k-NN stage sees the codes: latent_dim (+ y's code or y itself for KSG) dimensions, n_test rows
+        dims = self.latent_dim + (0 if fit.z_b is None else int(fit.z_b.shape[1]))
+        rule = knn_dimension_rule(int(fit.z_a.shape[0]), dims, self.k)
+        notes += [rule] if rule else []
+        reliable, note = not notes, ("; ".join(notes) if notes else None)
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t_np.shape[1]), units="bits", I_TY_raw=raw, clipped=clipped,
                     reliable=reliable, reliability_note=note, cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba,
@@ -245,7 +252,7 @@ class LatentMIEstimator(BaseEstimator):
                         n_samples=n, conventions=json_safe(conv))
 
 
-def latent_mi(t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+def latent_mi(t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
               **params: Any) -> MIResult:
     """Latent MI estimate of I(T;Y) in bits (the functional twin of `LatentMIEstimator`; ``params`` as its).
 

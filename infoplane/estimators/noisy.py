@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .._core.noise_specs import GaussianDropout, GaussianNoise, NoiseSpec, as_noise_spec
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2
 from .._core.validation import (
     check_activations,
@@ -87,9 +87,9 @@ def _log_counts(ids: np.ndarray, at: np.ndarray) -> torch.Tensor:
 
 def sample_propagation_mi(
     centres: Any,
-    y: Any,
+    y: ArrayLike,
     noise_std: float | None = None,
-    x: Any = None,
+    x: ArrayLike | None = None,
     *,
     noise: NoiseSpec | None = None,
     n_draws: int = 8,
@@ -272,7 +272,8 @@ class NoisyEstimator(BaseEstimator):
                 "seed": self.seed,
                 "method": "sample propagation, Monte Carlo mixture entropies (Goldfeld et al. 2019)"}
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, noise: NoiseSpec | None = None, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, noise: NoiseSpec | None = None,
+                 layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """Bits for centres ``t`` (R, d), labels ``y`` (R,) and optional input ids ``x`` (R,).
 

@@ -12,93 +12,111 @@ import numpy as np
 
 from .._core.types import Estimator
 
-__all__ = ["ESTIMATOR_PRESETS", "make_estimator", "resolve_estimators"]
+__all__ = ["ESTIMATOR_PRESETS", "estimator_classes", "make_estimator", "resolve_estimators"]
 
 
-def _binning(**kwargs: Any) -> Callable[[], Any]:
-    def make():
-        from . import BinningEstimator
+class _Preset:
+    """A named configuration of an estimator class: ``preset(**overrides)`` builds a fresh estimator.
 
-        return BinningEstimator(**kwargs)
+    ``exclusive`` lists parameters of which the class takes only one (a binning scheme: edges, bin_width or
+    n_bins); overriding one of them drops the preset's own.
+    """
 
-    return make
+    def __init__(self, class_name: str, exclusive: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.class_name = class_name
+        self.exclusive = exclusive
+        self.kwargs = kwargs
+
+    def __call__(self, **overrides: Any) -> Any:
+        from .. import estimators
+
+        kwargs = dict(self.kwargs)
+        if any(k in overrides for k in self.exclusive):
+            kwargs = {k: v for k, v in kwargs.items() if k not in self.exclusive}
+        return getattr(estimators, self.class_name)(**(kwargs | overrides))
 
 
-def _kde(bound: str) -> Callable[[], Any]:
-    def make():
-        from . import KDEEstimator
-
-        return KDEEstimator(noise_variance=1e-3, bound=bound)
-
-    return make
-
+_SCHEME = ("edges", "bin_width", "n_bins")
 
 #: Named estimator configurations (the command line's ``--estimators``): name -> (description, factory).
-ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[[], Any]]] = {
+#: ``factory(**overrides)`` builds a fresh estimator, the overrides replacing the preset's parameters.
+ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[..., Any]]] = {
     "binning": (
         "BinningEstimator(edges=np.linspace(-1, 1, 30)): the 30 SZT edges on [-1, 1] (Shwartz-Ziv & Tishby "
         "2017); values outside join the end bins",
-        lambda: _binning(edges=np.linspace(-1.0, 1.0, 30))(),
+        _Preset("BinningEstimator", _SCHEME, edges=np.linspace(-1.0, 1.0, 30)),
     ),
     "binning-width": (
         "BinningEstimator(bin_width=0.07): fixed-width bins over the whole real line (Saxe et al. 2018, SZT net)",
-        _binning(bin_width=0.07),
+        _Preset("BinningEstimator", _SCHEME, bin_width=0.07),
     ),
     "binning-adaptive": (
         "BinningEstimator(n_bins=30, strategy='adaptive'): 30 bins per layer and epoch, each holding an equal "
         "number of distinct activation values (Chelombiev et al. 2019)",
-        _binning(n_bins=30, strategy="adaptive"),
+        _Preset("BinningEstimator", _SCHEME, n_bins=30, strategy="adaptive"),
     ),
     "kde-upper": (
         "KDEEstimator(noise_variance=1e-3, bound='upper'): pairwise-KL upper bound (Kolchinsky & Tracey 2017; "
         "Saxe et al. 2018)",
-        _kde("upper"),
+        _Preset("KDEEstimator", noise_variance=1e-3, bound="upper"),
     ),
     "kde-lower": (
         "KDEEstimator(noise_variance=1e-3, bound='lower'): Bhattacharyya lower bound",
-        _kde("lower"),
+        _Preset("KDEEstimator", noise_variance=1e-3, bound="lower"),
     ),
     "noisy": (
         "NoisyEstimator(): I(X;T) = h(T) - h(T|X) and I(T;Y) of each noisy layer (Layer(name, noise=...)) by "
         "sample propagation with its recorded noise spec and draws, standard errors in I_XT_se / I_TY_se "
         "(Goldfeld et al. 2019; Adilova et al. 2023); the default for a store with noisy layers",
-        lambda: _noisy(),
+        _Preset("NoisyEstimator"),
     ),
     "latent": (
         "LatentMIEstimator(latent_dim=8): k-NN (Ross) on 8-dimensional codes of the layer learned by "
         "cross-predictive autoencoders, held-out rows (Gowri et al. 2024); I(T;Y) only",
-        lambda: _latent(),
+        _Preset("LatentMIEstimator"),
     ),
 }
 
 
-def _noisy() -> Any:
-    from . import NoisyEstimator
+def estimator_classes() -> dict[str, type]:
+    """{name: class} of every public estimator class of `infoplane.estimators` (``BinningEstimator.name``
+    is ``"binning"``, ``KNNEstimator.name`` ``"knn"``, ...): what `make_estimator` builds besides presets."""
+    from .. import estimators
 
-    return NoisyEstimator()
+    out: dict[str, type] = {}
+    for attr in estimators.__all__:
+        obj = getattr(estimators, attr, None)
+        if isinstance(obj, type) and issubclass(obj, estimators.BaseEstimator) and obj is not estimators.BaseEstimator:
+            name = getattr(obj, "name", None)
+            if isinstance(name, str) and name and name != "base" and name not in out:
+                out[name] = obj
+    return out
 
 
-def _latent() -> Any:
-    from . import LatentMIEstimator
+def make_estimator(name: str, **params: Any) -> Any:
+    """A fresh estimator from a preset name (`ESTIMATOR_PRESETS`) or an estimator class's ``name``.
 
-    return LatentMIEstimator()
-
-
-def make_estimator(name: str) -> Any:
-    """A fresh estimator from its preset name (see `ESTIMATOR_PRESETS`).
+    ``params`` are passed to the class, replacing a preset's own: ``make_estimator("kde-upper",
+    noise_variance=0.1)``, ``make_estimator("binning", n_bins=50)`` (a binning scheme replaces the preset's
+    scheme), ``make_estimator("knn", k=5)``. A preset name wins over a class name (``"binning"`` is the SZT
+    preset; ``BinningEstimator`` without a scheme has no default).
 
     Raises
     ------
     KeyError
-        For an unknown name, listing the presets.
+        For an unknown name, listing the presets and the estimator names.
+    TypeError, ValueError
+        From the class, for a parameter it does not take or a bad value (the class names the parameter).
     """
-    try:
-        _, factory = ESTIMATOR_PRESETS[name]
-    except (KeyError, TypeError):
-        raise KeyError(
-            f"Unknown estimator preset {name!r}; presets are: {', '.join(ESTIMATOR_PRESETS)}."
-        ) from None
-    return factory()
+    if isinstance(name, str) and name in ESTIMATOR_PRESETS:
+        return ESTIMATOR_PRESETS[name][1](**params)
+    classes = estimator_classes()
+    if isinstance(name, str) and name in classes:
+        return classes[name](**params)
+    raise KeyError(
+        f"Unknown estimator preset {name!r}; presets are: {', '.join(ESTIMATOR_PRESETS)}; estimators are: "
+        f"{', '.join(classes)}."
+    )
 
 
 def _is_estimator(obj: Any) -> bool:

@@ -23,11 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_float_param, check_int_param, param_error
 from ._base import BaseEstimator
 
-__all__ = ["SampleSizeCheck", "ReliabilityResult", "extrapolate"]
+__all__ = ["SampleSizeCheck", "ReliabilityResult", "extrapolate", "knn_dimension_rule"]
+
+
+def knn_dimension_rule(n: int, dims: int, k: int = 3) -> str | None:
+    """The reason a k-NN estimate (KSG, Ross) on ``n`` rows of a ``dims``-dimensional space is not trusted, or None.
+
+    A k-NN estimator assumes the density is nearly constant within each row's k-neighbour ball. With n rows
+    in D dimensions, there are n/k such balls, i.e. (n/k)^(1/D) per axis; below two per axis (2^D > n/k) the
+    balls span the whole distribution and the estimate is biased toward 0 (Kraskov et al. 2004, Gao et al.
+    2015, the ground-truth suite in docs/notes/accuracy.md). A heuristic, documented as such: it flags, it
+    never changes a value.
+    """
+    if dims >= 1 and dims * math.log(2.0) > math.log(max(n, 1) / k):
+        return (f"k-NN in {dims} dimensions on {n:,} rows: fewer than two k-neighbourhoods per axis "
+                f"(2^{dims} > N/k = {n / k:,.0f}); the estimate is biased toward 0")
+    return None
 
 
 @dataclass(frozen=True)
@@ -35,14 +50,17 @@ class ReliabilityResult(MIResult):
     """An `MIResult` with the sample-size check's verdict: I_XT, I_TY are the extrapolated values (bits).
 
     ``I_XT_se``, ``I_TY_se``: their standard errors (bits; NaN where the estimator gives no such number);
-    ``reliable``: both checks passed; ``reliability_note``: the reason when not (None when reliable). The same
-    keys are in ``conventions``.
+    ``I_XT_reliable`` (None without an I(T;X)), ``I_TY_reliable``: the verdict on each; ``reliable``: every
+    verdict passed; ``reliability_note``: the reasons when not (None when reliable). The same keys are in
+    ``conventions``.
     """
 
     I_XT_se: float = math.nan
     I_TY_se: float = math.nan
     reliable: bool = True
     reliability_note: str | None = None
+    I_XT_reliable: bool | None = None
+    I_TY_reliable: bool = True
 
 
 def _wls(x: np.ndarray, m: np.ndarray, var: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +85,7 @@ def extrapolate(sizes: np.ndarray, values: list[np.ndarray], *, curvature_tol: f
     The variance of one estimate on n rows is taken as c/n, with c pooled over the sizes with two or more
     parts (c = mean of n · sample variance); the mean of γ parts then has variance c/(n γ). Returns I∞, its
     standard error, a, the curvature b (from a quadratic fit) with its standard error, the ratio
-    |b|/(n_min |a|) of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
+    ``|b| / (n_min |a|)`` of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
     """
     sizes = np.asarray(sizes, dtype=np.float64)
     means = np.array([v.mean() for v in values])
@@ -96,6 +114,16 @@ def extrapolate(sizes: np.ndarray, values: list[np.ndarray], *, curvature_tol: f
     out.update(value=float(coef[0]), se=float(se[0]), slope=float(coef[1]), curvature=float(q_coef[2]),
                curvature_se=float(q_se[2]), curvature_ratio=float(ratio), reliable=not curved, note=note)
     return out
+
+
+def _knn_rule(res: MIResult, n: int, y_dims: int) -> str | None:
+    """`knn_dimension_rule` for a `KNNEstimator` result: its ``n_units`` (+ ``y_dims`` for KSG)."""
+    conv = res.conventions
+    form = str(conv.get("form", ""))
+    if conv.get("estimator") != "knn" or "n_units" not in conv:
+        return None
+    dims = int(conv["n_units"]) + (y_dims if form.startswith("KSG") else 0)
+    return knn_dimension_rule(n, dims, int(conv.get("k", 3)))
 
 
 class SampleSizeCheck(BaseEstimator):
@@ -173,7 +201,7 @@ class SampleSizeCheck(BaseEstimator):
                 f"({self.min_splits} sample sizes N/γ of at least {self.min_rows} rows).")
         return gammas
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
                  full: MIResult | None = None, **kwargs: Any) -> ReliabilityResult:
         """The extrapolated I(T;X), I(T;Y) in bits with standard errors and the reliability verdict.
 
@@ -197,7 +225,8 @@ class SampleSizeCheck(BaseEstimator):
                     failures.append(f"N/{g}: {exc}")
                     continue
             runs[g] = res
-        return self._verdict(runs, n, failures)
+        y_dims = int(np.prod(np.shape(y)[1:])) if np.ndim(y) > 1 else 1
+        return self._verdict(runs, n, failures, y_dims)
 
     def _on_rows(self, rows: np.ndarray, t: Any, y: Any, x: Any, layer: Any, epoch: Any, kwargs: dict) -> MIResult:
         rows = np.sort(rows)
@@ -206,7 +235,8 @@ class SampleSizeCheck(BaseEstimator):
         x_sub = None if x is None else as_numpy(x)[rows]
         return self.estimator.estimate(t[rows], as_numpy(y)[rows], x_sub, layer=layer, epoch=epoch, **sub_kwargs)
 
-    def _verdict(self, runs: dict[int, list[MIResult]], n: int, failures: list[str]) -> ReliabilityResult:
+    def _verdict(self, runs: dict[int, list[MIResult]], n: int, failures: list[str],
+                 y_dims: int = 1) -> ReliabilityResult:
         gs = sorted(runs)
         sizes = np.array([n / g for g in gs])
         fit_ty = extrapolate(sizes, [np.array([r.I_TY for r in runs[g]], dtype=float) for g in gs],
@@ -216,20 +246,25 @@ class SampleSizeCheck(BaseEstimator):
         fit_xt = extrapolate(sizes, xt_values, curvature_tol=self.curvature_tol,
                              min_splits=self.min_splits) if has_xt else None
         notes = [f"I(T;Y): {fit_ty['note']}"] if fit_ty["note"] else []
-        if fit_xt is not None and fit_xt["note"]:
-            notes.append(f"I(T;X): {fit_xt['note']}")
         inner_notes = sorted({str(r.conventions.get("reliability_note")) for rs in runs.values() for r in rs
                               if r.conventions.get("reliable") is False})
         notes += [f"the estimator says: {s}" for s in inner_notes]
+        full = runs[gs[0]][0]
+        rule = _knn_rule(full, n, y_dims)
+        notes += [rule] if rule else []
+        ty_reliable = not notes
+        xt_reliable = None if fit_xt is None else bool(fit_xt["reliable"])
+        if fit_xt is not None and fit_xt["note"]:
+            notes.append(f"I(T;X): {fit_xt['note']}")
         notes += [f"not estimated at {f}" for f in failures] if notes and failures else []
         reliable = not notes
-        full = runs[gs[0]][0]
         i_ty = max(fit_ty["value"], 0.0)
         i_xt = max(fit_xt["value"], 0.0) if fit_xt is not None else math.nan
         se_ty, se_xt = fit_ty["se"], (fit_xt["se"] if fit_xt is not None else math.nan)
         note = "; ".join(notes) if notes else None
         conv = self.conventions()
         conv.update(n_samples=n, units="bits", I_TY_se=se_ty, I_XT_se=se_xt, reliable=reliable,
+                    I_TY_reliable=ty_reliable, I_XT_reliable=xt_reliable,
                     reliability_note=note, I_TY_raw=fit_ty["value"], I_TY_full=float(full.I_TY),
                     I_XT_full=float(full.I_XT), fit_TY=fit_ty, fit_XT=fit_xt, splits=gs, failed_splits=failures)
         for key in ("I_XT_note", "H_Y_bits"):
@@ -238,4 +273,4 @@ class SampleSizeCheck(BaseEstimator):
         return ReliabilityResult(
             I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name, n_samples=n,
             conventions=json_safe(conv), I_XT_se=float(se_xt), I_TY_se=float(se_ty), reliable=reliable,
-            reliability_note=note)
+            reliability_note=note, I_XT_reliable=xt_reliable, I_TY_reliable=ty_reliable)

@@ -25,8 +25,8 @@ Neural Mutual Information Estimators on Unstructured Datasets", NeurIPS; Arellan
 from __future__ import annotations
 
 from ._closed_forms import class_mi_monte_carlo, gaussian_mi_bits, student_t_mi_bits
-from ._evaluate import COLUMNS, default_estimators, evaluate
+from ._evaluate import COLUMNS, default_estimators, evaluate, flag_reason
 from ._tasks import TASK_GROUPS, Task, get_task, tasks
 
-__all__ = ["Task", "tasks", "get_task", "TASK_GROUPS", "evaluate", "default_estimators", "COLUMNS",
+__all__ = ["Task", "tasks", "get_task", "TASK_GROUPS", "evaluate", "default_estimators", "COLUMNS", "flag_reason",
            "gaussian_mi_bits", "student_t_mi_bits", "class_mi_monte_carlo"]

@@ -1,7 +1,10 @@
 """Run estimators on the ground-truth tasks: one tidy table of estimate vs truth, in bits."""
 from __future__ import annotations
 
+import math
+import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -9,15 +12,50 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.types import json_safe
-from .._core.validation import check_int_param, check_n_jobs
+from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ._tasks import Task, get_task
 from ._tasks import tasks as all_tasks
 
-__all__ = ["evaluate", "default_estimators", "COLUMNS"]
+__all__ = ["evaluate", "default_estimators", "COLUMNS", "flag_reason"]
 
 #: The columns of `evaluate`'s table, in this order.
 COLUMNS = ["task", "kind", "dims", "n_samples", "seed", "estimator", "true_bits", "estimate_bits",
-           "error_bits", "seconds", "bound"]
+           "error_bits", "seconds", "bound", "flagged", "flag_reason"]
+
+
+def flag_reason(res: Any, caught: Sequence[warnings.WarningMessage] = (), y_dims: int = 1) -> str:
+    """Why an estimate should not be trusted as it stands ("" when nothing says so).
+
+    Flagged: ``conventions["reliable"] is False`` (with its ``reliability_note``), a value clipped
+    (``conventions["clipped"]``), saturated (``conventions["saturated"]``, or I_XT >= log2 N − 0.1 bits: every
+    row in its own bin or kernel, as `infoplane.analysis.add_flags` marks it), rows with k identical neighbours
+    (``conventions["zero_radius_rows"]`` > 0), a k-NN estimate in too many dimensions for its rows
+    (`infoplane.estimators.knn_dimension_rule`; ``y_dims`` columns of y count for KSG), any true
+    ``conventions`` key ending in ``_flag``, or a warning the estimator raised while estimating.
+    """
+    from ..estimators import knn_dimension_rule
+
+    conv = dict(getattr(res, "conventions", {}) or {})
+    reasons = []
+    n = int(getattr(res, "n_samples", 0) or 0)
+    i_xt = float(getattr(res, "I_XT", math.nan))
+    if n > 1 and math.isfinite(i_xt) and i_xt >= math.log2(n) - 0.1:
+        reasons.append(f"saturated: I_XT = {i_xt:.2f} >= log2 N - 0.1")
+    if conv.get("estimator") == "knn" and "n_units" in conv:
+        dims = int(conv["n_units"]) + (y_dims if str(conv.get("form", "")).startswith("KSG") else 0)
+        rule = knn_dimension_rule(n, dims, int(conv.get("k", 3)))
+        reasons += [rule] if rule else []
+    if conv.get("reliable") is False:
+        reasons.append(f"unreliable: {conv.get('reliability_note') or 'no reason given'}")
+    if conv.get("clipped"):
+        reasons.append(f"clipped {conv['clipped']}")
+    if conv.get("saturated"):
+        reasons.append("saturated")
+    if conv.get("zero_radius_rows"):
+        reasons.append(f"{conv['zero_radius_rows']} zero-radius rows")
+    reasons += [key for key, value in conv.items() if key.endswith("_flag") and value]
+    reasons += [f"warning: {w.message}" for w in caught]
+    return "; ".join(reasons)
 
 
 def _label(est: Any) -> str:
@@ -109,6 +147,32 @@ def _static_skip(est: Any, task: Task) -> str | None:
     return None
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _is_input_check(exc: BaseException) -> bool:
+    """A ValueError, or a TypeError raised by infoplane's own code (its input checks): the pair is skipped.
+
+    A TypeError raised anywhere else (a bug in the estimator, or a library it calls) propagates.
+    """
+    if isinstance(exc, ValueError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE + os.sep)
+
+
+def _estimate_bits(res: Any, label: str) -> float:
+    value = getattr(res, "I_TY", None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or res is None:
+        raise TypeError(
+            f"estimators[{label!r}].estimate(t, y) returned {type(res).__name__} {_short_repr(res)}; expected an "
+            "MIResult with a float I_TY (bits)."
+        )
+    return float(value)
+
+
 def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -> tuple[int, list[tuple]]:
     """Sample each (task, n, seed) once and run every estimator on it; rows and skips as tagged tuples."""
     out: list[tuple] = []
@@ -121,16 +185,25 @@ def _run_batch(batch: list[tuple[Task, int, int]], estimators: dict[str, Any]) -
                 continue
             start = time.perf_counter()
             try:
-                res = est.estimate(t, y)
-            except (ValueError, TypeError) as exc:  # the estimator's own input check refused this data
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = est.estimate(t, y)
+            except (ValueError, TypeError) as exc:
+                if not _is_input_check(exc):
+                    raise
                 out.append(("skip", label, task.name, f"n={n}: estimate() raised {type(exc).__name__}: {exc}"))
                 continue
             seconds = time.perf_counter() - start
-            value = float(res.I_TY)
+            value = _estimate_bits(res, label)
+            if not math.isfinite(value):
+                out.append(("fail", label, task.name, f"n={n}, seed={seed}: estimate() returned I_TY={value} (not finite)"))
+                continue
+            reason = flag_reason(res, caught, int(y.shape[1]) if y.ndim > 1 else 1)
             out.append(("row", {
                 "task": task.name, "kind": task.kind, "dims": task.dims, "n_samples": n, "seed": seed,
                 "estimator": label, "true_bits": task.true_bits, "estimate_bits": value,
                 "error_bits": value - task.true_bits, "seconds": seconds, "bound": str(res.bound_TY),
+                "flagged": bool(reason), "flag_reason": reason,
             }))
     return len(batch), out
 
@@ -176,7 +249,8 @@ def evaluate(
         One row per (task, n_samples, seed, estimator): ``task``, ``kind`` ("continuous" | "labels"),
         ``dims`` (columns of t), ``n_samples``, ``seed``, ``estimator`` (label), ``true_bits``,
         ``estimate_bits`` (the estimator's I_TY), ``error_bits`` (estimate − truth, signed), ``seconds``
-        (wall time of that one ``estimate`` call), ``bound`` (the estimator's ``bound_TY``). Sorted by task,
+        (wall time of that one ``estimate`` call), ``bound`` (the estimator's ``bound_TY``), ``flagged`` (the
+        result says not to trust it, see `flag_reason`) and ``flag_reason``. Sorted by task,
         n_samples, seed, estimator (in the orders given). ``attrs``: ``conventions`` {label: dict},
         ``skipped`` {label: {task: reason}} (the first reason met; a reason raised by ``estimate`` names the n, as
         a task may be refused at one n and estimated at another), ``tasks`` {name: kind, true_bits, stderr_bits, dims, family,
@@ -188,8 +262,12 @@ def evaluate(
     log-variance), when it declares ``y_kinds`` (e.g. ``("labels",)``) without the task's kind, or when its
     ``estimate`` raises `ValueError` or `TypeError` on the task's data (its own input checks: binning and KDE
     reject continuous y; a k-NN estimator needs more than k rows per class). Those pairs are skipped, with
-    the reason in ``attrs["skipped"]``, not raised; any other exception propagates.
+    the reason in ``attrs["skipped"]``, not raised; a `TypeError` raised outside infoplane's own checks (a
+    bug in the estimator) and any other exception propagate. An estimate that is NaN or infinite is not put in
+    the table: it is listed in ``attrs["failed"]`` {label: {task: reason}} with a RuntimeWarning. An
+    ``estimate`` that returns something other than a result with a float ``I_TY`` raises TypeError naming it.
     """
+    progress = check_bool_param(progress, "progress", "evaluate")
     est_map = _resolve(estimators)
     task_list = _resolve_tasks(tasks)
     sizes = _int_list(n_samples, "n_samples", 2)
@@ -203,17 +281,25 @@ def evaluate(
                                         progress=progress, desc="ground truth")
     rows = [r[1] for r in results if r[0] == "row"]
     skipped: dict[str, dict[str, str]] = {}
-    for _, label, task, reason in (r for r in results if r[0] == "skip"):
-        skipped.setdefault(label, {}).setdefault(task, reason)
+    failed: dict[str, dict[str, str]] = {}
+    for kind, label, task, reason in (r for r in results if r[0] in ("skip", "fail")):
+        (skipped if kind == "skip" else failed).setdefault(label, {}).setdefault(task, reason)
+    for label, by_task in failed.items():
+        warnings.warn(
+            f"evaluate: estimator {label!r} returned a non-finite estimate on {len(by_task)} task(s) (not finite, "
+            f"e.g. {next(iter(by_task))!r}: {next(iter(by_task.values()))}); those estimates are not in the table, "
+            "see attrs['failed'].", RuntimeWarning, stacklevel=2,
+        )
     df = pd.DataFrame(rows, columns=COLUMNS).astype(
         {"dims": "int64", "n_samples": "int64", "seed": "int64", "true_bits": "float64",
-         "estimate_bits": "float64", "error_bits": "float64", "seconds": "float64"})
+         "estimate_bits": "float64", "error_bits": "float64", "seconds": "float64", "flagged": "bool"})
     rank = {"task": {t.name: i for i, t in enumerate(task_list)}, "estimator": {e: i for i, e in enumerate(est_map)}}
     df = df.sort_values(["task", "n_samples", "seed", "estimator"], kind="stable",
                         key=lambda c: c.map(rank[c.name]) if c.name in rank else c).reset_index(drop=True)
     df.attrs = json_safe({
         "conventions": {label: _conventions(est) for label, est in est_map.items()},
         "skipped": skipped,
+        "failed": failed,
         "tasks": {t.name: {"kind": t.kind, "true_bits": t.true_bits, "stderr_bits": t.stderr_bits, "dims": t.dims,
                            "family": t.family, "description": t.description} for t in task_list},
         "estimators": list(est_map),

@@ -7,12 +7,14 @@ installs it).
 """
 from __future__ import annotations
 
+import math
+import numbers
 import re
 import types
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ._extras import require
@@ -69,6 +71,12 @@ class _MLflow:
     """The ``mlflow`` module (its active run) or an ``MlflowClient`` with a run id."""
 
     takes_figures = True
+    #: MLflow's limit on a metric key (``mlflow.utils.validation.MAX_ENTITY_KEY_LENGTH``).
+    max_name = 250
+
+    @staticmethod
+    def name(name: str) -> str:
+        return _MLFLOW_UNSAFE.sub("_", name)
 
     def __init__(self, api: Any, run_id: str | None = None) -> None:
         self.api, self.run_id = api, run_id
@@ -79,7 +87,7 @@ class _MLflow:
     def scalars(self, values: dict[str, float], step: int) -> None:
         # MLflow names allow letters, digits, _ - . / and space: "enc[0]" becomes "enc_0_".
         for name, value in values.items():
-            self.api.log_metric(*self._args(), _MLFLOW_UNSAFE.sub("_", name), value, step=step)
+            self.api.log_metric(*self._args(), self.name(name), value, step=step)
 
     def figure(self, tag: str, fig: Any, step: int) -> None:
         path = f"{_MLFLOW_UNSAFE.sub('_', tag)}/epoch_{step:06d}.png"
@@ -165,13 +173,57 @@ def _sink(logger: Any) -> Any:
     )
 
 
+def _epoch(value: Any) -> int:
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok and isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        ok = float(value).is_integer()
+    if not ok or value < 0:
+        raise ValueError(f"log_to: the 'epoch' column must hold integers >= 0 (the step to log at). Got {value!r}.")
+    return int(value)
+
+
+def _scalars(table: pd.DataFrame, wanted: set[int] | None, sink: Any) -> list[tuple[int, dict[str, float]]]:
+    """Every (step, {name: value}) to log, checked whole before anything is logged."""
+    columns = [c for c in _COLUMNS if c in table.columns]
+    steps = [_epoch(e) for e in table["epoch"].tolist()]
+    by_step: dict[int, dict[str, float]] = {}
+    dropped: list[str] = []
+    limit, rename = getattr(sink, "max_name", None), getattr(sink, "name", lambda n: n)
+    for step, r in zip(steps, table.to_dict("records")):
+        if wanted is not None and step not in wanted:
+            continue
+        for c in columns:
+            name = scalar_name(str(r["estimator"]), str(r["layer"]), c)
+            if limit is not None and len(rename(name)) > limit:
+                raise ValueError(
+                    f"log_to: the scalar name for layer {str(r['layer'])!r} is {len(rename(name))} characters "
+                    f"long; this logger takes at most {limit} characters. Nothing was logged; rename the layer "
+                    "(e.g. df.layer.replace(...)) first."
+                )
+            value = float(r[c])
+            if not math.isfinite(value):
+                dropped.append(f"{name} at epoch {step}")
+                continue
+            by_step.setdefault(step, {})[name] = value
+    if dropped:
+        warnings.warn(
+            f"log_to: {len(dropped)} values are not finite (NaN or inf) and were not logged: {', '.join(dropped[:5])}"
+            f"{', ...' if len(dropped) > 5 else ''}.", RuntimeWarning, stacklevel=3,
+        )
+    return sorted(by_step.items())
+
+
 def _plane_figure(df: pd.DataFrame, estimator: str) -> Any:
     from matplotlib.figure import Figure
 
-    from ..plotting import plot_information_plane
+    from ..plotting import plot_information_plane, plot_mi_vs_epoch
 
     fig = Figure(figsize=(5.0, 4.0), layout="constrained")
-    plot_information_plane(df, estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}")
+    rows = df[df["estimator"] == estimator] if "estimator" in df.columns else df
+    if rows["I_XT"].notna().any():
+        plot_information_plane(df, estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}")
+    else:  # an I(T;Y)-only estimator (k-NN, probe, critics) has no plane: its I(T;Y) against epoch
+        plot_mi_vs_epoch(df, "I_TY", estimator=estimator, ax=fig.add_subplot(), title=f"{estimator}: I(T;Y)")
     return fig
 
 
@@ -186,9 +238,7 @@ def log_to(
     """Log information-plane numbers (bits) as scalars, and the plane as a figure, to a logger.
 
     Each row of ``df_or_row`` becomes scalars ``infoplane/<estimator>/<layer>/I_XT`` and ``.../I_TY``
-    (and ``.../I_TY_shuffled``, ``.../I_XT_se``, ``.../I_TY_se`` when present), logged at step = the row's
-    epoch; NaN values (an I(T;Y)-only estimator's I_XT) are never logged, and an estimator without a plane
-    gets no image. With ``figure``, one plane
+    (and ``.../I_TY_shuffled`` when present), logged at step = the row's epoch. With ``figure``, one plane
     per estimator (`infoplane.plotting.plot_information_plane` of all rows) is logged as
     ``infoplane/<estimator>/plane`` at the last epoch, where the logger takes images.
 
@@ -226,22 +276,12 @@ def log_to(
     if figure is None:
         figure = isinstance(df_or_row, pd.DataFrame)
     sink = _sink(logger)
-    wanted = None if epochs is None else {int(e) for e in epochs}
-    columns = [c for c in _COLUMNS if c in table.columns]
-    for epoch, rows in table.groupby("epoch", sort=True):
-        if wanted is not None and int(epoch) not in wanted:
-            continue
-        # No NaN scalars: an I(T;Y)-only estimator's I_XT (NaN by design) is not logged.
-        values = {
-            scalar_name(str(r["estimator"]), str(r["layer"]), c): float(r[c])
-            for r in rows.to_dict("records")
-            for c in columns
-            if np.isfinite(float(r[c]))
-        }
-        if values:
-            sink.scalars(values, int(epoch))
+    wanted = None if epochs is None else {_epoch(e) for e in epochs}
+    planned = _scalars(table, wanted, sink)  # every name, value and epoch checked before anything is logged
+    for step, values in planned:
+        sink.scalars(values, step)
     if figure and sink.takes_figures and len(table):
-        last = int(table["epoch"].max())
+        last = max(_epoch(e) for e in table["epoch"].tolist())
         for estimator in pd.unique(table["estimator"]):
             rows = table[table["estimator"] == estimator]
             if rows["I_XT"].isna().all() or rows["I_TY"].isna().all():

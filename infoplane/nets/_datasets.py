@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._core.validation import check_float_param, check_labels
+from .._core.validation import check_bool_param, check_float_param, check_labels
 
 __all__ = [
     "load_szt", "load_digits", "load_digits_augmented", "load_idx", "load_mnist_idx", "train_test_split",
@@ -57,6 +57,7 @@ def load_szt(*, return_X_y: bool = False):
     Bunch with ``data`` float32 (4096, 12) in counting order, ``target`` int64 (4096,), ``feature_names``,
     ``target_names``, ``DESCR``; or ``(X, y)`` when ``return_X_y`` is true.
     """
+    return_X_y = check_bool_param(return_X_y, "return_X_y", "load_szt")
     rows = np.arange(4096, dtype=np.int64)
     shifts = np.arange(11, -1, -1)  # most significant bit in column 0
     X = ((rows[:, None] >> shifts) & 1).astype(np.float32)
@@ -79,6 +80,8 @@ def load_digits(*, return_X_y: bool = False, scale: bool = True):
 
     Pixels are float32, scaled from 0..16 to [0, 1] when ``scale`` (the default); labels int64.
     """
+    return_X_y = check_bool_param(return_X_y, "return_X_y", "load_digits")
+    scale = check_bool_param(scale, "scale", "load_digits")
     from sklearn.datasets import load_digits as _sk_load_digits
 
     bunch = _sk_load_digits()

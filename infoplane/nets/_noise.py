@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .._core.noise_specs import as_noise_spec
-from .._core.validation import check_int_param
+from .._core.validation import check_bool_param, check_int_param
 from ..recording import (
     NoiseHooks,
     as_probe_rows,
@@ -91,8 +91,10 @@ def add_noise(
     >>> with add_noise(model, "dense*", GaussianDropout(0.2)):
     ...     train(model, X, y, epochs=50)
     """
+    training = check_bool_param(training, "training", "add_noise")
+    capture = check_bool_param(capture, "capture", "add_noise")
     resolved = _noisy_layers(model, layers, spec, "add_noise")
-    with noise_hooks(resolved, seed=seed, training=bool(training), capture=capture) as hooks:
+    with noise_hooks(resolved, seed=seed, training=training, capture=capture) as hooks:
         yield hooks
 
 

@@ -158,9 +158,10 @@ def beta_sweep(
 
     Returns
     -------
-    DataFrame, one row per (beta, recorded epoch): ``dataset, seed, beta, epoch, rate_bits,
-    mixture_lower_bits, mixture_upper_bits, tight_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy, train_loss,
-    train_accuracy, n_probe, n_samples, z_dim``; ``df.attrs["conventions"]`` holds the settings.
+    DataFrame
+        One row per (beta, recorded epoch), columns ``dataset, seed, beta, epoch, rate_bits,
+        mixture_lower_bits, mixture_upper_bits, tight_upper_bits, gap_bits, ba_bits, h_y_bits, test_accuracy,
+        train_loss, train_accuracy, n_probe, n_samples, z_dim``; ``df.attrs["conventions"]`` holds the settings.
     """
     dataset = check_choice(dataset, "dataset", _OWNER, ("digits", "szt"))
     if betas is None:

@@ -10,6 +10,7 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 
 from ._plane import _plane
+from ._span import DEFAULT_MIN_SPAN
 
 __all__ = ["animate_information_plane"]
 
@@ -24,8 +25,9 @@ def animate_information_plane(
     H_Y: float | None = None,
     layer_labels: str | None = "annotate",
     cmap: str | mcolors.Colormap = "viridis",
-    marker: str | Sequence[str] = "o",
+    marker: str | Sequence[str] | None = None,
     s: float = 22.0,
+    min_span: float | None = DEFAULT_MIN_SPAN,
     interval: float = 150.0,
     repeat: bool = True,
     ax: Axes | None = None,
@@ -38,8 +40,8 @@ def animate_information_plane(
 
     Parameters
     ----------
-    df, estimator, layers, epoch_scale, H_X, H_Y, layer_labels, cmap, marker, s
-        As in :func:`plot_information_plane`.
+    df, estimator, layers, epoch_scale, H_X, H_Y, layer_labels, cmap, marker, s, min_span
+        As in :func:`plot_information_plane` (labels are re-placed without overlap at every frame).
     interval : float
         Delay between frames in milliseconds (when shown; ``save`` takes ``fps``).
     repeat : bool
@@ -55,13 +57,12 @@ def animate_information_plane(
     ax, artists, table = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X,
                                 H_Y=H_Y, spread=False, layer_labels=layer_labels, cmap=cmap, colorbar=True,
                                 marker=marker, s=s, title=None, line_kws=None, scatter_kws=None, ax=ax,
-                                owner="animate_information_plane")
+                                owner="animate_information_plane", min_span=min_span)
     frames = np.sort(pd.unique(table["epoch"]))
     data = []
-    for layer, (line, collection, text) in artists.items():
-        part = table[table["layer"] == layer]
-        data.append((line, collection, text, part["epoch"].to_numpy(),
-                     part["I_XT"].to_numpy(dtype=np.float64), part["I_TY"].to_numpy(dtype=np.float64)))
+    for line, collection, text in artists.values():  # each line holds its full trajectory before frame 0
+        data.append((line, collection, text, np.asarray(collection.get_array()),
+                     np.asarray(line.get_xdata(), dtype=np.float64), np.asarray(line.get_ydata(), dtype=np.float64)))
     # freeze the full table's view (get_*lim resolves the lazy autoscale first) so frames share one view
     ax.set_xlim(ax.get_xlim())
     ax.set_ylim(ax.get_ylim())

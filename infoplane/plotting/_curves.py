@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from .._core.validation import check_choice
 from . import _utils as pu
 from ._plane import QUANTITY_LABELS, _auto_title, _prepare_plane
+from ._runs import PROBE, PROBE_STYLES, probe_levels
 from ._utils import (
     GID_H_X,
     GID_H_Y,
@@ -71,7 +72,7 @@ def plot_mi_vs_epoch(
     H_X = _optional_bits(H_X, "H_X", owner)
     H_Y = _optional_bits(H_Y, "H_Y", owner)
     ax = _ax_or_gca(ax)
-    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner)
+    sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, plane=False)
     table = pu.plane_table(sub, chosen)
     if palette is None:
         colours = [f"C{i % 10}" for i in range(len(chosen))]
@@ -81,20 +82,7 @@ def plot_mi_vs_epoch(
         colours = list(palette)
         if not colours:
             raise ValueError("palette must hold at least one colour. Got an empty sequence.")
-    std_col = pu.STD_COLUMNS[quantity]
-    for i, layer in enumerate(chosen):
-        part = table[table["layer"] == layer]
-        epochs = part["epoch"].to_numpy()
-        values = part[quantity].to_numpy(dtype=np.float64)
-        colour = colours[i % len(colours)]
-        ax.plot(epochs, values, color=colour, linewidth=1.4, marker="o", markersize=2.5, label=layer,
-                gid=GID_TRAJECTORY)
-        if spread and std_col in part.columns:
-            std = np.nan_to_num(part[std_col].to_numpy(dtype=np.float64))
-            if np.any(std > 0):
-                band = ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.2,
-                                       linewidth=0, label=f"_{layer} spread")
-                band.set_gid(GID_SPREAD)
+    _epoch_lines(ax, table, chosen, colours, quantity, spread)
     # named at the right end: the legend usually takes the free top-left corner of a rising curve
     if quantity == "I_XT":
         _reference_line(ax, H_X, "H(X)", vertical=False, gid=GID_H_X, text_at_end=True)
@@ -108,3 +96,28 @@ def plot_mi_vs_epoch(
         handles = [line for line in ax.lines if line.get_gid() == GID_TRAJECTORY]
         ax.legend(handles=handles, title="layer", fontsize="small", title_fontsize="small", frameon=False)
     return ax
+
+
+def _epoch_lines(ax: Axes, table: pd.DataFrame, chosen: list[str], colours: list, quantity: str,
+                 spread: bool) -> None:
+    """One line per layer (and probe: its own line style), with its ± 1 SD band across runs."""
+    std_col = pu.STD_COLUMNS[quantity]
+    probes = probe_levels(table)
+    for i, layer in enumerate(chosen):
+        for j, probe in enumerate(probes):
+            part = table[table["layer"] == layer]
+            part = part if probe is None else part[part[PROBE] == probe]
+            if part.empty:
+                continue
+            epochs = part["epoch"].to_numpy()
+            values = part[quantity].to_numpy(dtype=np.float64)
+            colour = colours[i % len(colours)]
+            label = layer if len(probes) == 1 else f"{layer} [{probe}]"
+            ax.plot(epochs, values, color=colour, linewidth=1.4, marker="o", markersize=2.5, label=label,
+                    linestyle=PROBE_STYLES[j % len(PROBE_STYLES)], gid=GID_TRAJECTORY)
+            if spread and std_col in part.columns:
+                std = np.nan_to_num(part[std_col].to_numpy(dtype=np.float64))
+                if np.any(std > 0):
+                    band = ax.fill_between(epochs, values - std, values + std, color=colour, alpha=0.2,
+                                           linewidth=0, label=f"_{label} spread")
+                    band.set_gid(GID_SPREAD)

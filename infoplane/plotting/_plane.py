@@ -25,23 +25,16 @@ from matplotlib import ticker as mticker
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from .._core.validation import check_choice
 from . import _utils as pu
+from ._draw import draw_plane
+from ._runs import check_has_i_xt
+from ._settings import estimator_settings
+from ._span import DEFAULT_MIN_SPAN, check_min_span, ensure_min_span
 from ._utils import (
-    GID_H_X,
-    GID_H_Y,
-    GID_INTERVAL,
-    GID_POINTS,
-    GID_SATURATED,
-    GID_SE,
-    GID_SPREAD,
-    GID_TRAJECTORY,
     _ax_or_gca,
-    _colormap,
     _optional_bits,
-    _reference_line,
 )
 
 __all__ = ["plot_information_plane", "plot_information_plane_grid"]
@@ -50,112 +43,6 @@ XLABEL = "I(T;X) [bits]"
 YLABEL = "I(T;Y) [bits]"
 QUANTITY_LABELS = {"I_XT": XLABEL, "I_TY": YLABEL}
 LAYER_LABEL_CHOICES = ("annotate", "legend", "both", None)
-
-
-def _draw_references(ax: Axes, H_X: float | None, H_Y: float | None, *, text: bool = True) -> None:
-    """I(T;X) <= H(X) bounds the x axis of the plane and I(T;Y) <= H(Y) its y axis."""
-    _reference_line(ax, H_X, "H(X)", vertical=True, gid=GID_H_X, text=text)
-    _reference_line(ax, H_Y, "H(Y)", vertical=False, gid=GID_H_Y, text=text)
-
-
-def _marker_for(marker: str | Sequence[str], i: int) -> str:
-    if isinstance(marker, str):
-        return marker
-    return list(marker)[i % len(marker)]
-
-
-def _draw_plane(
-    ax: Axes,
-    table: pd.DataFrame,
-    layers: Sequence[str],
-    norm: mcolors.Normalize,
-    cmap: Any,
-    *,
-    spread: bool,
-    layer_labels: str | None,
-    marker: str | Sequence[str],
-    s: float,
-    line_kws: dict | None,
-    scatter_kws: dict | None,
-    H_X: float | None = None,
-    H_Y: float | None = None,
-    legend_kws: dict | None = None,
-) -> dict[str, tuple[Line2D, Any, Any]]:
-    """Draw one panel: per-layer joining lines, epoch-coloured points, optional spread; return the artists."""
-    artists: dict[str, tuple[Line2D, Any, Any]] = {}
-    cmap = _colormap(cmap)
-    line_style = {"color": "0.45", "linewidth": 0.8, "alpha": 0.9, "zorder": 1.5} | (line_kws or {})
-    scatter_style = {"s": s, "edgecolors": "none", "zorder": 2.5} | (scatter_kws or {})
-    x_all = table["I_XT"].to_numpy(dtype=np.float64)
-    x_left_from = np.nanmax(x_all) - 0.1 * (np.nanmax(x_all) - min(np.nanmin(x_all), 0.0))
-    for i, layer in enumerate(layers):
-        sub = table[table["layer"] == layer]
-        if sub.empty:
-            continue
-        x = sub["I_XT"].to_numpy(dtype=np.float64)
-        y = sub["I_TY"].to_numpy(dtype=np.float64)
-        epochs = sub["epoch"].to_numpy()
-        (line,) = ax.plot(x, y, label=layer, gid=GID_TRAJECTORY, **line_style)
-        points = ax.scatter(x, y, c=epochs, cmap=cmap, norm=norm, marker=_marker_for(marker, i),
-                            label=f"_{layer} points", gid=GID_POINTS, **scatter_style)
-        if spread and "I_XT_std" in sub.columns and "I_TY_std" in sub.columns:
-            xerr = np.nan_to_num(sub["I_XT_std"].to_numpy(dtype=np.float64))
-            yerr = np.nan_to_num(sub["I_TY_std"].to_numpy(dtype=np.float64))
-            if np.any(xerr > 0) or np.any(yerr > 0):
-                bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", elinewidth=0.7, capsize=0,
-                                   alpha=0.55, zorder=2.0, label=f"_{layer} spread")
-                for collection in bars.lines[2]:
-                    collection.set_color(cmap(norm(epochs)))
-                    collection.set_gid(GID_SPREAD)
-        _draw_diagnostics(ax, sub, x, y, s)
-        annotation = None
-        if layer_labels in ("annotate", "both"):
-            # a label right of a point at the right edge would spill out of the axes: put it on the left
-            left = x[-1] > x_left_from
-            annotation = ax.annotate(layer, xy=(x[-1], y[-1]), xytext=(-5 if left else 5, 3),
-                                     textcoords="offset points", fontsize="small", color="0.15",
-                                     ha="right" if left else "left", va="bottom", zorder=3)
-        artists[layer] = (line, points, annotation)
-    legend = layer_labels in ("legend", "both")
-    # with a legend the entropy lines are named in it, not by text that the legend could cover
-    _draw_references(ax, H_X, H_Y, text=not legend)
-    if legend:
-        handles = [Line2D([], [], color="0.45", linewidth=0.8, marker=_marker_for(marker, i),
-                          markerfacecolor="0.3", markeredgecolor="none", label=layer)
-                   for i, layer in enumerate(layers) if layer in artists]
-        handles += [line for line in ax.lines if line.get_gid() in (GID_H_X, GID_H_Y)]
-        if any(c.get_gid() == GID_SATURATED for c in ax.collections):
-            handles.append(Line2D([], [], linestyle="none", marker="o", markerfacecolor="none",
-                                  markeredgecolor="crimson", label="saturated (I(T;X) ≈ log2 N)"))
-        style = {"title": "layer", "loc": "best", "fontsize": "small", "title_fontsize": "small",
-                 "framealpha": 0.85, "edgecolor": "none"} | (legend_kws or {})
-        ax.legend(handles=handles, **style)
-    return artists
-
-
-def _draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray, s: float) -> None:
-    """Ring saturated points and draw bootstrap intervals, when the table has those columns."""
-    if all(c in sub.columns for c in pu.INTERVAL_COLUMNS):
-        lo_x, hi_x, lo_y, hi_y = (sub[c].to_numpy(dtype=np.float64) for c in pu.INTERVAL_COLUMNS)
-        xerr = np.clip(np.nan_to_num(np.vstack([x - lo_x, hi_x - x])), 0, None)
-        yerr = np.clip(np.nan_to_num(np.vstack([y - lo_y, hi_y - y])), 0, None)
-        bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.35", elinewidth=0.6, capsize=0,
-                           alpha=0.6, zorder=2.0, label="_interval")
-        for collection in bars.lines[2]:
-            collection.set_gid(GID_INTERVAL)
-    if "I_XT_se" in sub.columns and "I_TY_se" in sub.columns:  # a noisy estimator's ± 1 standard error
-        xerr = np.nan_to_num(sub["I_XT_se"].to_numpy(dtype=np.float64))
-        yerr = np.nan_to_num(sub["I_TY_se"].to_numpy(dtype=np.float64))
-        if np.any(xerr > 0) or np.any(yerr > 0):
-            bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.2", elinewidth=0.8, capsize=1.5,
-                               alpha=0.7, zorder=2.1, label="_standard error")
-            for collection in bars.lines[2]:
-                collection.set_gid(GID_SE)
-    if "saturated" in sub.columns:
-        sat = sub["saturated"].to_numpy(dtype=bool)
-        if sat.any():
-            ax.scatter(x[sat], y[sat], s=2.5 * s, facecolors="none", edgecolors="crimson", linewidths=0.8,
-                       zorder=2.6, gid=GID_SATURATED, label="_saturated")
 
 
 def _add_epoch_colorbar(fig: Figure, mappable: Any, ax: Any, norm: mcolors.Normalize, **kwargs: Any):
@@ -168,23 +55,27 @@ def _add_epoch_colorbar(fig: Figure, mappable: Any, ax: Any, norm: mcolors.Norma
 
 def _prepare_plane(
     df: pd.DataFrame, estimator: str | None, layers: Sequence[str] | str | None, *, owner: str,
-    allow_several: bool = False,
+    allow_several: bool = False, plane: bool = True,
 ) -> tuple[pd.DataFrame, list[str]]:
     pu.check_table(df, pu.PLANE_COLUMNS, numeric=("epoch", "I_XT", "I_TY"))
+    pu.check_finite_columns(df, ["I_XT", "I_TY"], allow_nan=True)
     sub = pu.select_estimator(df, estimator, allow_several=allow_several)
     chosen = pu.select_layers(sub, layers)
-    if owner.startswith("plot_information_plane") and sub["I_XT"].isna().all():
-        named = sorted(map(str, pd.unique(sub["estimator"]))) if "estimator" in sub.columns else []
-        raise ValueError(
-            f"{owner}: estimator(s) {named} report I(T;Y) only (I_XT is NaN on every row), so there is no "
-            "plane to draw; use plot_mi_vs_epoch(df, 'I_TY', estimator=...) for their I(T;Y) against epoch."
-        )
+    if plane:  # the plane needs I(T;X): an I(T;Y)-only estimator is drawn by plot_mi_vs_epoch
+        drawn = sub[sub["layer"].isin(chosen)]
+        groups = drawn.groupby("estimator", sort=False) if "estimator" in drawn.columns else [(None, drawn)]
+        for label, rows in groups:
+            rows.attrs = df.attrs
+            check_has_i_xt(rows, label, owner)
     return sub, chosen
 
 
 def _auto_title(df: pd.DataFrame) -> str:
+    """The estimator's label and its settings (bins, σ², k, ...) when the rows hold one estimator."""
     if "estimator" in df.columns and df["estimator"].nunique() == 1:
-        return str(df["estimator"].iloc[0])
+        label = df["estimator"].iloc[0]
+        settings = estimator_settings(df, label)
+        return f"{label} ({settings})" if settings else str(label)
     return ""
 
 
@@ -200,8 +91,9 @@ def plot_information_plane(
     layer_labels: str | None = "annotate",
     cmap: str | mcolors.Colormap = "viridis",
     colorbar: bool = True,
-    marker: str | Sequence[str] = "o",
+    marker: str | Sequence[str] | None = None,
     s: float = 22.0,
+    min_span: float | None = DEFAULT_MIN_SPAN,
     title: str | None = None,
     line_kws: dict | None = None,
     scatter_kws: dict | None = None,
@@ -218,9 +110,12 @@ def plot_information_plane(
     ----------
     df : DataFrame
         Tidy results table with columns ``epoch``, ``layer``, ``I_XT``, ``I_TY`` (bits), and usually
-        ``run``, ``estimator``. If it holds several runs they are averaged per (layer, epoch) and the
-        standard deviation across runs (ddof=1) is the spread; a summarized table (``I_XT_std``,
-        ``I_TY_std`` columns, from ``summarize_runs``) is drawn as it is.
+        ``run``, ``estimator``. Several runs are averaged per (layer, epoch) and the standard deviation
+        across runs (ddof=1) is the spread, but only runs that differ in the seed alone: a ``probe`` column
+        (training vs held-out probe) draws each probe apart, in its own line style, and runs that differ in
+        another column (``activation``, ``n_samples``, ...) raise `ValueError` naming
+        ``plot_information_plane_grid(df, col=...)``. A summarized table (``I_XT_std``, ``I_TY_std``
+        columns, from ``summarize_runs``) is drawn as it is.
     estimator : str, optional
         Which estimator's rows to draw. Required when the table holds more than one.
     layers : sequence of str, optional
@@ -232,19 +127,30 @@ def plot_information_plane(
         Entropies H(X) and H(Y) in bits (e.g. 12 and 0.9992 for the SZT task); drawn as dashed lines,
         the upper limits of I(T;X) and I(T;Y).
     spread : bool
-        Draw ± one standard deviation across runs as error bars (coloured by epoch) when known.
+        Draw error bars coloured by epoch: ± one standard deviation across runs when known, else ± one
+        standard error of a single run's estimate (``I_XT_se`` / ``I_TY_se`` columns, e.g. a noisy
+        estimator's). Every kind of error bar and the rings of saturated points get a legend entry, in every
+        ``layer_labels`` mode.
     layer_labels : {"annotate", "legend", "both", None}
-        Name each layer at its last point, in a legend, both, or not at all.
+        Name each layer next to its last point (offset along the trajectory's last step, moved until no two
+        labels overlap, with a thin leader line), in a legend with one marker per layer, both, or not at all.
     cmap : str or Colormap
         Epoch colormap (default viridis).
     colorbar : bool
         Add the "epoch" colour bar.
-    marker : str or sequence of str
-        Point marker, or one per layer (cycled), e.g. ``("o", "s", "^", "D", "v", "P")``.
+    marker : str or sequence of str, optional
+        Point marker, or one per layer (cycled), e.g. ``("o", "s", "^", "D", "v", "P")``. Default: circles,
+        or one distinct marker per layer when the layers are named in a legend.
     s : float
         Marker area in points².
+    min_span : float or None, default 0.5
+        Smallest span of each axis, in bits: a view narrower than this is widened around its middle and a
+        note in the lower left corner says so, so that a 0.02-bit wobble does not fill the axes like a
+        trajectory. None or 0: Matplotlib's autoscaling alone.
     title : str, optional
-        Axes title; default the estimator's label when the drawn rows hold a single one ("" for none).
+        Axes title; default the estimator's label and its settings from ``df.attrs["conventions"]`` (or
+        columns such as ``n_bins``, ``noise_variance``), e.g. ``"kde-upper (σ² = 0.001)"``, when the drawn
+        rows hold a single estimator ("" for none).
     line_kws, scatter_kws : dict, optional
         Extra keyword arguments for the joining lines (``Axes.plot``) and the points (``Axes.scatter``).
     legend_kws : dict, optional
@@ -257,7 +163,14 @@ def plot_information_plane(
     -------
     Axes
         The Axes drawn on. Joining lines carry ``gid="trajectory"`` and the layer as label; point
-        collections ``gid="epoch-points"``; reference lines ``gid="H_X"`` / ``"H_Y"``.
+        collections ``gid="epoch-points"``; reference lines ``gid="H_X"`` / ``"H_Y"``; labels
+        ``gid="layer-label"``.
+
+    Raises
+    ------
+    ValueError
+        When the estimator gives no I(T;X) (k-NN, probe, critics: I_XT is NaN), pointing to
+        `plot_mi_vs_epoch`; when runs differ in more than the seed (see ``df``).
 
     References
     ----------
@@ -267,23 +180,25 @@ def plot_information_plane(
     ax, _, _ = _plane(df, estimator=estimator, layers=layers, epoch_scale=epoch_scale, H_X=H_X, H_Y=H_Y,
                       spread=spread, layer_labels=layer_labels, cmap=cmap, colorbar=colorbar, marker=marker,
                       s=s, title=title, line_kws=line_kws, scatter_kws=scatter_kws, legend_kws=legend_kws,
-                      ax=ax, owner="plot_information_plane")
+                      ax=ax, owner="plot_information_plane", min_span=min_span)
     return ax
 
 
 def _plane(df, *, estimator, layers, epoch_scale, H_X, H_Y, spread, layer_labels, cmap, colorbar, marker, s,
-           title, line_kws, scatter_kws, ax, owner, legend_kws=None):
+           title, line_kws, scatter_kws, ax, owner, legend_kws=None, min_span=DEFAULT_MIN_SPAN):
     """plot_information_plane's body; also returns the artists and the drawn table for the animation."""
     check_choice(layer_labels, "layer_labels", owner, LAYER_LABEL_CHOICES)
     H_X = _optional_bits(H_X, "H_X", owner)
     H_Y = _optional_bits(H_Y, "H_Y", owner)
+    min_span = check_min_span(min_span, owner)
     ax = _ax_or_gca(ax)
     sub, chosen = _prepare_plane(df, estimator, layers, owner=owner)
     table = pu.plane_table(sub, chosen)
     norm = pu.epoch_norm(table["epoch"], epoch_scale, owner=owner)
-    artists = _draw_plane(ax, table, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
-                          marker=marker, s=s, line_kws=line_kws, scatter_kws=scatter_kws, H_X=H_X, H_Y=H_Y,
-                          legend_kws=legend_kws)
+    artists = draw_plane(ax, table, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
+                         marker=marker, s=s, line_kws=line_kws, scatter_kws=scatter_kws, H_X=H_X, H_Y=H_Y,
+                         legend_kws=legend_kws)
+    ensure_min_span(ax, min_span)
     ax.set_xlabel(XLABEL)
     ax.set_ylabel(YLABEL)
     ax.set_title(_auto_title(sub) if title is None else title)
@@ -308,8 +223,9 @@ def plot_information_plane_grid(
     spread: bool = True,
     layer_labels: str | None = "annotate",
     cmap: str | mcolors.Colormap = "viridis",
-    marker: str | Sequence[str] = "o",
+    marker: str | Sequence[str] | None = None,
     s: float = 16.0,
+    min_span: float | None = DEFAULT_MIN_SPAN,
     sharex: bool = True,
     sharey: bool = True,
     panel_size: tuple[float, float] = (3.4, 2.9),
@@ -321,7 +237,9 @@ def plot_information_plane_grid(
     seeds, or ``col="activation"`` for tanh against ReLU. All panels share one epoch colour scale and one
     colour bar (limits = the epoch range of the whole drawn table), so colours mean the same epoch
     everywhere. Each panel is drawn as by :func:`plot_information_plane` (several runs inside one panel are
-    averaged) and titled ``"<row> = <value> | <col> = <value>"``.
+    averaged when they differ only in the seed; ``col="probe"`` puts a training and a held-out probe side by
+    side) and titled ``"<row> = <value> | <col> = <value>"``, with a second line stating the estimator's
+    settings (bins, σ², ...) when the table's conventions give them.
 
     Parameters
     ----------
@@ -350,9 +268,11 @@ def plot_information_plane_grid(
     check_choice(layer_labels, "layer_labels", owner, LAYER_LABEL_CHOICES)
     H_X = _optional_bits(H_X, "H_X", owner)
     H_Y = _optional_bits(H_Y, "H_Y", owner)
+    min_span = check_min_span(min_span, owner)
     facets = [c for c in (row, col) if c is not None]
     pu.check_table(df, list(pu.PLANE_COLUMNS) + [c for c in facets if c not in pu.PLANE_COLUMNS],
                    numeric=("epoch", "I_XT", "I_TY"))
+    pu.check_finite_columns(df, ["I_XT", "I_TY"], allow_nan=True)
     sub, chosen = _prepare_plane(df, estimator, layers, owner=owner, allow_several="estimator" in facets)
 
     rows = _facet_levels(sub, row, row_order, "row_order")
@@ -369,9 +289,8 @@ def plot_information_plane_grid(
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
-            ax.set_title(" | ".join(f"{k} = {v}" for k, v in ((row, r), (col, c)) if k is not None),
-                         fontsize="medium")
             panel = sub[_facet_mask(sub, row, [r], col, [c])]
+            ax.set_title(_panel_title(panel, ((row, r), (col, c))), fontsize="medium")
             artists = _draw_panel(ax, panel, chosen, norm, cmap, spread=spread, layer_labels=layer_labels,
                                   marker=marker, s=s, H_X=H_X, H_Y=H_Y)
             if mappable is None and artists:
@@ -380,11 +299,26 @@ def plot_information_plane_grid(
                 ax.set_xlabel(XLABEL)
             if j == 0:
                 ax.set_ylabel(YLABEL)
+    for ax in axes.ravel():  # after every panel: shared axes take the union of the views first
+        ensure_min_span(ax, min_span)
     if mappable is None:  # pragma: no cover - the table is non-empty, so some panel has points
         mappable = ScalarMappable(norm=norm, cmap=cmap)
     _add_epoch_colorbar(fig, mappable, axes.ravel().tolist(), norm, shrink=0.6 if len(rows) > 1 else 1.0,
                         aspect=30 if len(rows) > 1 else 20)
     return fig
+
+
+def _panel_title(panel: pd.DataFrame, facets: Sequence[tuple[str | None, Any]]) -> str:
+    """``"row = r | col = c"``, and the estimator's settings on a second line when they are known."""
+    title = " | ".join(f"{k} = {v}" for k, v in facets if k is not None)
+    if "estimator" not in panel.columns or panel["estimator"].nunique() != 1:
+        return title
+    label = panel["estimator"].iloc[0]
+    settings = estimator_settings(panel, label)
+    if not settings:
+        return title
+    named = any(k == "estimator" for k, _ in facets)
+    return f"{title}\n{settings if named else f'{label} ({settings})'}"
 
 
 def _facet_levels(sub: pd.DataFrame, column: str | None, order: Sequence[Any] | None, param: str) -> list[Any]:
@@ -418,4 +352,4 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, chosen: list[str], norm: mcolors.
         return {}
     panel_layers = [layer for layer in chosen if layer in set(panel["layer"])]
     table = pu.plane_table(panel, panel_layers)
-    return _draw_plane(ax, table, panel_layers, norm, cmap, line_kws=None, scatter_kws=None, **kwargs)
+    return draw_plane(ax, table, panel_layers, norm, cmap, line_kws=None, scatter_kws=None, **kwargs)

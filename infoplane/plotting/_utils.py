@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from .._core import tables as _tables
 from .._core.tables import listed
 from .._core.validation import check_choice
+from ._runs import PROBE, check_runs_comparable
 
 __all__ = [
     "listed",
@@ -35,6 +36,11 @@ __all__ = [
 
 PLANE_COLUMNS = ("epoch", "layer", "I_XT", "I_TY")
 STD_COLUMNS = {"I_XT": "I_XT_std", "I_TY": "I_TY_std"}
+
+
+def check_finite_columns(df: Any, columns: Sequence[str], *, allow_nan: bool = True) -> None:
+    """Raise naming the column when it holds an infinite value (a plot would draw it at the axis' edge)."""
+    _tables.check_finite_columns(df, columns, allow_nan=allow_nan)
 
 
 def check_table(df: Any, required: Sequence[str], *, name: str = "df", numeric: Sequence[str] = ()) -> None:
@@ -98,18 +104,25 @@ def select_layers(df: pd.DataFrame, layers: Sequence[str] | str | None, *, name:
 INTERVAL_COLUMNS = ("I_XT_low", "I_XT_high", "I_TY_low", "I_TY_high")
 
 
+#: Standard-error columns (e.g. a noisy estimator's Monte Carlo SE), drawn as ± SE error bars for one run.
+SE_COLUMNS = {"I_XT": "I_XT_se", "I_TY": "I_TY_se"}
+
+
 def plane_table(
     df: pd.DataFrame, layers: Sequence[str], quantities: Sequence[str] = ("I_XT", "I_TY"), *, name: str = "df"
 ) -> pd.DataFrame:
-    """One row per (layer, epoch): the mean over runs and, where known, the spread (``*_std``, ``n_runs``).
+    """One row per (layer, epoch[, probe]): the mean over runs and, where known, the spread (``*_std``, ``n_runs``).
 
     A table with a ``run`` column holding several runs is averaged here; the standard deviation across runs
-    uses ddof=1 (one run gives NaN: no spread to draw). A summarized table (already carrying ``I_XT_std`` /
-    ``I_TY_std``) is used as it is. Several rows for one (layer, epoch) that are not distinct runs are
+    uses ddof=1 (one run gives NaN: no spread to draw). Runs are averaged only when they differ in nothing
+    but the seed (`check_runs_comparable`); a ``probe`` column keeps each probe apart. A summarized table
+    (already carrying ``I_XT_std`` / ``I_TY_std``) is used as it is, and a single run keeps its standard
+    errors (``I_XT_se`` / ``I_TY_se``). Several rows for one (layer, epoch) that are not distinct runs are
     ambiguous and raise.
     """
     sub = df[df["layer"].isin(layers)]
-    keys = ["layer", "epoch"]
+    probe = [PROBE] if PROBE in sub.columns else []
+    keys = ["layer", "epoch"] + probe
     has_runs = "run" in sub.columns and sub["run"].nunique() > 1
     has_std = all(STD_COLUMNS[q] in sub.columns for q in quantities)
     dup_keys = keys + (["run"] if "run" in sub.columns else [])
@@ -121,18 +134,28 @@ def plane_table(
             "estimator and configuration, or give each repetition its own 'run' label."
         )
     if has_runs and not has_std:
-        extra = {"saturated": ("saturated", "any")} if "saturated" in sub.columns else None
-        # a mean point is marked when any run's point is saturated
+        for _, group in (sub.groupby(PROBE, sort=False) if probe else [(None, sub)]):
+            check_runs_comparable(group, name=name)
+        # a mean point is marked when any run's point is saturated, grey when any run's is unreliable
+        extra = {c: (c, "any") for c in ("saturated",) if c in sub.columns}
+        extra.update({c: (c, "all") for c in RELIABLE_COLUMNS if c in sub.columns})
+        extra = extra or None
         out = _tables.mean_sd(sub, keys, quantities, ddof=1, extra=extra)
     else:
         cols = keys + list(quantities) + [STD_COLUMNS[q] for q in quantities if has_std]
         # diagnostics (infoplane.analysis) of one run travel with the points
-        cols += [c for c in ("n_runs", "saturated", "I_XT_se", "I_TY_se", *INTERVAL_COLUMNS) if c in sub.columns]
+        cols += [c for c in ("n_runs", "saturated", *RELIABLE_COLUMNS, *INTERVAL_COLUMNS,
+                             *(SE_COLUMNS[q] for q in quantities))
+                 if c in sub.columns]
         out = sub[cols].copy()
     order = {layer: i for i, layer in enumerate(layers)}
     out["_order"] = out["layer"].map(order)
-    out = out.sort_values(["_order", "epoch"], kind="stable").drop(columns="_order").reset_index(drop=True)
-    return out
+    sort = ["_order", "epoch"]
+    if probe:
+        out["_probe"] = out[PROBE].map({p: i for i, p in enumerate(pd.unique(sub[PROBE]))})
+        sort = ["_order", "_probe", "epoch"]
+    out = out.sort_values(sort, kind="stable").drop(columns=[c for c in ("_order", "_probe") if c in out])
+    return out.reset_index(drop=True)
 
 
 def epoch_norm(epochs: Any, scale: str = "linear", *, owner: str = "plot") -> mcolors.Normalize:
@@ -186,8 +209,10 @@ GID_TRAJECTORY = "trajectory"
 GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
 GID_SATURATED = "saturated"
+GID_UNRELIABLE = "unreliable"
+#: Columns of `information_plane(..., reliability=True)`: a point is drawn grey when either is False.
+RELIABLE_COLUMNS = ("I_XT_reliable", "I_TY_reliable")
 GID_INTERVAL = "interval"
-GID_SE = "standard-error"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"
 REFERENCE_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 0.9, "zorder": 0.5}

@@ -38,7 +38,7 @@ class Layer:
     name : str, optional
         The logical name stored; default: the module name followed by the selector, e.g. ``"enc[0]"``.
     pool : "global" or int, optional
-        Spatial average pooling of an (N, C, *spatial) output inside the hook: ``"global"`` -> (N, C); k ->
+        Spatial average pooling of an ``(N, C, *spatial)`` output inside the hook: ``"global"`` -> (N, C); k ->
         k x k windows. A non-spatial output raises ValueError naming ``pool``.
     project : int, optional
         Seeded Gaussian random projection to k dimensions (entries N(0, 1/k)), 1 <= k <= width: keeps pairwise
@@ -73,6 +73,8 @@ class Layer:
     noise: NoiseSpec | None = None
 
     def __post_init__(self) -> None:
+        if self.name is not None and not (isinstance(self.name, str) and self.name.strip()):
+            raise param_error("Layer", "name", "a non-empty str (the name stored) or None", self.name)
         if self.noise is not None:
             object.__setattr__(self, "noise", as_noise_spec(self.noise, "Layer", "noise"))
             if self.gaussian:

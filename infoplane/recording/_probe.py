@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._core.validation import check_activations
+from .._core.validation import check_activations, check_device
 from ._layers import _Resolved, _selector_text
 from ._reductions import Reducer
 
@@ -78,12 +78,27 @@ def as_probe(probe: Any, model: nn.Module) -> tuple[tuple[torch.Tensor, ...], in
 
 
 def as_device(device: Any, owner: str) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"The 'device' parameter of {owner} must name a torch device ('cpu', 'cuda:0', ...). Got {device!r} ({exc})."
-        ) from None
+    return check_device(device, "device", owner)  # one this torch can use: checked before any work
+
+
+def _width_error(model: nn.Module, exc: BaseException, where: str) -> ValueError | None:
+    """The module of ``model`` that raised, and the input width it expects, or None if there is none to name."""
+    names = {id(m): n for n, m in model.named_modules()}
+    failing, tb = None, exc.__traceback__
+    while tb is not None:  # the innermost frame whose ``self`` is a module of this model
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and id(owner) in names:
+            failing = owner
+        tb = tb.tb_next
+    width = getattr(failing, "in_features", None) or getattr(failing, "in_channels", None)
+    if not isinstance(exc, RuntimeError) or failing is None or width is None:
+        return None
+    what = "in_features" if hasattr(failing, "in_features") else "in_channels"
+    return ValueError(
+        f"the probe does not fit the model: module {names[id(failing)] or '(the model)'!r} "
+        f"({type(failing).__name__}) expects inputs of width {width} ({what}); the forward pass failed {where}. "
+        f"(torch: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    )
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -260,6 +275,9 @@ class HookContext:
             if exc is self._hook_error:  # a recorded output we cannot store: its own error, with a note
                 exc.add_note(f"While recording {where}.")
                 raise
+            width = _width_error(self.model, exc, where)
+            if width is not None:
+                raise width from exc
             raise RuntimeError(
                 f"The forward pass of {type(self.model).__name__} failed {where}: {type(exc).__name__}: {exc}"
             ) from exc

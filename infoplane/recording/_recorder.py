@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .._core.rank import check_writer_rank
+from .._core.types import ArrayLike
 from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, resolve_layers
@@ -150,6 +151,11 @@ class Recorder:
     noise_seed : int or None, default 0
         Seed of the noise draws, the same at every epoch (common random numbers: epochs differ by the
         network only).
+    probe_name : str, optional
+        What this probe is, e.g. ``"train"`` or ``"held-out"``: stored in the metadata (``"probe_name"``) and
+        written by `information_plane` into a ``probe`` column, so that a training-probe and a held-out-probe
+        recording of one network (one Recorder per probe, each with its own store, stepped by the same
+        callback) are compared and never averaged together. See ``docs/notes/plots.md``.
     """
 
     def __init__(
@@ -158,7 +164,7 @@ class Recorder:
         layers: Any,
         probe: Any,
         *,
-        labels: Any = None,
+        labels: ArrayLike | None = None,
         schedule: Any = None,
         store: BaseStore | str | os.PathLike | None = None,
         batch_size: int = 1024,
@@ -171,8 +177,13 @@ class Recorder:
         seed: int | None = None,
         draws: int = 8,
         noise_seed: int | None = 0,
+        probe_name: str | None = None,
     ) -> None:
         self.model = model
+        if probe_name is not None and (not isinstance(probe_name, str) or not probe_name.strip()):
+            raise param_error("Recorder", "probe_name", "None or a non-empty str (e.g. 'train', 'held-out')",
+                              probe_name)
+        self.probe_name = probe_name
         self.layer_specs = _with_reductions(
             resolve_layers(model, layers),
             {"pool": pool, "project": project, "units": units, "dtype": dtype, "seed": seed}, "Recorder")
@@ -265,6 +276,7 @@ class Recorder:
             model_class=f"{type(self.model).__module__}.{type(self.model).__qualname__}",
             model_repr=repr(self.model)[:_MODEL_REPR_CHARS],
             torch_version=torch.__version__,
+            **({} if self.probe_name is None else {"probe_name": self.probe_name}),
         )
         return sched
 
@@ -323,11 +335,19 @@ class Recorder:
         return True
 
     def _check_stored_shapes(self) -> None:
-        """Before the first skipped epoch: one probe row through the model; its layer widths must be the store's."""
+        """Before the first skipped epoch: two probe rows through the model; its layer widths must be the store's.
+
+        A model that cannot run on two rows (batch-size dependent code) is not checked here; its first recorded
+        epoch is (`write_epoch` refuses other shapes).
+        """
         device = self.device if self.device is not None else model_device(self.model)
-        row = tuple(t[:1] for t in self._probe_on(device))
-        data = probe_pass(self.model, self.layer_specs, row, 1, batch_size=1, device=device, epoch=None,
-                          keys=self._probe_keys)
+        rows = min(2, self.n_probe)
+        head = tuple(t[:rows] for t in self._probe_on(device))
+        try:
+            data = probe_pass(self.model, self.layer_specs, head, rows, batch_size=rows, device=device, epoch=None,
+                              keys=self._probe_keys)
+        except Exception:  # noqa: BLE001 - only a check: the full pass of the next recording reports any error
+            return
         shapes = self.store.metadata["shapes"]
         for name, value in data.items():
             width = (value["mu"] if isinstance(value, dict) else value).shape[1]

@@ -145,6 +145,12 @@ class Reducer:
                 f"The 'pool' parameter of Layer {self.layer!r} needs a spatial output (N, C, H[, W[, D]]); the "
                 f"layer's output has shape {tuple(t.shape)}, with no spatial dimensions to pool."
             )
+        if self.reduction.pool != "global" and self.reduction.pool > min(spatial):
+            raise ValueError(
+                f"The 'pool' parameter of Layer {self.layer!r} must be at most the output's spatial size "
+                f"{'x'.join(map(str, spatial))} (k x k windows). Got {self.reduction.pool!r} instead, which would "
+                "pool each channel to one value; say pool='global' for that."
+            )
         size = [1] * len(spatial) if self.reduction.pool == "global" else [
             math.ceil(s / self.reduction.pool) for s in spatial]
         pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[len(spatial) - 1]

@@ -11,6 +11,10 @@ from .._core.validation import check_int_param, param_error
 
 __all__ = ["Schedule", "every", "log_spaced", "explicit"]
 
+#: Bounds of `Schedule.log_spaced`: at most this many epochs, and a last epoch that float64 holds exactly.
+_MAX_LOG_POINTS = 100_000
+_MAX_LAST = 10**15
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -46,6 +50,10 @@ class Schedule:
         """
         last = check_int_param(last, "last", "Schedule.log_spaced", minimum=0)
         n = check_int_param(n, "n", "Schedule.log_spaced", minimum=2)
+        if n > _MAX_LOG_POINTS:
+            raise param_error("Schedule.log_spaced", "n", f"an int in 2..{_MAX_LOG_POINTS:,} (epochs to record)", n)
+        if last > _MAX_LAST:  # beyond, last + 1 is not exact in float64 and the epochs would be rounded
+            raise param_error("Schedule.log_spaced", "last", f"an int in 0..{_MAX_LAST:,} (10**15)", last)
         points = np.unique(np.rint(np.logspace(0.0, np.log10(last + 1.0), n)).astype(np.int64) - 1)
         points = np.union1d(points, [0, last])
         return cls("explicit", epochs=tuple(int(e) for e in points), label=f"log_spaced(last={last}, n={n})")

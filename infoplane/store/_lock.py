@@ -52,6 +52,12 @@ class WriterLock:
         """Take the lock without waiting; raise `StoreLockedError` naming the holder if it is taken."""
         if self.held:
             return
+        if self.path.is_symlink() or self.path.is_dir():
+            kind = "a symbolic link" if self.path.is_symlink() else "a directory"
+            raise ValueError(
+                f"the lock file {str(self.path)!r} of {what} is {kind}, not a file; infoplane never follows or "
+                "replaces it. Remove it (it holds no data) and open the store again."
+            )
         from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.path), timeout=0)

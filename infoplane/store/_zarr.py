@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._core.files import atomic_write, fsync_path
-from .._core.validation import check_int_param, param_error
+from .._core.validation import check_int_param, check_path_param, param_error
 from . import _files as files
 from ._base import FORMAT, FORMAT_VERSION, BaseStore, MemoryStore, _package_version
 from ._lock import StoreLockedError, WriterLock
@@ -126,8 +126,7 @@ class ZarrStore(BaseStore):
         super().__init__()
         if mode not in ("r", "a", "w-", "w"):
             raise param_error("ZarrStore", "mode", "one of 'r', 'a', 'w-', 'w'", mode)
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"The 'path' parameter of ZarrStore must be a str or os.PathLike. Got {type(path).__name__}.")
+        check_path_param(path, "path", "ZarrStore")
         if not isinstance(durable, bool):
             raise param_error("ZarrStore", "durable", "True or False", durable)
         level = check_int_param(compression_level, "compression_level", "ZarrStore", minimum=0)
@@ -436,8 +435,7 @@ def open_store(path: str | os.PathLike, mode: Literal["r", "a"] = "r", **kwargs:
     """
     if mode not in ("r", "a"):
         raise param_error("open_store", "mode", "one of 'r', 'a'", mode)
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"The 'path' parameter of open_store must be a str or os.PathLike. Got {type(path).__name__}.")
+    check_path_param(path, "path", "open_store")
     if not (Path(path) / files.MANIFEST).is_file():
         raise FileNotFoundError(f"no infoplane store at {str(path)!r} (no {files.MANIFEST} there).")
     return ZarrStore(path, mode=mode, **kwargs)

@@ -97,7 +97,7 @@ def test_keyword_options_are_providers():
     for cls in _providers.PROVIDERS:
         for key in cls.keywords:
             assert re.search(rf"^    (\w+, )*{key}\b.* :", information_plane.__doc__, re.M), key
-            assert isinstance(cls.from_options("f"), (type(None), ColumnProvider))
+            assert isinstance(cls.from_options("f", dict(cls.keywords)), (type(None), ColumnProvider))
 
 
 def test_bad_options_and_providers():

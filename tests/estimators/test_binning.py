@@ -4,6 +4,7 @@ Discrete plug-in values are exact up to float64 round-off of a few logs: compare
 """
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -157,9 +158,11 @@ def test_adaptive_bins_without_ties_are_equal_mass_per_call():
     t = rng.standard_cauchy(size=(4000, 1))
     y = rng.integers(0, 2, 4000)
     r = BinningEstimator(n_bins=8, strategy="adaptive").estimate(t, y)
-    assert r.I_XT == pytest.approx(3.0, abs=1e-12)  # 8 bins of exactly 500 rows
-    assert r.conventions["n_bins_effective"] == 8 and len(r.conventions["edges"]) == 7  # interior edges
-    # One-hot codes pool to 75% zeros and 25% 0.9: two bins, the tied top value keeping its own.
+    # The minimum alone, the other 3,999 values at ranks int(k * 3999/8): 499, 500 x 6, 499 rows; the maximum alone.
+    p = np.array([1, 499] + [500] * 6 + [499, 1]) / 4000
+    assert r.I_XT == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)
+    assert r.conventions["n_bins_effective"] == 10 and len(r.conventions["edges"]) == 9  # edges above the bottom
+    # One-hot codes pool to 75% zeros and 25% 0.9: two bins, the zeros and the top value each their own.
     onehot = BinningEstimator(n_bins=30, strategy="adaptive").estimate(np.eye(4)[np.arange(40) % 4] * 0.9,
                                                                        np.arange(40) % 4)
     assert onehot.conventions["n_bins_effective"] == 2 and onehot.I_XT == pytest.approx(2.0, abs=1e-12)
@@ -173,14 +176,90 @@ def test_adaptive_keeps_its_bins_as_a_layer_gets_sparse_and_quantile_loses_them(
     tt = torch.from_numpy(t) if as_torch else t
     adaptive = BinningEstimator(n_bins=30, strategy="adaptive").estimate(tt, y)
     quantile = BinningEstimator(n_bins=30, strategy="quantile").estimate(tt, y)
-    assert adaptive.conventions["n_bins_effective"] == 30 and quantile.conventions["n_bins_effective"] == 16
+    assert adaptive.conventions["n_bins_effective"] == 32 and quantile.conventions["n_bins_effective"] == 16
     # Quantile: the zeros in one bin (p = 1/2) and 15 bins of 40 rows: H = 1/2 + 1/2 log2(30) bits.
     assert quantile.I_XT == pytest.approx(0.5 + 0.5 * np.log2(30), abs=1e-12)
-    # Adaptive: bin 0 holds 0 and the 19 smallest positives (619 rows), 29 bins of 20 or 21 rows.
-    codes = np.searchsorted(np.asarray(adaptive.conventions["edges"]), t.ravel(), side="right")
-    p = np.bincount(codes) / 1200
-    p = p[p > 0]
-    assert adaptive.I_XT == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12) and p.size == 30
+    # Adaptive: the zeros (600 rows), 29 bins of 20 rows, one of 19, the maximum alone.
+    p = np.array([600] + [20] * 29 + [19, 1]) / 1200
+    assert adaptive.I_XT == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)
+
+
+def _chelombiev_reference(t: np.ndarray, y: np.ndarray, num_of_bins: int, relu: bool) -> tuple[float, float]:
+    """Chelombiev et al.'s (2019) adaptive binning re-implemented from their description, loop by loop:
+    bottom edge 0 (ReLU) or -1.000001 (tanh); the sorted distinct values of the layer other than it; the value
+    at int(k * (size / num_of_bins)) for each k; the maximum; symbols bins[digitize(t, bins) - 1]; rows of
+    symbols counted as one symbol. I(T;X) = H(T) (every row a distinct input); I(T;Y) = H(T) - H(T|Y)."""
+    low = 0.0 if relu else -1.000001
+    bins = [low]
+    unique = np.sort(np.setdiff1d(np.unique(t.reshape(-1)), [low]))
+    for k in range(num_of_bins):
+        bins.append(unique[int(k * (unique.size / num_of_bins))])
+    bins.append(unique[-1])
+    bins = np.asarray(bins)
+    symbols = bins[np.digitize(t.reshape(-1), bins) - 1].reshape(t.shape)
+    rows = [tuple(r) for r in symbols.tolist()]
+
+    def entropy(items):
+        counts = np.array(list(collections.Counter(items).values()), dtype=float)
+        p = counts / counts.sum()
+        return float(-(p * np.log2(p)).sum())
+
+    h_t = entropy(rows)
+    h_t_given_y = sum((y == c).mean() * entropy([r for r, yy in zip(rows, y) if yy == c]) for c in np.unique(y))
+    return h_t, h_t - h_t_given_y
+
+
+@pytest.fixture(scope="module")
+def szt_runs():
+    """Hidden activations of two short SZT runs (tanh, ReLU) at epochs 0, 20 and 60, on the 4,096 SZT inputs."""
+    from infoplane.nets import SZTNet, load_szt, train
+
+    X, y = load_szt(return_X_y=True)
+    out = {}
+    for activation in ("tanh", "relu"):
+        model = SZTNet(activation, seed=0)
+        snaps = {}
+
+        def grab(epoch, m, snaps=snaps):
+            if epoch in (0, 20, 60):
+                with torch.no_grad():
+                    h, layers = torch.as_tensor(X, dtype=torch.float32), []
+                    for i in range(1, 6):
+                        h = getattr(m, f"act{i}")(getattr(m, f"fc{i}")(h))
+                        layers.append(h.numpy().copy())
+                snaps[epoch] = layers
+
+        train(model, X, y, epochs=60, batch_size=512, lr=4e-3, seed=0, callback=grab, progress=False)
+        out[activation] = snaps
+    return out, np.asarray(y)
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["tanh", "relu"])
+def test_adaptive_is_chelombiev_rule_on_random_layers(relu):
+    # A tanh layer, and a ReLU layer with about half its values exactly 0 (the bin Chelombiev et al. keep apart).
+    t, y = _szt_layer(n_inputs=2048, width=6, scale=2.0, seed=3)
+    if relu:
+        t = np.maximum(np.arctanh(np.clip(t, -0.999999, 0.999999)), 0.0)
+    for n_bins in (10, 30):
+        ref_xt, ref_ty = _chelombiev_reference(t, y, n_bins, relu=relu)
+        r = BinningEstimator(n_bins=n_bins, strategy="adaptive").estimate(t, y)
+        assert r.I_XT == pytest.approx(ref_xt, abs=1e-9) and r.I_TY == pytest.approx(ref_ty, abs=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_adaptive_is_chelombiev_rule_on_szt_runs(szt_runs, activation):
+    # Every hidden layer of the run at three epochs, 30 bins: both quantities equal the reference to 1e-9 bits.
+    runs, y = szt_runs
+    est = BinningEstimator(n_bins=30, strategy="adaptive")
+    for epoch, layers in runs[activation].items():
+        for i, t in enumerate(layers):
+            ref_xt, ref_ty = _chelombiev_reference(t, y, 30, relu=activation == "relu")
+            r = est.estimate(t, y)
+            assert r.I_XT == pytest.approx(ref_xt, abs=1e-9), (activation, epoch, i)
+            assert r.I_TY == pytest.approx(ref_ty, abs=1e-9), (activation, epoch, i)
+            r_torch = est.estimate(torch.from_numpy(t), y)
+            assert r_torch.I_XT == pytest.approx(ref_xt, abs=1e-9)
 
 
 def test_many_units_use_the_byte_view_and_agree_with_unique_rows():

@@ -117,14 +117,18 @@ def test_digitize_width_and_uniform():
 def test_adaptive_edges_equal_mass():
     rng = np.random.default_rng(3)
     t = rng.normal(size=(1000, 1)) ** 3  # heavy-tailed: equal-width bins would be very unequal
-    for distinct in (True, False):  # all values distinct: equal distinct counts are equal masses
-        edges = K.adaptive_edges(t, 4, distinct=distinct)
-        counts = np.bincount(K.adaptive_codes(t, edges).ravel())
-        assert counts.tolist() == [250, 250, 250, 250]
-    # A layer with 3 distinct values cannot have more than 3 bins.
+    # Quantile: all values distinct, equal masses.
+    counts = np.bincount(K.adaptive_codes(t, K.adaptive_edges(t, 4, distinct=False)).ravel())
+    assert counts.tolist() == [250, 250, 250, 250]
+    # Adaptive (Chelombiev et al.): the minimum (< -1.000001, so it is its own bottom edge) alone; the other 999
+    # distinct values at ranks int(k * 999/4) = 0, 249, 499, 749: bins of 249, 250, 250, 249; the maximum alone.
+    counts = np.bincount(K.adaptive_codes(t, K.adaptive_edges(t, 4)).ravel())
+    assert counts.tolist() == [1, 249, 250, 250, 249, 1]
+    # A layer with 3 distinct values cannot have more than 3 bins (tanh-like: bottom edge -1.000001, empty).
     ties = np.repeat([[-1.0], [0.0], [1.0]], 10, axis=0)
     assert K.adaptive_edges(ties, 30).tolist() == [-1.0, 0.0, 1.0]
     assert K.adaptive_edges(ties, 30, distinct=False).tolist() == [-1.0, 0.0, 1.0]
+    assert K.adaptive_low(0.0) == 0.0 and K.adaptive_low(-0.99) == -1.000001 and K.adaptive_low(-3.0) == -3.0
 
 
 def test_adaptive_edges_count_distinct_values_so_ties_cost_no_bins():
@@ -133,9 +137,10 @@ def test_adaptive_edges_count_distinct_values_so_ties_cost_no_bins():
     t = np.concatenate([np.zeros(600), rng.permutation(np.arange(1, 601) / 600.0)])[:, None]
     distinct = K.adaptive_edges(t, 30)
     codes = K.adaptive_codes(t, distinct).ravel()
-    # 601 distinct values: bins hold floor((k+1)·601/30) − floor(k·601/30) ∈ {20, 21} distinct values each.
+    # The zeros alone in [0, 1/600); the 600 positives at ranks 0, 20, ..., 580: 29 bins of 20 distinct values,
+    # one of 19 (up to the maximum, excluded), and the maximum alone: 32 bins.
     per_bin = [np.unique(t[codes == c]).size for c in np.unique(codes)]
-    assert len(per_bin) == 30 and set(per_bin) <= {20, 21} and sum(per_bin) == 601
+    assert per_bin == [1] + [20] * 29 + [19, 1]
     # Equal mass: the 600 zeros fill the ranks of 15 edges, which collapse into one: 16 bins.
     mass = K.adaptive_edges(t, 30, distinct=False)
     assert np.unique(K.adaptive_codes(t, mass)).size == 16

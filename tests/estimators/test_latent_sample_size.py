@@ -54,9 +54,9 @@ def test_latent_recovers_a_gaussian_pair_embedded_in_64_columns():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("width", [512, 4096])
-@pytest.mark.parametrize("embed", ["isometry", "tanh"])
-def test_latent_within_a_tenth_of_a_bit_on_embedded_wide_tasks(width, embed):
+@pytest.mark.parametrize("embed,width", [("isometry", 512), ("tanh", 512), ("tanh", 4096)])
+def test_latent_within_a_tenth_of_a_bit_on_embedded_wide_tasks(embed, width):
+    """(isometry, 4096) also passes (206 s on a loaded machine); left out to keep CI under its budget."""
     z, w, truth, rng = _pairs(4000, 2, 0.8, 1)
     if embed == "isometry":
         t = _isometry(z, width, rng)
@@ -194,3 +194,59 @@ def test_sample_size_check_intervals_cover_the_truth_in_90_percent_of_50_seeds(t
         res = check.estimate(t, y)
         hits += abs(res.conventions["I_TY_raw"] - task.true_bits) <= 1.96 * res.I_TY_se
     assert hits >= 45
+
+
+# ---------------------------------------------------------------------------------------------------
+# information_plane(..., reliability=True) and the grey points
+# ---------------------------------------------------------------------------------------------------
+def _plane_store(n=600, epochs=2):
+    from infoplane.store import MemoryStore
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, n)
+    store = MemoryStore()
+    store.set_labels(y)
+    for e in range(epochs):
+        signal = (2 * y - 1)[:, None] * (1.0 + e) + rng.standard_normal((n, 1))
+        store.write_epoch(e, {"h": np.hstack([signal, rng.standard_normal((n, 2))]).astype(np.float32)})
+    return store
+
+
+def test_information_plane_reliability_columns_and_grey_points():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from infoplane.analysis import information_plane
+    from infoplane.plotting import plot_information_plane
+
+    df = information_plane(_plane_store(), estimators={"knn": KNNEstimator(), "bin": "binning"}, reliability=True,
+                           progress=False)
+    for col in ("I_XT_se", "I_TY_se", "I_XT_reliable", "I_TY_reliable", "reliability_note"):
+        assert col in df.columns
+    knn = df[df["estimator"] == "knn"]
+    assert knn["I_TY_se"].between(0, 0.3).all() and knn["I_XT_reliable"].isna().all()
+    assert str(df["I_XT_reliable"].dtype) == "boolean" and df["I_TY_reliable"].dtype == bool
+    plain = information_plane(_plane_store(), estimators={"knn": KNNEstimator()}, progress=False)
+    assert np.allclose(plain["I_TY"], knn["I_TY"])  # the values are the estimates on all rows
+    bad = df[df["estimator"] == "bin"].copy()
+    bad["I_TY_reliable"], bad["I_XT_reliable"] = [False, True], [True, True]
+    ax = plot_information_plane(bad)
+    grey = [c for c in ax.collections if c.get_gid() == "unreliable"]
+    assert len(grey) == 1 and len(grey[0].get_offsets()) == 1
+    assert "unreliable (sample-size check)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_knn_dimension_rule_and_evaluate_flag_column():
+    from infoplane.estimators import knn_dimension_rule
+    from infoplane.groundtruth import evaluate, flag_reason
+
+    assert knn_dimension_rule(2000, 9) is None  # 2^9 = 512 < 2000/3
+    assert "fewer than two k-neighbourhoods per axis" in knn_dimension_rule(2000, 10)
+    df = evaluate({"ksg": KNNEstimator(target="continuous")}, tasks=["gauss-1x1", "gauss-sparse-5x5"],
+                  n_samples=(400,), seeds=(0,), progress=False)
+    assert list(df["flagged"]) == [False, True] and "k-NN in 10 dimensions" in df["flag_reason"].iloc[1]
+
+    class Saturated:
+        I_XT, n_samples, conventions = 9.9, 1000, {}
+
+    assert flag_reason(Saturated()).startswith("saturated")

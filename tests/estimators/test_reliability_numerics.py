@@ -116,3 +116,92 @@ def test_information_plane_refuses_fractional_epochs():
         information_plane(store, estimators="binning", epochs=[1.7], progress=False)
     with pytest.raises(TypeError, match="'epoch' parameter of activations must be an int. Got True"):
         store.activations(True, "a")
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 21: groundtruth.evaluate and odd estimators; Schedule.log_spaced bounded
+# --------------------------------------------------------------------------------------------------
+class _Returns:
+    """An estimator whose estimate() returns ``value`` (an MIResult with that I_TY, or the value itself)."""
+
+    name = "odd"
+
+    def __init__(self, value, wrap=True):
+        self.value, self.wrap = value, wrap
+
+    def estimate(self, t, y):
+        if not self.wrap:
+            return self.value
+        from infoplane import MIResult
+
+        return MIResult(I_XT=0.0, I_TY=self.value, bound_XT="estimate", bound_TY="estimate", estimator="odd",
+                        n_samples=len(t))
+
+
+def _evaluate(est):
+    from infoplane import groundtruth
+
+    return groundtruth.evaluate({"odd": est}, tasks="gauss-1x1", n_samples=200, seeds=[0], progress=False)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_evaluate_does_not_store_a_non_finite_estimate_as_a_plain_row(value):
+    # Before: a NaN or inf estimate became a row with estimate_bits = nan, error_bits = nan, and no flag.
+    with pytest.warns(RuntimeWarning, match=r"'odd'.*not finite"):
+        df = _evaluate(_Returns(value))
+    assert np.isfinite(df["estimate_bits"]).all() and len(df) == 0
+    assert "not finite" in df.attrs["failed"]["odd"]["gauss-1x1"]
+
+
+@pytest.mark.parametrize("value", [None, 0.5, "1.0", (0.5,)])
+def test_evaluate_names_an_estimator_that_returns_no_result(value):
+    # Before: a raw AttributeError ("'NoneType' object has no attribute 'I_TY'").
+    with pytest.raises(TypeError, match=r"estimators\['odd'\].*returned .*MIResult"):
+        _evaluate(_Returns(value, wrap=False))
+
+
+class _Buggy:
+    name = "buggy"
+
+    def estimate(self, t, y):
+        return None + 1  # an estimator's own bug: TypeError
+
+
+def test_evaluate_propagates_an_estimators_own_type_error():
+    # Before: listed as "skipped" (as if the estimator had refused the data).
+    from infoplane import groundtruth
+
+    with pytest.raises(TypeError, match="unsupported operand"):
+        groundtruth.evaluate({"buggy": _Buggy()}, tasks="gauss-1x1", n_samples=200, seeds=[0], progress=False)
+
+
+def test_evaluate_still_skips_an_input_check_refusal():
+    from infoplane import groundtruth
+
+    df = groundtruth.evaluate({"bins": BinningEstimator(n_bins=4)}, tasks="gauss-1x1", n_samples=200, seeds=[0],
+                              progress=False)
+    assert len(df) == 0 and "gauss-1x1" in df.attrs["skipped"]["bins"]
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((10**18, 10**7), r"'n' parameter of Schedule.log_spaced"),
+    ((10**18, 50), r"'last' parameter of Schedule.log_spaced"),
+    ((1000, 10**9), r"'n' parameter"),
+])
+def test_log_spaced_is_bounded_and_raises_at_once(args, match):
+    # Before: Schedule.log_spaced(10**18, 10**7) ran for minutes (and 10**18 + 1.0 is not exact in float64).
+    import time
+
+    from infoplane import Schedule
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        Schedule.log_spaced(*args)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_log_spaced_at_the_bounds_is_exact():
+    from infoplane import Schedule
+
+    sched = Schedule.log_spaced(10**15, 100)
+    assert sched.epochs[0] == 0 and sched.epochs[-1] == 10**15 and len(sched.epochs) <= 100

@@ -68,8 +68,7 @@ def test_rate_matches_the_linear_gaussian_closed_form():
     assert gaussian_rate(mu, lv) == pytest.approx(closed_forms(2.0, 0.7, 0.3)["R"], abs=1e-12)
 
 
-def test_rate_is_the_analytic_kl_per_row_in_bits():
-    rng = np.random.default_rng(0)
+def test_rate_is_the_analytic_kl_per_row_in_bits(rng):
     mu, lv = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     expected = np.mean(np.sum(0.5 * (-lv - 1 + mu**2 + np.exp(lv)), axis=1)) / LOG2
     assert gaussian_rate(mu, lv) == pytest.approx(expected, rel=1e-12)
@@ -159,8 +158,7 @@ def test_ba_with_a_perfect_decoder_on_a_deterministic_label_is_h_y():
     assert res.h_y_kind == "label frequencies"
 
 
-def test_ba_never_exceeds_h_y_for_classes():
-    rng = np.random.default_rng(0)
+def test_ba_never_exceeds_h_y_for_classes(rng):
     y = rng.integers(0, 4, size=200)
     mu, lv = rng.normal(size=(200, 3)), rng.normal(size=(200, 3))
     for k in range(3):
@@ -228,8 +226,7 @@ def test_vib_loss_with_samples_and_regression():
 
 
 # ------------------------------------------------------------------------------------------------ accumulator
-def test_accumulator_over_batches_equals_the_whole_epoch():
-    rng = np.random.default_rng(0)
+def test_accumulator_over_batches_equals_the_whole_epoch(rng):
     mu, lv = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
     y = rng.integers(0, 3, size=40)
     logits = rng.normal(size=(40, 3))
@@ -247,8 +244,7 @@ def test_accumulator_over_batches_equals_the_whole_epoch():
 
 
 # ------------------------------------------------------------------------------------------------ estimators
-def test_estimators_give_json_able_results_with_the_right_bounds():
-    rng = np.random.default_rng(0)
+def test_estimators_give_json_able_results_with_the_right_bounds(rng):
     y = rng.integers(0, 3, size=90)
     mu = np.eye(3)[y] * 4 + rng.normal(size=(90, 3))
     lv = np.full((90, 3), -1.0)

@@ -121,14 +121,9 @@ def test_a_dict_probe_is_passed_by_keyword():
 
 
 # ------------------------------------------------------------------------------------------ one process
-def _mlp():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
-
-
 @pytest.mark.parametrize("mode", ["rank0", "gather"])
-def test_distributed_recorder_in_one_process_is_a_recorder(mode):
-    model, X = _mlp(), torch.randn(20, 4)
+def test_distributed_recorder_in_one_process_is_a_recorder(mode, make_mlp):
+    model, X = make_mlp(4, 3, 2), torch.randn(20, 4)
     rec = DistributedRecorder(model, "1", X, labels=np.arange(20) % 2, schedule=2, mode=mode)
     assert rec.is_writer and rec.world_size == 1
     assert [rec.step(e) for e in range(5)] == [True, False, True, False, True]
@@ -139,11 +134,11 @@ def test_distributed_recorder_in_one_process_is_a_recorder(mode):
         rec.step(1)
 
 
-def test_distributed_recorder_checks_its_arguments():
+def test_distributed_recorder_checks_its_arguments(make_mlp):
     with pytest.raises(ValueError, match="'mode' parameter of DistributedRecorder must be one of 'rank0', 'gather'"):
-        DistributedRecorder(_mlp(), "1", torch.randn(4, 4), mode="all")
+        DistributedRecorder(make_mlp(4, 3, 2), "1", torch.randn(4, 4), mode="all")
     with pytest.raises(KeyError, match=r"no module named '9'.*Available named_modules\(\) names: '0', '1', '2'"):
-        DistributedRecorder(_mlp(), "9", torch.randn(4, 4))
+        DistributedRecorder(make_mlp(4, 3, 2), "9", torch.randn(4, 4))
 
 
 def test_gather_shards_cover_the_rows_in_order():

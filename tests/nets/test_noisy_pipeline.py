@@ -225,6 +225,6 @@ def test_plots_show_standard_errors_and_refuse_planes_without_i_xt():
     df = pd.DataFrame(rows)
     ax = plot_information_plane(df, estimator="noisy")
     assert any(c.get_gid() == "standard-error" for c in ax.collections)
-    with pytest.raises(ValueError, match=r"report I\(T;Y\) only.*plot_mi_vs_epoch"):
+    with pytest.raises(ValueError, match=r"needs I\(T;X\), but estimator .knn. gives none.*plot_mi_vs_epoch"):
         plot_information_plane(df, estimator="knn")
     plot_mi_vs_epoch(df, "I_TY", estimator="knn")  # I(T;Y) alone is drawn against epoch

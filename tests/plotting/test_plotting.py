@@ -21,12 +21,6 @@ EPOCHS = [0, 1, 2, 5, 10]
 VIRIDIS = matplotlib.colormaps["viridis"]
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def make_table(*, runs=("0",), estimators=("binning",), layers=LAYERS, epochs=EPOCHS, shuffle=True):
     """A hand-made results table whose values encode (run, layer, epoch) so every drawn number is checkable."""
     rows = []

@@ -302,7 +302,8 @@ def test_step_epoch_rules():
     with pytest.raises(ValueError, match="epoch 2 is already in the store"):
         Recorder(model, "fc", X, schedule=1, store=rec.store, on_existing="raise").step(2)
     rec3 = Recorder(model, "fc", X, schedule=1, store=rec.store)
-    assert rec3.step(2) is False and rec3.skipped == [2]
+    with pytest.warns(UserWarning, match="epoch 2 is already in the store"):
+        assert rec3.step(2) is False and rec3.skipped == [2]
     assert rec3.step(4, force=True) and rec.store.epochs == [0, 2, 4]
 
 
@@ -386,8 +387,9 @@ def test_recorder_to_zarr_resumes_and_checks_compatibility(tmp_path):
     # schedule=None keeps the stored schedule; stored epochs are skipped, new ones appended
     with Recorder(model, ["conv", "gauss"], X, labels=Y, store=path) as rec:
         assert rec.schedule.to_dict() == Schedule.every(2).to_dict()
-        for epoch in range(4, 9):
-            rec.step(epoch)
+        with pytest.warns(UserWarning, match="epoch 4 is already in the store"):
+            for epoch in range(4, 9):
+                rec.step(epoch)
         assert rec.skipped == [4] and rec.recorded == [6, 8]
     store = open_store(path)
     assert store.epochs == [0, 2, 4, 6, 8] and store.layer_kind("gauss") == "gaussian"
@@ -484,7 +486,7 @@ def test_sigkill_mid_epoch_leaves_completed_epochs_and_resume_continues(tmp_path
     with pytest.raises(KeyError, match="epoch 3 is not in the store"):
         store.activations(3, "1")
     # The kernel released the dead writer's lock: a new Recorder drops the partial epoch and resumes.
-    with Recorder(model, ["0", "1", "2"], X, store=path) as rec:
+    with Recorder(model, ["0", "1", "2"], X, store=path) as rec, pytest.warns(UserWarning, match="already in"):
         for epoch in range(6):
             rec.step(epoch)
         assert rec.skipped == [0, 1, 2] and rec.recorded == [3, 4, 5]

@@ -873,3 +873,50 @@ def test_resuming_the_same_run_still_works(tmp_path):
     with pytest.warns(UserWarning, match="already in the store"):
         assert _record(path, model, epochs=(0, 1, 2)) == [False, False, True]
     assert open_store(path).epochs == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 21, items 11-12: a lock path that is not a file, a probe that does not fit, a device that is not here
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["directory", "dangling symlink", "symlink to a file"])
+def test_a_lock_path_that_is_not_a_plain_file_is_refused_and_left_alone(tmp_path, kind):
+    # Before: a raw IsADirectoryError / FileNotFoundError from filelock; a dangling link was followed and its
+    # target created outside the store.
+    path, outside = tmp_path / "run.zarr", tmp_path / "outside"
+    path.mkdir()
+    outside.mkdir()
+    lock = path / "infoplane.lock"
+    if kind == "directory":
+        lock.mkdir()
+    elif kind == "dangling symlink":
+        lock.symlink_to(outside / "created-by-infoplane")
+    else:
+        (outside / "precious.txt").write_text("mine")
+        lock.symlink_to(outside / "precious.txt")
+    before = snapshot(outside)
+    with pytest.raises(ValueError, match=r"lock file .*infoplane.lock.* is a (directory|symbolic link)"):
+        ZarrStore(path, "w")
+    assert snapshot(outside) == before
+    assert not (outside / "created-by-infoplane").exists()
+
+
+def test_a_probe_of_the_wrong_width_names_the_module_and_the_width():
+    # Before: torch's "mat1 and mat2 shapes cannot be multiplied (16x5 and 3x6)".
+    from infoplane import record
+
+    with pytest.raises(ValueError, match=r"probe does not fit the model: module '0' \(Linear\) expects inputs of width 3"):
+        record(_net(), np.zeros((N, 5), dtype=np.float32), ["1"])
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a CPU-only torch")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "tpu:9"])
+def test_a_device_this_torch_cannot_use_is_refused_when_built(tmp_path, device):
+    # Before: accepted, then torch's AssertionError ("Torch not compiled with CUDA enabled") mid-fit or at
+    # the first recording, after the store was created.
+    from infoplane.estimators import CriticEstimator
+
+    with pytest.raises(ValueError, match="'device' parameter of CriticEstimator"):
+        CriticEstimator(device=device)
+    with pytest.raises(ValueError, match="'device' parameter of Recorder"):
+        Recorder(_net(), ["1"], PROBE, store=tmp_path / "run.zarr", device=device)
+    assert not (tmp_path / "run.zarr").exists()

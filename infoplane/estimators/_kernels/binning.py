@@ -26,6 +26,8 @@ __all__ = [
     "digitize_uniform",
     "adaptive_edge_ranks",
     "adaptive_edges",
+    "adaptive_low",
+    "adaptive_ranks",
     "adaptive_codes",
     "row_ids",
     "factorize_int64",
@@ -183,21 +185,50 @@ def adaptive_edge_ranks(m: int, n_bins: int) -> np.ndarray:
     return (np.arange(1, n_bins, dtype=np.int64) * m) // n_bins
 
 
+def adaptive_low(lowest: float) -> float:
+    """The bottom edge of Chelombiev et al.'s (2019) adaptive bins, from the layer's lowest value.
+
+    Their code takes it from the activation: 0 for ReLU and softplus, −1.000001 for tanh. From the data:
+    0 when every value is >= 0 (the zeros of a ReLU layer then fill the bin [0, smallest positive value) alone),
+    −1.000001 when every value is > −1.000001 (tanh: that bin is empty), else the lowest value itself (a layer
+    unbounded below: its minimum gets the bin of its own, as ReLU's zeros do).
+    """
+    if lowest >= 0.0:
+        return 0.0
+    return -1.000001 if lowest > -1.000001 else float(lowest)
+
+
+def adaptive_ranks(m: int, n_bins: int) -> np.ndarray:
+    """Chelombiev et al.'s ranks among ``m`` sorted distinct values: ``int(k * (m / n_bins))``, k = 0…n_bins − 1.
+
+    The same float arithmetic as their ``int(k*(unique.size/num_of_bins))``, so the same order statistics.
+    """
+    return (np.arange(n_bins, dtype=np.float64) * (m / n_bins)).astype(np.int64)
+
+
 def adaptive_edges(t: np.ndarray, n_bins: int, *, distinct: bool = True) -> np.ndarray:
     """Interior edges over all of a layer's activation values pooled over units, as data values.
 
-    ``distinct=True`` (``strategy="adaptive"``, Chelombiev et al. 2019): an equal number of *distinct* values
-    in each bin, the edges being the sorted distinct values at ranks `adaptive_edge_ranks` (m distinct values:
-    about m / n_bins each), so ties (e.g. the zeros of a sparse ReLU layer, saturated tanh units) are one
-    value and cost no bins: n_bins bins whenever m >= n_bins. ``distinct=False`` (``strategy="quantile"``):
-    equal-mass edges, order statistics of all values at those ranks; repeated edges collapse, so a layer with
-    many tied values gets fewer bins. No interpolation either way: reproducible bit for bit. Codes come from
-    `adaptive_codes`.
+    ``distinct=True`` (``strategy="adaptive"``): Chelombiev et al.'s (2019) rule exactly (their
+    ``set_up_bins(..., per_layer_bins=True, maxentropy=True)``): with ``low = adaptive_low(min)`` and u the sorted
+    distinct values other than ``low``, the edges are ``[low, u[r_0], …, u[r_{n_bins−1}], u[−1]]`` at the ranks
+    r_k of `adaptive_ranks` (r_0 = 0), and a value's symbol is the last edge <= it (``np.digitize``). So the
+    lowest value (ReLU's zeros) has a bin of its own below u[0], n_bins bins hold about m / n_bins distinct
+    values each, and the maximum u[−1] is a symbol of its own: up to n_bins + 2 occupied bins per unit (ReLU),
+    n_bins + 1 (tanh, whose bottom bin is empty). Ties cost no bins. Returned: the edges after ``low`` (every
+    value is >= low), deduplicated.
+
+    ``distinct=False`` (``strategy="quantile"``): equal-mass edges, order statistics of all values at the ranks
+    `adaptive_edge_ranks`; repeated edges collapse, so a layer with many tied values gets fewer bins. No
+    interpolation either way: reproducible bit for bit. Codes come from `adaptive_codes`.
     """
     flat = np.asarray(t, dtype=np.float64).ravel()
     if distinct:
         values = np.unique(flat)
-        return np.unique(values[adaptive_edge_ranks(values.size, n_bins)])
+        values = values[values != adaptive_low(float(values[0]))]
+        if values.size == 0:
+            return values
+        return np.unique(np.append(values[adaptive_ranks(values.size, n_bins)], values[-1]))
     ranks = adaptive_edge_ranks(flat.size, n_bins)
     return np.unique(np.partition(flat, ranks)[ranks])
 

@@ -44,11 +44,18 @@ def codes_uniform(t64: torch.Tensor, n_bins: int, lo: float, hi: float) -> torch
 
 
 def adaptive_interior(t64: torch.Tensor, n_bins: int, *, distinct: bool) -> torch.Tensor:
-    """`K.adaptive_edges` on the tensor's device: the same order statistics (integer ranks), sorted, unique."""
+    """`K.adaptive_edges` on the tensor's device: the same order statistics (the same ranks), sorted, unique."""
     flat = t64.reshape(-1)
-    values = torch.unique(flat) if distinct else torch.sort(flat).values  # both sorted
-    ranks = torch.as_tensor(K.adaptive_edge_ranks(values.numel(), n_bins), device=t64.device)
-    return torch.unique(values[ranks])
+    if not distinct:
+        values = torch.sort(flat).values
+        ranks = torch.as_tensor(K.adaptive_edge_ranks(values.numel(), n_bins), device=t64.device)
+        return torch.unique(values[ranks])
+    values = torch.unique(flat)  # sorted
+    values = values[values != K.adaptive_low(float(values[0]))]
+    if values.numel() == 0:
+        return values
+    ranks = torch.as_tensor(K.adaptive_ranks(values.numel(), n_bins), device=t64.device)
+    return torch.unique(torch.cat([values[ranks], values[-1:]]))
 
 
 def adaptive_codes(t64: torch.Tensor, interior: torch.Tensor) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..._core.types import BABound
+from ..._core.types import ArrayLike, BABound, TensorLike
 from ..._core.units import LN2, entropy_bits
 from ..._core.validation import (
     check_choice,
@@ -71,9 +71,9 @@ def _gaussian_h_y_nats(y: np.ndarray) -> float:
 
 
 def barber_agakov(
-    mu: Any,
-    log_var: Any,
-    y: Any,
+    mu: TensorLike,
+    log_var: TensorLike,
+    y: ArrayLike,
     decoder: Callable | str = "probe",
     *,
     task: str = "classification",
@@ -149,6 +149,12 @@ def barber_agakov(
         raise TypeError(f"decoder must be a callable (z -> logits/predictions) or 'probe'. Got {decoder!r}.")
 
     z = reparameterize(mu_t, lv_t, n_samples, generator(seed))  # (N, M, d) float64
+    if not bool(torch.isfinite(z).all()) or float(z.abs().max()) > 1e100:
+        raise ValueError(
+            f"{owner}: the samples z = mu + exp(log_var / 2) * eps are beyond what a decoder can fit (|z| up to "
+            f"{float(z.abs().max()):.3g}; log_var is too extreme: it spans [{float(lv_t.min()):.4g}, "
+            f"{float(lv_t.max()):.4g}]). Check the encoder's log_var (natural-log variances)."
+        )
     if isinstance(decoder, str):
         k = _probe_classes(y_np, task, n_classes)
         log_q, s2_out = probe_log_q(z.cpu().numpy(), y_np, task, n_folds, seed, k)

@@ -1,0 +1,66 @@
+"""Warm starts in information_plane: each (run, layer) chained in epoch order, serial = parallel."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from infoplane._core.types import MIResult
+from infoplane.analysis import information_plane
+from infoplane.estimators import ProbeEstimator
+from infoplane.estimators._base import BaseEstimator
+from infoplane.store import MemoryStore
+
+
+class Chain(BaseEstimator):
+    """Reports the epoch whose state it received (-1: a cold start) as I_TY; passes its own epoch on."""
+
+    name = "chain"
+    supports_warm_start = True
+
+    def __init__(self, warm_start: bool = True) -> None:
+        self.warm_start = warm_start
+
+    def estimate(self, t, y, x=None, *, layer=None, epoch=None):
+        return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
+
+    def estimate_with_state(self, t, y, x=None, *, state=None, layer=None, epoch=None):
+        got = -1.0 if state is None else float(state[1])
+        assert state is None or state[0] == layer
+        res = MIResult(I_XT=math.nan, I_TY=got, bound_XT="estimate", bound_TY="estimate", estimator="chain",
+                       n_samples=len(t), conventions={"I_XT_note": "test", "warm_start": state is not None})
+        return res, (layer, epoch)
+
+
+def _store(epochs=(0, 2, 5, 9), seed=0):
+    rng = np.random.default_rng(seed)
+    store = MemoryStore()
+    y = rng.integers(0, 3, 90)
+    store.set_labels(y)
+    for e in epochs:
+        store.write_epoch(e, {"a": (np.eye(3)[y] * 2 + rng.normal(size=(90, 3))).astype(np.float32),
+                              "b": rng.normal(size=(90, 2)).astype(np.float32)})
+    return store
+
+
+@pytest.mark.parametrize("n_jobs,backend", [(1, None), (2, "threading"), (3, "threading")])
+def test_each_layer_chained_in_epoch_order(n_jobs, backend):
+    runs = {"r1": _store(), "r2": _store(seed=1)}
+    df = information_plane(runs, estimators={"chain": Chain()}, n_jobs=n_jobs, backend=backend, progress=False)
+    for _, g in df.groupby(["run", "layer"]):
+        g = g.sort_values("epoch")
+        assert list(g.I_TY) == [-1.0, *g.epoch.iloc[:-1].astype(float)]  # each got the previous epoch
+    cold = information_plane(runs, estimators={"chain": Chain(warm_start=False)}, progress=False)
+    assert (cold.I_TY == -1.0).all()
+
+
+def test_probe_warm_plane_serial_equals_parallel():
+    runs = {"r1": _store(), "r2": _store(seed=3)}
+    est = {"probe": ProbeEstimator(n_folds=3)}
+    serial = information_plane(runs, estimators=est, layers=["a"], n_jobs=1, progress=False)
+    parallel = information_plane(runs, estimators=est, layers=["a"], n_jobs=2, backend="threading", progress=False)
+    assert serial.I_TY.tolist() == parallel.I_TY.tolist()
+    cold = information_plane(runs, estimators={"probe": ProbeEstimator(n_folds=3, warm_start=False)}, layers=["a"],
+                             progress=False)
+    assert np.allclose(serial.I_TY, cold.I_TY, atol=0.01)
