@@ -15,6 +15,7 @@ __version__ = "0.2.0.dev0"
 
 from . import estimators, nets
 from ._core.types import MIResult
+from ._core.warnings import SaturationWarning
 from .analysis import compression_scores, information_plane, load_results, save_results, summarize_runs
 from .nets import GaussianEncoder, SZTNet, VIBClassifier, VIBRegressor, beta_sweep
 from .recording import Layer, Recorder, Schedule, record
@@ -23,6 +24,7 @@ from .store import MemoryStore, StoreLockedError, ZarrStore, open_store
 __all__ = [
     "__version__",
     "MIResult",
+    "SaturationWarning",
     "Recorder",
     "record",
     "Layer",

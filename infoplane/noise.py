@@ -1,7 +1,16 @@
-"""Networks with noise: noise after chosen layers (`add_noise`) and sample propagation (`sample_propagation`).
+"""Noise in networks: the specs (`GaussianNoise`, `GaussianDropout`), noise after chosen layers (`add_noise`) and
+sample propagation (`sample_propagation`).
 
-The short public path of the noise API; the code lives in `infoplane.nets`.
+The short public path of the noise API. The specs are plain data shared by `Layer(name, noise=...)`, the
+`Recorder`, `NoisyEstimator` and the networks; the hooks live in `infoplane.nets`.
 """
-from .nets import PropagatedLayer, add_noise, sample_propagation
+from .nets import (
+    GaussianDropout,
+    GaussianNoise,
+    PropagatedLayer,
+    add_noise,
+    noise_from_dict,
+    sample_propagation,
+)
 
-__all__ = ["add_noise", "sample_propagation", "PropagatedLayer"]
+__all__ = ["GaussianNoise", "GaussianDropout", "noise_from_dict", "add_noise", "sample_propagation", "PropagatedLayer"]

@@ -158,21 +158,20 @@ def test_timings_and_no_stores_left(quick_run):
 
 
 def test_real_network_figure_and_numbers(quick_run):
-    """The ConvNet figure: a real image; every block under every estimator; k-NN reports I(T;Y) only."""
+    """The noisy real-network figure: both nets, binning beside the noisy estimator (with its standard errors),
+    the probe's I(T;Y) on the ConvNet; noisy rows below log2 N + tolerance and with finite SEs."""
     out, _ = quick_run
     with Image.open(out / "real_network.png") as img:
         assert img.format == "PNG" and img.width >= 800 and np.asarray(img.convert("L"), float).std() > 5.0
     df = pd.read_csv(out / "data" / "real_network.csv")
-    assert set(df["layer"]) == {"block1", "block2", "block3", "dense1", "dense2"}
-    assert set(df["estimator"]) == {"binning-adaptive", "kde-upper", "kde-lower", "knn"}
-    assert df.loc[df["estimator"] == "knn", "I_XT"].isna().all()
-    assert np.isfinite(df.loc[df["estimator"] != "knn", "I_XT"]).all() and np.isfinite(df["I_TY"]).all()
-    # Reductions as documented: block1/block2 projected to 128 dims, block3 pooled to its 64 channels.
-    widths = df.groupby("layer")["stored_width"].first().to_dict()
-    assert widths == {"block1": 128, "block2": 128, "block3": 64, "dense1": 64, "dense2": 10}
-    kde = df[df["estimator"].str.startswith("kde")].pivot_table(index=["epoch", "layer"], columns="estimator",
-                                                                 values="I_XT")
-    assert (kde["kde-lower"] <= kde["kde-upper"] + 1e-9).all()
+    assert set(df["network"]) == {"ConvNet", "FC 64-512-128-32-10"}
+    conv = df[df["network"] == "ConvNet"]
+    assert set(conv["layer"]) == {"dense1.1", "dense2"} and set(conv["estimator"]) == {"binning-width", "noisy", "probe"}
+    noisy = df[df["estimator"] == "noisy"]
+    assert np.isfinite(noisy[["I_XT", "I_TY", "I_XT_se", "I_TY_se"]]).all(axis=None)
+    assert (noisy["I_XT_se"] > 0).all() and df.loc[df["estimator"] == "probe", "I_XT"].isna().all()
+    assert (noisy["I_XT"] <= np.log2(noisy["n_samples"]) + 3 * noisy["I_XT_se"] + 1e-9).all()
+    assert (out / "data" / "real_network_compression.csv").is_file()
 
 
 def test_manifest_records_every_figure(quick_run):

@@ -76,7 +76,8 @@ PARAMS = {
                     "beta": [NAN, -1.0, "x"], "noise_variance": [0.0, NAN, -1.0], "decoder": ["bogus", 3]},
     MixtureEstimator: {"bound": ["bogus", 3], "n_samples": [0, 1.5], "seed": [1.5], "memory_mb": [0.0, NAN],
                        "decoder": ["bogus", 3], "task": ["bogus"]},
-    NoisyEstimator: {"noise_std": BAD_POS_FLOAT, "n_draws": [0, -1, 1.5, "8"], "seed": [1.5, "1"],
+    NoisyEstimator: {"noise_std": [v for v in BAD_POS_FLOAT if v is not None],  # None: the recorded spec
+                     "noise": ["x", 0.0, -1.0, {"kind": "bogus"}], "max_points": [1, 0, 2.5], "n_draws": [0, -1, 1.5, "8"], "seed": [1.5, "1"],
                      "memory_mb": [0.0, NAN]},
 }
 for cls, params in PARAMS.items():

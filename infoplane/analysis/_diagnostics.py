@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import pandas as pd
 
 from .._core.types import ArrayLike, TensorLike
 from .._core.validation import as_numpy, check_float_param, check_int_param
+from .._core.warnings import SaturationWarning
 
 __all__ = [
     "SATURATION_MARGIN_BITS",
@@ -33,6 +35,8 @@ __all__ = [
     "add_flags",
     "dpi_tolerance",
     "resampled_columns",
+    "warn_saturated",
+    "saturation_summary",
 ]
 
 #: A row is ``saturated`` when I(T;X) >= log2(N) - this margin (bits).
@@ -105,13 +109,46 @@ def _dpi_flags(df: pd.DataFrame, order: list[str], tolerances: Mapping[str, floa
     work = df.assign(_rank=rank).sort_values([*keys, "_rank"], kind="stable")
     tol = work["estimator"].map(tolerances).to_numpy(dtype=np.float64)
     flags = np.zeros(len(work), dtype=bool)
+    groups = [work[k] for k in keys]
     for col in ("I_XT", "I_TY"):
         values = work[col].astype("float64")
         # The smallest value among the strictly shallower layers (pandas' cummin skips NaN).
-        shallower = values.groupby([work[k] for k in keys], sort=False).transform(
-            lambda v: v.cummin().shift(1))
-        flags |= (values.to_numpy() > shallower.to_numpy() + tol)  # NaN compares False
+        shallower = values.groupby(groups, sort=False).transform(lambda v: v.cummin().shift(1))
+        margin = tol
+        if f"{col}_se" in work.columns:  # beyond 3 combined standard errors (the largest shallower one)
+            se = work[f"{col}_se"].astype("float64").fillna(0.0)
+            se_up = se.groupby(groups, sort=False).transform(lambda v: v.cummax().shift(1)).fillna(0.0)
+            margin = tol + 3.0 * np.sqrt(se.to_numpy() ** 2 + se_up.to_numpy() ** 2)
+        flags |= (values.to_numpy() > shallower.to_numpy() + margin)  # NaN compares False
     return pd.Series(flags, index=work.index).reindex(df.index).to_numpy()
+
+
+def saturation_summary(df: pd.DataFrame) -> dict[str, list[str]]:
+    """{estimator: [layers]} for the estimators most of whose rows with an I_XT are ``saturated``."""
+    if "saturated" not in df.columns:
+        return {}
+    rows = df[df["I_XT"].notna()]
+    out = {}
+    for label, group in rows.groupby("estimator", sort=False):
+        if group["saturated"].mean() > 0.5:
+            out[str(label)] = [str(v) for v in pd.unique(group.loc[group["saturated"], "layer"])]
+    return out
+
+
+def warn_saturated(df: pd.DataFrame) -> None:
+    """One `SaturationWarning` naming the estimators (and layers) whose rows are mostly saturated."""
+    found = saturation_summary(df)
+    if not found:
+        return
+    named = "; ".join(f"{label!r} at layers {layers}" for label, layers in found.items())
+    warnings.warn(
+        f"information_plane: most rows are saturated (I(T;X) >= log2 N - {SATURATION_MARGIN_BITS} bits) for "
+        f"{named}. For a deterministic layer on N distinct inputs I(X;T) is log2 N, which says nothing about "
+        "the layer (Goldfeld et al. 2019; Adilova et al. 2023). Make the layers stochastic with "
+        "Layer(name, noise=GaussianDropout(rate) or GaussianNoise(std)) and estimators='noisy', or use an "
+        "estimator of I(T;Y) alone (KNNEstimator, ProbeEstimator) with plot_mi_vs_epoch.",
+        SaturationWarning, stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from .._core import parallel as _parallel
 from .._core.tables import sort_rows
 from .._core.types import ArrayLike, MIResult, Store, TensorLike, json_safe
 from .._core.validation import check_input_ids, check_labels
+from . import _noisy
 from ._providers import ColumnProvider, RowContext, TableContext
 
 __all__ = [
@@ -124,6 +125,7 @@ class Task:
     kind: str  # the store's layer kind: "deterministic" or "gaussian"
     y: np.ndarray
     data: TaskData | None = None
+    noise: Any = None  # a noisy layer's {"spec", "draws", "seed"} (`infoplane.analysis._noisy`)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,17 +256,22 @@ def plan(
         if not run_layers or not run_epochs:
             raise ValueError(f"run {run!r} has nothing recorded (layers {run_layers}, epochs {run_epochs}).")
         y = _run_labels(store, run, labels, x, (run_epochs[0], run_layers[0]))
+        noise = _noisy.store_noise(store)
         for layer in run_layers:
             if layer not in layer_order:
                 layer_order.append(layer)
             kind = store.layer_kind(layer)
+            idle = [label for label, est in estimators.items() if not _noisy.applies(est, noise.get(layer))]
             if kind != "gaussian":
-                for label in gaussian:
-                    if layer not in skipped[label]:
-                        skipped[label].append(layer)
-                if not has_det:
-                    continue
-            tasks.extend((store, Task(run, int(epoch), layer, kind, y)) for epoch in run_epochs)
+                idle += [label for label in gaussian if label not in idle]
+            for label in idle:
+                if layer not in skipped.setdefault(label, []):
+                    skipped[label].append(layer)
+            if len(idle) == len(estimators) or (kind != "gaussian" and not has_det):
+                continue
+            tasks.extend((store, Task(run, int(epoch), layer, kind, y, noise=noise.get(layer)))
+                         for epoch in run_epochs)
+    _noisy.check_planned(tasks, estimators, layer_order)
     if not tasks:
         raise ValueError(
             "Nothing to compute: every estimator needs Gaussian layers (input_kind='gaussian') and the "
@@ -335,6 +342,9 @@ def estimate_task(
     """
     from ..estimators.kde import shared_kde_results
 
+    draws_t = t
+    if task.noise:  # a noisy layer: its draws for a noisy estimator, its first draw for every other
+        t = _noisy.first_draw(t, task.noise)
     # KDE bounds of one noise variance share one pass over the pairs.
     shared = shared_kde_results(estimators, t, task.y, x, layer=task.layer, epoch=task.epoch)
     common: dict[str, Any] = {}
@@ -347,11 +357,21 @@ def estimate_task(
             if task.kind != "gaussian":
                 continue  # documented: a Gaussian estimator has nothing to say about a deterministic layer
             kwargs["log_var"] = log_var
-        res = shared[label] if label in shared else _estimate(est, label, task, t, x, kwargs, states)
+        if not _noisy.applies(est, task.noise):
+            continue  # a noisy estimator without a spec has nothing to say about a layer without noise
+        t_est, y_est, x_est = t, task.y, x
+        if task.noise and _noisy.uses_noise(est):
+            t_est, y_est, x_est = _noisy.noisy_view(est, draws_t, task.y, x, task.noise, kwargs)
+            res = est.estimate(t_est, y_est, x_est, **kwargs)
+        else:
+            res = shared[label] if label in shared else _estimate(est, label, task, t, x, kwargs, states)
         row = result_row(task, label, res)
-        ctx = RowContext(task=task, label=label, estimator=est, t=t, x=x, kwargs=kwargs, result=res)
+        ctx = RowContext(task=task, label=label, estimator=est, t=t_est, x=x_est, kwargs=kwargs, result=res)
         for provider in providers:
-            row.update(provider.row_columns(ctx))
+            # Row resampling (shuffles, bootstraps) would split one input's draws apart: on the noisy
+            # rows only providers that say they handle draws run; the other columns stay NaN.
+            if not (task.noise and _noisy.uses_noise(est)) or getattr(provider, "handles_draws", False):
+                row.update(provider.row_columns(ctx))
         row.update(common)
         rows.append(row)
     return rows

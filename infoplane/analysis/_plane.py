@@ -23,7 +23,7 @@ from .._core.tables import check_finite_columns, check_table, check_unique_rows,
 from .._core.types import ArrayLike, json_safe
 from .._core.validation import check_bool_param, check_int_param, check_n_jobs
 from ..estimators.presets import resolve_estimators
-from . import _engine, _providers
+from . import _diagnostics, _engine, _noisy, _providers
 from ._providers import ColumnProvider
 
 __all__ = ["information_plane", "summarize_runs", "compression_scores"]
@@ -32,7 +32,7 @@ __all__ = ["information_plane", "summarize_runs", "compression_scores"]
 def information_plane(
     source: Any,
     labels: ArrayLike | None = None,
-    estimators: Any = "binning",
+    estimators: Any = None,
     *,
     layers: str | Sequence[str] | None = None,
     epochs: int | Sequence[int] | None = None,
@@ -60,8 +60,11 @@ def information_plane(
         Class labels of the probe rows. None: each store's own ``.labels`` (given to the recorder).
     estimators : estimator, preset name, list of those, or dict {label: estimator}
         Preset names are the keys of `ESTIMATOR_PRESETS` ("binning", "binning-width", "binning-adaptive",
-        "kde-upper", "kde-lower"; a preset's label is its name); an estimator class's ``name`` ("knn",
-        "probe", "critic", ...) builds it with its defaults (`make_estimator`). Other estimators are labelled by their
+        "kde-upper", "kde-lower", "noisy"; a preset's label is its name). None (default): ``"noisy"`` for
+        stores with noisy layers (``Layer(name, noise=...)``, which adds ``I_XT_se``, ``I_TY_se``), else
+        ``"binning"``. One `SaturationWarning` is emitted when most rows of an estimator are saturated.
+        An estimator class's ``name`` ("knn", "probe", "critic", ...) builds it with its defaults
+        (`make_estimator`). Other estimators are labelled by their
         ``name`` (plus ``-bound`` for bounded ones, e.g. ``kde-upper``). Labels must be unique: two
         estimators with the same label raise `ValueError`; pass a dict to name them.
     layers, epochs : optional
@@ -122,11 +125,16 @@ def information_plane(
     arXiv:1703.00810. Saxe et al. (2018), On the information bottleneck theory of deep learning, ICLR.
     """
     progress = check_bool_param(progress, "progress", "information_plane")
-    est_map = resolve_estimators(estimators)
+    est_map = None if estimators is None else resolve_estimators(estimators)
     column_providers = _column_providers(options, providers)
     n_jobs = check_n_jobs(n_jobs, "information_plane")
     stores, opened_here = _engine.open_sources(source)
     try:
+        if est_map is None:
+            est_map = resolve_estimators(_noisy.default_estimators(stores))
+        noisy = any(_noisy.uses_noise(e) for e in est_map.values())
+        if noisy:  # I_XT_se, I_TY_se (before the flags, whose DPI test reads them)
+            column_providers = _noisy.with_standard_errors(column_providers)
         probes = _probe_names(stores)
         tasks, layer_order, skipped = _engine.plan(stores, labels, est_map, layers, epochs, x)
         rows = _engine.run_tasks(tasks, est_map, x, column_providers, n_jobs=n_jobs, backend=backend,
@@ -134,6 +142,9 @@ def information_plane(
     finally:
         _engine.close_all(opened_here)
     df = _engine.assemble(rows, column_providers, est_map, list(stores), layer_order, skipped, x=x)
+    if noisy:
+        _noisy.warn_few_draws(stores, df)
+    _diagnostics.warn_saturated(df)
     return _with_probe_column(df, probes)
 
 
@@ -253,7 +264,10 @@ def compression_scores(
     - ``I_XT_max`` = max_k I_XT(e_k), reached first at ``peak_epoch``;
     - ``I_XT_final`` = mean of I_XT over the last ``final_epochs`` recorded epochs (all K if fewer);
     - ``compression`` = I_XT_max − I_XT_final ≥ 0, in bits;
-    - ``compression_fraction`` = compression / I_XT_max (NaN when I_XT_max = 0).
+    - ``compression_fraction`` = compression / I_XT_max (NaN when I_XT_max = 0);
+    - ``reason``: why a score is NaN, "" when scored. No score (NaN, never 0.000) for a trajectory whose
+      final rows are ``saturated`` (I_XT within 0.1 bits of log2 N: every input still apart, so the value
+      cannot show a fall; a deterministic layer) or that has no I_XT (an I(T;Y)-only estimator).
 
     E.g. I_XT = [1, 3, 2] bits at epochs [0, 10, 100] with ``final_epochs=1``: peak epoch 10, compression
     1 bit, fraction 1/3. A layer that only fits has compression 0 (its maximum is its final value).
@@ -291,26 +305,9 @@ def compression_scores(
     rows = []
     # One Python step per trajectory (runs x layers x estimators), vectorised within it.
     for key, group in df.sort_values("epoch", kind="stable").groupby(keys, sort=False):
-        epochs_ = group["epoch"].to_numpy()
-        values = group["I_XT"].to_numpy(dtype=np.float64)
-        peak = int(np.argmax(values))
-        top = float(values[peak])
-        final = float(values[-final_epochs:].mean())
-        fall = top - final
-        rows.append(
-            {
-                **dict(zip(keys, key)),
-                "bound_XT": group["bound_XT"].iloc[0],
-                "n_epochs": len(values),
-                "peak_epoch": int(epochs_[peak]),
-                "I_XT_max": top,
-                "I_XT_final": final,
-                "compression": fall,
-                "compression_fraction": fall / top if top > 0 else math.nan,
-            }
-        )
+        rows.append({**dict(zip(keys, key)), **_trajectory_score(group, final_epochs)})
     cols = keys + ["bound_XT", "n_epochs", "peak_epoch", "I_XT_max", "I_XT_final", "compression",
-                   "compression_fraction"]
+                   "compression_fraction", "reason"]
     out = pd.DataFrame(rows, columns=cols).astype(
         {"n_epochs": "int64", "peak_epoch": "int64", "I_XT_max": "float64", "I_XT_final": "float64",
          "compression": "float64", "compression_fraction": "float64"}
@@ -329,6 +326,39 @@ def compression_scores(
     return out
 
 
+def _saturated_rows(group: pd.DataFrame) -> np.ndarray:
+    """The table's ``saturated`` flags, else I_XT >= log2(n_samples) − margin."""
+    if "saturated" in group.columns:
+        return group["saturated"].fillna(False).to_numpy(dtype=bool)
+    if "n_samples" not in group.columns:
+        return np.zeros(len(group), dtype=bool)
+    n = group["n_samples"].to_numpy(dtype=np.float64)
+    return group["I_XT"].to_numpy(dtype=np.float64) >= np.log2(n) - _diagnostics.SATURATION_MARGIN_BITS
+
+
+def _trajectory_score(group: pd.DataFrame, final_epochs: int) -> dict[str, Any]:
+    """One trajectory's score; NaN with a ``reason`` when there is no I_XT or its final rows saturate."""
+    epochs_ = group["epoch"].to_numpy()
+    values = group["I_XT"].to_numpy(dtype=np.float64)
+    base = {"bound_XT": group["bound_XT"].iloc[0], "n_epochs": len(values)}
+    if np.isnan(values).all():
+        return {**base, "peak_epoch": -1, "I_XT_max": math.nan, "I_XT_final": math.nan, "compression": math.nan,
+                "compression_fraction": math.nan, "reason": "no I_XT: the estimator reports I(T;Y) only"}
+    peak = int(np.nanargmax(values))
+    top = float(values[peak])
+    final = float(np.nanmean(values[-final_epochs:]))
+    fall = top - final
+    reason = ""
+    saturated = _saturated_rows(group)
+    if saturated[-final_epochs:].any():
+        fall, reason = math.nan, (
+            f"saturated: I_XT within {_diagnostics.SATURATION_MARGIN_BITS} bits of log2 N at "
+            f"{int(saturated.sum())} of {len(values)} epochs (a deterministic layer on N distinct inputs); "
+            "no compression can be read off. Record noisy layers (Layer(name, noise=...)) and use 'noisy'")
+    return {**base, "peak_epoch": int(epochs_[peak]), "I_XT_max": top, "I_XT_final": final, "compression": fall,
+            "compression_fraction": fall / top if top > 0 and not math.isnan(fall) else math.nan, "reason": reason}
+
+
 def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list], probe: list[str]) -> pd.DataFrame:
     quantities = ["compression", "compression_fraction", "I_XT_max", "I_XT_final"]
     extra = {
@@ -336,9 +366,10 @@ def _aggregate_scores(per_run: pd.DataFrame, ddof: int, order: Mapping[str, list
         "peak_epoch": ("peak_epoch", "median"),
         "peak_epoch_min": ("peak_epoch", "min"),
         "peak_epoch_max": ("peak_epoch", "max"),
+        "reason": ("reason", lambda v: "; ".join(sorted({r for r in v if r}))),
     }
     out = mean_sd(per_run, probe + ["layer", "estimator"], quantities, ddof=ddof, extra=extra)
     columns = probe + ["layer", "estimator", "bound_XT", *(c for q in quantities for c in (q, f"{q}_std")),
-               "peak_epoch", "peak_epoch_min", "peak_epoch_max", "n_runs"]
+               "peak_epoch", "peak_epoch_min", "peak_epoch_max", "reason", "n_runs"]
     out = out[columns].astype({"peak_epoch": "float64", "peak_epoch_min": "int64", "peak_epoch_max": "int64"})
     return sort_rows(out, order)

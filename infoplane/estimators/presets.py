@@ -64,6 +64,12 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[..., Any]]] = {
         "KDEEstimator(noise_variance=1e-3, bound='lower'): Bhattacharyya lower bound",
         _Preset("KDEEstimator", noise_variance=1e-3, bound="lower"),
     ),
+    "noisy": (
+        "NoisyEstimator(): I(X;T) = h(T) - h(T|X) and I(T;Y) of each noisy layer (Layer(name, noise=...)) by "
+        "sample propagation with its recorded noise spec and draws, standard errors in I_XT_se / I_TY_se "
+        "(Goldfeld et al. 2019; Adilova et al. 2023); the default for a store with noisy layers",
+        _Preset("NoisyEstimator"),
+    ),
     "latent": (
         "LatentMIEstimator(latent_dim=8): k-NN (Ross) on 8-dimensional codes of the layer learned by "
         "cross-predictive autoencoders, held-out rows (Gowri et al. 2024); I(T;Y) only",

@@ -21,7 +21,7 @@ from ._extras import require
 
 __all__ = ["log_to", "scalar_name"]
 
-_COLUMNS = ("I_XT", "I_TY", "I_TY_shuffled")
+_COLUMNS = ("I_XT", "I_TY", "I_TY_shuffled", "I_XT_se", "I_TY_se")
 _MLFLOW_UNSAFE = re.compile(r"[^\w\-. /]")
 
 
@@ -283,4 +283,7 @@ def log_to(
     if figure and sink.takes_figures and len(table):
         last = max(_epoch(e) for e in table["epoch"].tolist())
         for estimator in pd.unique(table["estimator"]):
+            rows = table[table["estimator"] == estimator]
+            if rows["I_XT"].isna().all() or rows["I_TY"].isna().all():
+                continue  # no plane to draw (an I(T;Y)-only estimator): no empty image
             sink.figure(f"infoplane/{estimator}/plane", _plane_figure(table, str(estimator)), last)

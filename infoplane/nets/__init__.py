@@ -4,6 +4,7 @@ Nothing else in infoplane needs this folder: the recorder attaches to any model 
 """
 from __future__ import annotations
 
+from .._core.noise_specs import GaussianDropout, GaussianNoise, noise_from_dict
 from ._datasets import (
     load_digits,
     load_digits_augmented,
@@ -49,6 +50,9 @@ __all__ = [
     "train_test_split",
     "szt_label_rule",
     "add_noise",
+    "GaussianNoise",
+    "GaussianDropout",
+    "noise_from_dict",
     "sample_propagation",
     "PropagatedLayer",
     "beta_sweep",

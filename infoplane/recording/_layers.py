@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from torch import nn
 
+from .._core.noise_specs import NoiseSpec, as_noise_spec
 from .._core.validation import param_error
 from ._reductions import Reducer, Reduction
 
@@ -49,6 +50,12 @@ class Layer:
         Storage dtype (float16 halves the store; values beyond ±65,504 raise).
     seed : int, optional
         Seed of the projection matrix (default 0).
+    noise : GaussianNoise or GaussianDropout, optional
+        The layer is noisy (`infoplane.noise`): while recording, the noise is added to its output and the
+        `Recorder` stores ``draws`` propagated draws per probe row of its output *before* its own noise
+        (noise at every noisy layer upstream; Goldfeld et al. 2019's sample propagation), which
+        `information_plane` estimates with the ``"noisy"`` preset. No reduction may be combined with it
+        (they would break the noise model).
 
     Unset reductions take the `Recorder`'s defaults. Order: pool, flatten, units, project, dtype; all inside
     the forward hook, so only the reduced batch is ever copied off the model's device.
@@ -63,10 +70,15 @@ class Layer:
     units: Sequence[int] | None = None
     dtype: str | None = None
     seed: int | None = None
+    noise: NoiseSpec | None = None
 
     def __post_init__(self) -> None:
         if self.name is not None and not (isinstance(self.name, str) and self.name.strip()):
             raise param_error("Layer", "name", "a non-empty str (the name stored) or None", self.name)
+        if self.noise is not None:
+            object.__setattr__(self, "noise", as_noise_spec(self.noise, "Layer", "noise"))
+            if self.gaussian:
+                raise ValueError("Layer: a Gaussian layer (gaussian=...) cannot also take noise=; choose one.")
         if self.gaussian not in (False, True, "log_var", "std", "var"):
             raise param_error("Layer", "gaussian", "one of False, True, 'log_var', 'std', 'var'", self.gaussian)
         red = self.reduction
@@ -102,10 +114,17 @@ class _Resolved:
     gaussian: bool | GaussianParam
     reduction: Reduction = Reduction()
     reducer: Reducer | None = field(default=None, compare=False, repr=False)
+    noise: NoiseSpec | None = None
 
     def with_defaults(self, default: Reduction) -> _Resolved:
         """This layer with the recorder's default reductions filling its unset ones (and a reducer if any)."""
         red = self.reduction.with_defaults(default)
+        if self.noise is not None and not red.is_identity:
+            raise ValueError(
+                f"layer {self.name!r} has noise={self.noise!r}: pool/project/units/dtype would break the noise "
+                f"model (the estimator needs the exact output before the noise); got reductions {red.to_dict()}. "
+                "Record it without reductions, or put the noise on a smaller layer."
+            )
         if self.gaussian and not red.is_identity:
             raise ValueError(
                 f"layer {self.name!r} is Gaussian (mean, log-variance): pool/project/units/dtype reduce plain "
@@ -121,6 +140,7 @@ class _Resolved:
             "output": list(self.path),
             "gaussian": self.gaussian,
             "reduction": self.reduction.to_dict(),
+            "noise": None if self.noise is None else self.noise.to_dict(),
         }
 
 
@@ -154,7 +174,7 @@ def resolve_layers(model: nn.Module, layers: Any) -> list[_Resolved]:
         for module_name, spec in _resolve_one(item, named):
             name = spec.name if spec.name is not None else module_name + _selector_text(spec.path)
             out.append(_Resolved(name or "output", module_name, named[module_name], spec.path, spec.gaussian,
-                                 spec.reduction))
+                                 spec.reduction, noise=spec.noise))
     return _unique_layers(out)
 
 

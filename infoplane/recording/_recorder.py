@@ -49,6 +49,7 @@ from .._core.types import ArrayLike
 from .._core.validation import check_int_param, check_labels, param_error
 from ..store import BaseStore, MemoryStore, ZarrStore
 from ._layers import _Resolved, resolve_layers
+from ._noisy import check_draws, propagate, recorder_pass, warn_bernoulli_dropout
 from ._probe import as_device, as_probe, model_device, probe_keys, probe_pass
 from ._reductions import Reduction
 from ._schedule import Schedule
@@ -140,7 +141,16 @@ class Recorder:
     pool, project, units, dtype, seed : optional
         Default reductions for every layer that does not set its own (see `Layer`): applied inside the hook,
         so a conv layer of 10,000 x 25,088 values is never held in full, only one batch of it. Stored in the
-        metadata (``"reductions"``, and each layer spec).
+        metadata (``"reductions"``, and each layer spec). A noisy layer refuses them.
+    draws : int >= 2, default 8
+        Noise draws per probe row for the noisy layers (``Layer(name, noise=GaussianNoise(std))`` or
+        ``GaussianDropout(rate)``): each is recorded as its (N, draws · d) pre-noise outputs, row i holding
+        its ``draws`` propagated draws one after the other (noise at every noisy layer upstream; what
+        `infoplane.noise.sample_propagation` returns with the same seed and batch size); the other layers
+        come from the plain, noise-free pass. The specs are in the metadata (``"noise"``).
+    noise_seed : int or None, default 0
+        Seed of the noise draws, the same at every epoch (common random numbers: epochs differ by the
+        network only).
     probe_name : str, optional
         What this probe is, e.g. ``"train"`` or ``"held-out"``: stored in the metadata (``"probe_name"``) and
         written by `information_plane` into a ``probe`` column, so that a training-probe and a held-out-probe
@@ -165,6 +175,8 @@ class Recorder:
         units: Sequence[int] | None = None,
         dtype: str | None = None,
         seed: int | None = None,
+        draws: int = 8,
+        noise_seed: int | None = 0,
         probe_name: str | None = None,
     ) -> None:
         self.model = model
@@ -175,6 +187,10 @@ class Recorder:
         self.layer_specs = _with_reductions(
             resolve_layers(model, layers),
             {"pool": pool, "project": project, "units": units, "dtype": dtype, "seed": seed}, "Recorder")
+        self.draws = check_draws(draws, "Recorder")
+        self.noise_seed = None if noise_seed is None else check_int_param(noise_seed, "noise_seed", "Recorder")
+        if any(layer.noise is not None for layer in self.layer_specs):
+            warn_bernoulli_dropout(model, "Recorder")
         self.batch_size = check_int_param(batch_size, "batch_size", "Recorder", minimum=1)
         self._probe_keys = probe_keys(probe)
         self._probe, self.n_probe = as_probe(probe, model)
@@ -255,6 +271,8 @@ class Recorder:
             probe_dtype=[str(t.dtype).replace("torch.", "") for t in self._probe],
             probe_sha256=fingerprint,
             batch_size=self.batch_size,
+            noise={layer.name: {"spec": layer.noise.to_dict(), "draws": self.draws, "seed": self.noise_seed}
+                   for layer in self.layer_specs if layer.noise is not None},
             model_class=f"{type(self.model).__module__}.{type(self.model).__qualname__}",
             model_repr=repr(self.model)[:_MODEL_REPR_CHARS],
             torch_version=torch.__version__,
@@ -303,17 +321,16 @@ class Recorder:
             self.skipped.append(epoch)
             return False
         device = self.device if self.device is not None else model_device(self.model)
-        data = probe_pass(
-            self.model,
-            self.layer_specs,
-            self._probe_on(device),
-            self.n_probe,
-            batch_size=self.batch_size,
-            device=device,
-            epoch=epoch,
-            keys=self._probe_keys,
-        )
-        self.store.write_epoch(epoch, data)
+        plain = [layer for layer in self.layer_specs if layer.noise is None]
+        noisy = [layer for layer in self.layer_specs if layer.noise is not None]
+        kwargs = {"batch_size": self.batch_size, "device": device, "epoch": epoch, "keys": self._probe_keys}
+        with recorder_pass():  # add_noise's training hooks stand aside while recording
+            data = probe_pass(self.model, plain, self._probe_on(device), self.n_probe, **kwargs) if plain else {}
+            if noisy:  # the noisy network's draws, stored (N, draws * d)
+                draws = propagate(self.model, self._probe, self.n_probe, noisy, draws=self.draws,
+                                  seed=self.noise_seed, **kwargs)
+                data.update({name: v.reshape(self.n_probe, -1) for name, v in draws.items()})
+        self.store.write_epoch(epoch, {layer.name: data[layer.name] for layer in self.layer_specs})
         self.recorded.append(epoch)
         return True
 

@@ -35,8 +35,8 @@ def test_linear_gaussian_layer_closed_form_through_hooks():
     layer = sample_propagation(model, x, ["0"], s, labels=y, n_samples=1)["0"]
     np.testing.assert_allclose(layer.centres, x @ w.T, rtol=1e-6, atol=1e-6)
     r = NoisyEstimator(noise_std=s, n_draws=8).estimate(layer.centres, layer.labels, x=layer.inputs)
-    assert r.I_XT == pytest.approx(true, abs=0.06)
-    assert r.conventions["stderr_XT_bits"] < 0.02
+    se = r.conventions["stderr_XT_bits"]
+    assert abs(r.I_XT - true) < 3 * se and se < 0.04  # 4,096 Monte Carlo points
 
 
 def test_between_kolchinsky_tracey_bounds():
@@ -81,10 +81,10 @@ def test_add_noise_hooks_modes_and_removal():
     x = torch.randn(5, 3)
     clean = model(x)
     model.eval()
-    with add_noise(model, ["1"], 0.5, seed=0) as hooks:
+    with add_noise(model, ["1"], 0.5, training=False, seed=0) as hooks:
         a = model(x)
         model.train()
-        b = model(x)  # training mode: no noise unless training=True
+        b = model(x)  # training mode: no noise with training=False
     assert not torch.allclose(a, clean) and torch.allclose(b, clean)
     assert hooks.layers.keys() == {"1"}
     with add_noise(model, model[1], 0.5, seed=0, training=True):
@@ -100,10 +100,10 @@ def test_add_noise_hooks_modes_and_removal():
     with pytest.raises(RuntimeError, match="boom"), add_noise(model2, ["0"], 0.1):
         model2(x)
     assert all(not m._forward_hooks for m in model2.modules())
-    with pytest.raises(KeyError, match=r"no module named 'fc9' in the model. Available: \['0', '1', '2'\]"):
+    with pytest.raises(KeyError, match=r"no module named 'fc9' in the model.* Available named_modules\(\) names: '0', '1', '2'"):
         with add_noise(model, ["fc9"], 0.1):
             pass
-    with pytest.raises(ValueError, match=r"'std' parameter of add_noise must be a finite float > 0. Got 0"):
+    with pytest.raises(ValueError, match=r"'spec' parameter of add_noise must be a finite float > 0. Got 0"):
         with add_noise(model, ["1"], 0):
             pass
 
