@@ -98,7 +98,7 @@ def check_choice(value: Any, param: str, owner: str, choices: Iterable[Any]) -> 
 
 
 def check_activations(
-    t: Any,
+    t: TensorLike,
     *,
     name: str = "t",
     layer: str | None = None,
@@ -292,7 +292,7 @@ def as_tensor64(a: Any, device: Any = None):
     return out if device is None else out.to(device)
 
 
-def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):
+def check_gaussian(mu: TensorLike, log_var: TensorLike, *, name: str = "mu", layer: str | None = None, epoch: int | None = None):
     """Both finite, 2-D, the same shape; returned as float64 tensors on mu's device.
 
     ``name`` is what the mean is called in messages (``"t"`` for an estimator's first argument).
@@ -307,7 +307,7 @@ def check_gaussian(mu: Any, log_var: Any, *, name: str = "mu", layer: str | None
     return mu_t, as_tensor64(log_var).to(mu_t.device)
 
 
-def check_regression_target(y: Any, n: int) -> np.ndarray:
+def check_regression_target(y: ArrayLike, n: int) -> np.ndarray:
     """Real targets (N,) or (N, k), all finite, as a float64 (N, k) array."""
     y_np = as_numpy(y)
     if y_np.ndim not in (1, 2) or y_np.shape[0] != n:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._core.types import ArrayLike, TensorLike
 from .._core.validation import as_numpy, check_float_param, check_int_param
 
 __all__ = [
@@ -167,7 +168,7 @@ def _estimate_rows(est: Any, t: Any, y: Any, x: Any, kwargs: dict, idx: np.ndarr
     return float(res.I_XT), float(res.I_TY)
 
 
-def resampled_columns(est: Any, t: Any, y: Any, x: Any, kwargs: dict, options: Resampling,
+def resampled_columns(est: Any, t: TensorLike, y: ArrayLike, x: ArrayLike, kwargs: dict, options: Resampling,
                       key: tuple, point: tuple[float, float] | None = None) -> dict[str, float]:
     """Bootstrap-interval and subsample columns for one estimate, in bits.
 

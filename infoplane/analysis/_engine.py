@@ -30,7 +30,7 @@ import pandas as pd
 
 from .._core import parallel as _parallel
 from .._core.tables import sort_rows
-from .._core.types import MIResult, Store, json_safe
+from .._core.types import ArrayLike, MIResult, Store, TensorLike, json_safe
 from .._core.validation import check_input_ids, check_labels
 from ._providers import ColumnProvider, RowContext, TableContext
 
@@ -236,7 +236,7 @@ def _run_labels(store: Any, run: str, labels: Any, x: Any, first: tuple[int, str
 
 
 def plan(
-    stores: Mapping[str, Any], labels: Any, estimators: Mapping[str, Any], layers: Any, epochs: Any, x: Any
+    stores: Mapping[str, Any], labels: ArrayLike, estimators: Mapping[str, Any], layers: Any, epochs: Any, x: ArrayLike
 ) -> tuple[list[tuple[Any, Task]], list[str], dict[str, list[str]]]:
     """([(store, task)], layer order, {label: layers skipped}) for every selected (run, epoch, layer).
 
@@ -324,7 +324,7 @@ def _estimate(est: Any, label: str, task: Task, t: Any, x: Any, kwargs: dict, st
 
 
 def estimate_task(
-    task: Task, t: Any, log_var: Any, estimators: Mapping[str, Any], x: Any, providers: Providers = (),
+    task: Task, t: TensorLike, log_var: TensorLike, estimators: Mapping[str, Any], x: ArrayLike, providers: Providers = (),
     states: dict | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of one task: every estimator on activations ``t`` (and ``log_var``), one dict each.
@@ -393,7 +393,7 @@ def _layer_batches(tasks: list[tuple[Any, Task]], workers: int, per_worker: int)
 def run_tasks(
     tasks: list[tuple[Any, Task]],
     estimators: Mapping[str, Any],
-    x: Any,
+    x: ArrayLike,
     providers: Providers = (),
     *,
     n_jobs: int | None = None,
@@ -451,7 +451,7 @@ def assemble(
     runs: list[str],
     layer_order: list[str],
     skipped: Mapping[str, list[str]],
-    x: Any = None,
+    x: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """The results table: rows typed and sorted (run, epoch, layer, estimator), conventions in ``attrs``.
 

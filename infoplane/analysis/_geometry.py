@@ -7,17 +7,16 @@ clusters, large when they overlap.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
+from .._core.types import ArrayLike, TensorLike
 from .._core.validation import check_activations, check_labels
 
 __all__ = ["geometric_compression"]
 
 
-def geometric_compression(t: Any, y: Any, *, layer: str | None = None, epoch: int | None = None) -> float:
+def geometric_compression(t: TensorLike, y: ArrayLike, *, layer: str | None = None, epoch: int | None = None) -> float:
     """tr(Σ_W Σ_B⁺) / C for activations ``t`` (N, d) and class labels ``y`` (N,), C the number of classes.
 
     Σ_W = (1/N) Σ_c Σ_{i∈c} (t_i − μ_c)(t_i − μ_c)ᵀ (within-class scatter),

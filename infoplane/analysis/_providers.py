@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .._core.types import MIResult
+from .._core.types import MIResult, TensorLike
 from .._core.validation import as_numpy, check_bool_param, check_int_param
 from . import _diagnostics
 from ._geometry import geometric_compression
@@ -89,7 +89,7 @@ class ColumnProvider(Protocol):
 
     def dtypes(self) -> dict[str, str]: ...
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]: ...
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]: ...
 
     def row_columns(self, ctx: RowContext) -> dict[str, Any]: ...
 
@@ -116,7 +116,7 @@ class Provider:
     def dtypes(self) -> dict[str, str]:
         return {}
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]:
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]:
         return {}
 
     def row_columns(self, ctx: RowContext) -> dict[str, Any]:
@@ -216,7 +216,7 @@ geometry : bool, default False
     def dtypes(self) -> dict[str, str]:
         return {"geo_compression": "float64"}
 
-    def task_columns(self, task: Task, t: Any, log_var: Any) -> dict[str, Any]:
+    def task_columns(self, task: Task, t: TensorLike, log_var: TensorLike) -> dict[str, Any]:
         return {"geo_compression": geometric_compression(t, task.y, layer=task.layer, epoch=task.epoch)}
 
 

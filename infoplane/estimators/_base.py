@@ -53,7 +53,7 @@ class BaseEstimator:
     #: when their ``warm_start`` attribute is true.
     supports_warm_start: bool = False
 
-    def estimate_with_state(self, t: Any, y: Any, x: Any = None, *, state: Any = None,
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
                             **kwargs: Any) -> tuple[MIResult, Any]:
         """``(estimate, state)``: the estimate of `estimate`, warm-started from ``state`` (what this method
         returned for the previous recorded epoch of the same run and layer; None: a cold start), and the

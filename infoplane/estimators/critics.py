@@ -294,8 +294,9 @@ class CriticEstimator(BaseEstimator):
     """I(T;Y) of a layer from a neural critic (InfoNCE, NWJ or SMILE), in bits; I(T;X) not reported (NaN).
 
     The critic scores (activations, one-hot label) pairs (`critic_mi`); ``I_TY`` is its held-out value,
-    clipped to [0, H(Y)] (raw value in ``conventions["I_TY_raw"]``, ``conventions["clipped"]`` says when: SMILE,
-    an estimate, can overshoot H(Y) on many small classes), labelled ``"lower"`` (InfoNCE, NWJ) or
+    clipped to [0, H(Y)] (raw value in ``conventions["I_TY_raw"]``, ``conventions["clipped"]`` says when: SMILE
+    is an estimate, not a bound; trained on its own clipped objective it overshot H(Y) by millions of bits on
+    many small classes, and the cap stays as a guard), labelled ``"lower"`` (InfoNCE, NWJ) or
     ``"estimate"`` (SMILE). With class labels, InfoNCE cannot exceed the batch's label entropy (≈ H(Y))
     nor ln(batch_size). ``I_XT`` is NaN with the reason in ``conventions["I_XT_note"]``.
 
@@ -368,8 +369,8 @@ class CriticEstimator(BaseEstimator):
         )
         conv = self.conventions()
         h_y = entropy_bits(np.bincount(y_ids.reshape(-1)))
-        # I(T;Y) <= H(Y) for class labels; SMILE (not a bound) can exceed it when the critic's scores on the
-        # true pairs grow without limit. Report the value within [0, H(Y)], say so, keep the raw value.
+        # I(T;Y) <= H(Y) for class labels; SMILE (an estimate, not a bound) may still exceed it (less since it
+        # trains on the JS bound). Report the value within [0, H(Y)], say so, keep the raw value.
         value = min(max(res.value, 0.0), h_y)
         clipped = None if value == res.value else ("at 0" if res.value < 0 else "at H(Y)")
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=res.value, clipped=clipped,

@@ -189,7 +189,7 @@ def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: f
     return value, {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
 
 
-def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
+def ross_mi(t: TensorLike, y: ArrayLike, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
             ties: str = "jitter", seed: int = 0) -> float:
     """Ross (2014) estimate of I(T;Y) in bits for continuous T and class labels Y.
 
@@ -232,7 +232,7 @@ def ross_mi(t: Any, y: Any, k: int = 3, *, metric: str = "max", memory_mb: float
     return value / LN2
 
 
-def kl_entropy(t: Any, k: int = 3, *, metric: str = "euclidean", memory_mb: float = 128.0) -> float:
+def kl_entropy(t: TensorLike, k: int = 3, *, metric: str = "euclidean", memory_mb: float = 128.0) -> float:
     """Kozachenko–Leonenko estimate of the differential entropy h(T) in bits.
 
     With r_i the distance from row i to its k-th neighbour and V_d the volume of the unit ball of the norm

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._core.threads import torch_threads
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import entropy_bits
 from .._core.validation import (
     check_activations,
@@ -188,7 +188,7 @@ class LatentMIEstimator(BaseEstimator):
             check_class_sizes(y_np, need, owner, f"every class needs k + 1 = {self.k + 1} held-out rows")
         return t, y_np
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y`` (labels or real-valued); ``x`` unused."""
         t_np, y_np = self._check(t, y, layer, epoch)
@@ -245,7 +245,7 @@ class LatentMIEstimator(BaseEstimator):
                         n_samples=n, conventions=json_safe(conv))
 
 
-def latent_mi(t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+def latent_mi(t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
               **params: Any) -> MIResult:
     """Latent MI estimate of I(T;Y) in bits (the functional twin of `LatentMIEstimator`; ``params`` as its).
 

@@ -73,9 +73,9 @@ def _group_log_counts(ids: np.ndarray) -> float:
 
 def sample_propagation_mi(
     centres: Any,
-    y: Any,
+    y: ArrayLike,
     noise_std: float,
-    x: Any = None,
+    x: ArrayLike | None = None,
     *,
     n_draws: int = 8,
     seed: int | None = 0,

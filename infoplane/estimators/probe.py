@@ -38,7 +38,7 @@ def _check_C(C: Any, owner: str) -> Any:
     return check_float_param(C, "C", owner, positive=True)
 
 
-def probe_mi(t: Any, y: Any, *, n_folds: int = 5, seed: int | None = 0, C: Any = "auto") -> float:
+def probe_mi(t: TensorLike, y: ArrayLike, *, n_folds: int = 5, seed: int | None = 0, C: Any = "auto") -> float:
     """Barber–Agakov lower bound on I(T;Y) in bits, H(Y) − CE, with a ``n_folds``-fold cross-fitted
     logistic-regression probe (stratified folds, seeded).
 
@@ -138,10 +138,13 @@ class ProbeEstimator(BaseEstimator):
         """I(T;Y) >= H(Y) − CE in bits for activations ``t`` (N, d) and labels ``y``; ``x`` unused."""
         return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
 
-    def estimate_with_state(self, t: Any, y: Any, x: Any = None, *, state: Any = None,
-                            layer: str | None = None, epoch: int | None = None) -> tuple[MIResult, Any]:
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
         """`estimate`, the fits warm-started from ``state`` (the weights of the previous epoch), and the
-        state to pass on (see `BaseEstimator.estimate_with_state`)."""
+        state to pass on (see `BaseEstimator.estimate_with_state`); keywords ``layer`` and ``epoch``."""
+        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
+        if kwargs:
+            raise TypeError(f"ProbeEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         # x is unused, but a malformed x is still an error
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch, allow_torch=False)
         warm = state if self.warm_start else None

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._core.types import MIResult, json_safe
+from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_float_param, check_int_param, param_error
 from ._base import BaseEstimator
 
@@ -201,7 +201,7 @@ class SampleSizeCheck(BaseEstimator):
                 f"({self.min_splits} sample sizes N/γ of at least {self.min_rows} rows).")
         return gammas
 
-    def estimate(self, t: Any, y: Any, x: Any = None, *, layer: str | None = None, epoch: int | None = None,
+    def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
                  full: MIResult | None = None, **kwargs: Any) -> ReliabilityResult:
         """The extrapolated I(T;X), I(T;Y) in bits with standard errors and the reliability verdict.
 

@@ -83,7 +83,7 @@ def _finite_or_raise(value: float, what: str, owner: str, mu_t: torch.Tensor, lv
     )
 
 
-def gaussian_rate(mu: Any, log_var: Any) -> float:
+def gaussian_rate(mu: TensorLike, log_var: TensorLike) -> float:
     """The VIB rate R = (1/N) Σ_i KL[N(μ_i, diag σ_i²) ‖ N(0, I)], in bits: an upper bound on I(Z;X).
 
     R = (1/N) Σ_i Σ_j ½(−ln σ_ij² − 1 + μ_ij² + σ_ij²) / ln 2, the analytic KL (no sampling). Since
@@ -106,8 +106,8 @@ def gaussian_rate(mu: Any, log_var: Any) -> float:
 # The aggregate posterior
 # --------------------------------------------------------------------------------------------------
 def mixture_mi_bounds(
-    mu: Any,
-    log_var: Any,
+    mu: TensorLike,
+    log_var: TensorLike,
     n_samples: int = 8,
     seed: int | None = 0,
     *,
@@ -204,7 +204,7 @@ class VariationalBounds:
         self._n_mix = 0
         self._batches = 0
 
-    def update(self, mu: Any, log_var: Any, y: Any = None, logits: Any = None) -> None:
+    def update(self, mu: TensorLike, log_var: TensorLike, y: ArrayLike | None = None, logits: Any = None) -> None:
         """Add one batch: encoder (mu, log_var) of shape (B, d); labels (B,); logits (B, K) or (S, B, K)."""
         mu_t, lv_t = check_gaussian(mu, log_var)
         b = mu_t.shape[0]
@@ -360,7 +360,7 @@ class RateEstimator(_VariationalEstimator):
         self._init_common(decoder, task, n_samples, seed, n_folds, beta, noise_variance)
 
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
-                 log_var: Any = None) -> MIResult:
+                 log_var: TensorLike | None = None) -> MIResult:
         """I(Z;X) ≤ rate and I(Z;Y) ≥ I_BA, bits, for the layer's mean ``t`` (N, d) and ``log_var`` (N, d).
 
         ``x`` is checked but unused (each row is one input draw); ``layer``/``epoch`` only name the data in
@@ -418,7 +418,7 @@ class MixtureEstimator(_VariationalEstimator):
         return {**super().conventions(), "bound": self.bound, "mixture": "aggregate posterior, Poole et al. 2019"}
 
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,
-                 log_var: Any = None) -> MIResult:
+                 log_var: TensorLike | None = None) -> MIResult:
         """I(Z;X) from the mixture (``bound``) and I(Z;Y) ≥ I_BA, bits, for mean ``t`` and ``log_var`` (N, d).
 
         ``x`` is checked but unused; ``layer``/``epoch`` only name the data in error messages.

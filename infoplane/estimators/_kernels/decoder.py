@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..._core.types import BABound
+from ..._core.types import ArrayLike, BABound, TensorLike
 from ..._core.units import LN2, entropy_bits
 from ..._core.validation import (
     check_choice,
@@ -71,9 +71,9 @@ def _gaussian_h_y_nats(y: np.ndarray) -> float:
 
 
 def barber_agakov(
-    mu: Any,
-    log_var: Any,
-    y: Any,
+    mu: TensorLike,
+    log_var: TensorLike,
+    y: ArrayLike,
     decoder: Callable | str = "probe",
     *,
     task: str = "classification",

@@ -26,7 +26,8 @@ INNER_MAX_ITER = 60  # the inner path only ranks the Cs: short fits; the chosen 
 
 
 def fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, init: tuple | None = None,
-        *, max_iter: int = 200, tol: float = 1e-6, xt: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        *, max_iter: int = 300, tol: float | None = None,
+        xt: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(W, b, function evaluations) minimising mean CE + ‖W‖²/(2 C n) on standardised ``x`` (n, d).
 
     W is (classes, d), as scikit-learn's ``coef_``. The gradient is written out, and both products are
@@ -95,19 +96,21 @@ def select_and_fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: Any, see
         return w, b, float(C), it
     val = torch.as_tensor(_inner_split(y.cpu().numpy(), seed), device=x.device)
     x_in, y_in, x_va, y_va = x[~val], y[~val], x[val], y[val]
-    best, best_ce, rises, total, last = None, math.inf, 0, 0, init
+    best: tuple | None = None
+    best_ce, rises, total, last = math.inf, 0, 0, init
     prev_ce = math.inf
     for c in C_GRID:  # the path from the strongest penalty, each fit warm-started from the previous one
         w, b, it = fit(x_in, y_in, n_classes, c, last, max_iter=INNER_MAX_ITER)
         total += it
         last = (w, b)
         ce = _held_out_ce(x_va, y_va, w, b)
-        if ce < best_ce:
+        if best is None or ce < best_ce:
             best, best_ce = (c, w, b), ce
         rises = rises + 1 if ce > prev_ce else 0
         prev_ce = ce
         if rises >= 2:
             break
+    assert best is not None  # C_GRID is not empty
     c, w0, b0 = best
     w, b, it = fit(x, y, n_classes, c, (w0, b0))
     return w, b, c, total + it

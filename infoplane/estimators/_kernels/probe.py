@@ -59,7 +59,7 @@ def classification_log_q(
     folds = probe_folds(n, n_folds, seed, y.ravel().astype(np.int64))
     dev = torch.device("cpu" if device is None else device)
     log_q = np.empty((n, m))
-    init = None if not state else (torch.as_tensor(state["w"], device=dev), torch.as_tensor(state["b"], device=dev))
+    init: tuple | None = None if not state else (torch.as_tensor(state["w"], device=dev), torch.as_tensor(state["b"], device=dev))
     if init is not None and tuple(init[0].shape) != (n_classes, d):
         init = None  # another width or class count: a cold start
     chosen, evals = [], 0
@@ -69,6 +69,7 @@ def classification_log_q(
         for k in range(n_folds):  # loop over folds, each a vectorised full-batch fit
             init = _fold(z, y, folds == k, n_classes, C, seed, k, dev, init, log_q, chosen)
             evals += init[2]
+    assert init is not None  # n_folds >= 2
     new_state = {"w": init[0].cpu().numpy(), "b": init[1].cpu().numpy()}
     return log_q, {"C": chosen, "evaluations": evals, "state": new_state}
 
