@@ -136,7 +136,7 @@ def ksg_mi(
     ties : {"jitter", "raise", "keep"}
         Rows of ``a`` (or of ``b``) that repeat another row exactly make the counts ill-defined (the estimate
         reads −1 to −5 bits on tied layers): ``"jitter"`` adds scikit-learn's tie-breaking noise,
-        1e-10 · max(1, mean |column|) · N(0, 1), seeded by ``seed``, with a RuntimeWarning; ``"raise"``
+        ``1e-10 · max(1, mean |column|) · N(0, 1)``, seeded by ``seed``, with a RuntimeWarning; ``"raise"``
         refuses; ``"keep"`` counts the ties as they are (strict "<"; at radius 0 the duplicates, as
         scikit-learn's radius query; biased, warned about radius-0 rows). Data without repeated rows is
         never touched, whatever the choice.

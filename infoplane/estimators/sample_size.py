@@ -85,7 +85,7 @@ def extrapolate(sizes: np.ndarray, values: list[np.ndarray], *, curvature_tol: f
     The variance of one estimate on n rows is taken as c/n, with c pooled over the sizes with two or more
     parts (c = mean of n · sample variance); the mean of γ parts then has variance c/(n γ). Returns I∞, its
     standard error, a, the curvature b (from a quadratic fit) with its standard error, the ratio
-    |b|/(n_min |a|) of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
+    ``|b| / (n_min |a|)`` of the quadratic to the linear term at the smallest size, ``reliable`` and the reason.
     """
     sizes = np.asarray(sizes, dtype=np.float64)
     means = np.array([v.mean() for v in values])

@@ -33,9 +33,12 @@ def fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: float, init: tuple 
     W is (classes, d), as scikit-learn's ``coef_``. The gradient is written out, and both products are
     taken with the small matrix on the left (``W xᵀ`` and ``G x``, with ``xt`` = xᵀ contiguous), several
     times faster on the CPU than ``x Wᵀ`` / ``xᵀ G``; L-BFGS stops when the largest gradient entry is below
-    ``tol`` or after ``max_iter`` iterations.
+    ``tol`` (default min(1e-6, 0.01 / (C n)): scikit-learn's lbfgs stops at 1e-4 on C n times this
+    objective, and a looser stop acts as early stopping, which moved the bound by 0.03 bits at C = 1,
+    N = 10,000, d = 1,024) or after ``max_iter`` iterations.
     """
     n, d = x.shape
+    tol = min(1e-6, 0.01 / (C * n)) if tol is None else tol
     xt = x.T.contiguous() if xt is None else xt
     if init is None:
         w = torch.zeros(n_classes, d, dtype=x.dtype, device=x.device)
