@@ -84,7 +84,7 @@ class GaussianDropout:
         return centres * (1.0 + self.sigma * eps)
 
     def scale(self, centres: Any) -> Any:
-        """Per-unit standard deviation σ·|f| of the noisy output given ``centres`` (same shape)."""
+        """Per-unit standard deviation σ·abs(f) of the noisy output given ``centres`` (same shape)."""
         return self.sigma * abs(centres)
 
     def to_dict(self) -> dict[str, Any]:

@@ -118,6 +118,11 @@ def noise_hooks(layers: list[_Resolved], *, seed: int | None = 0, training: bool
         yield hooks
 
 
+def _restore_modes(modes: list[tuple[torch.nn.Module, bool]]) -> None:
+    for module, training in modes:
+        module.training = training
+
+
 def propagate(
     model: nn.Module,
     probe: tuple[torch.Tensor, ...],
@@ -139,7 +144,7 @@ def propagate(
     rows = torch.arange(n).repeat_interleave(draws)
     modes = [(m, m.training) for m in model.modules()]
     with ExitStack() as stack:
-        stack.callback(lambda: [setattr(m, "training", t) for m, t in modes])
+        stack.callback(_restore_modes, modes)
         stack.enter_context(torch.random.fork_rng(devices=[]))
         stack.enter_context(recorder_pass())  # any add_noise hooks stand aside: these add the noise
         hooks = stack.enter_context(noise_hooks(layers, seed=seed, training=False, capture=True, owner="Recorder"))
