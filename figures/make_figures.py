@@ -727,7 +727,10 @@ def figure_real_network(ctx: dict) -> None:
     cols = ["network", "epoch", "layer", "estimator", "I_XT", "I_TY", "I_XT_se", "I_TY_se", "bound_XT", "bound_TY",
             "n_samples", "saturated", "dpi_violation"]
     save_figure(fig, ctx["out"], "real_network", table[cols])
-    scores = compression_scores(table.drop(columns="network").assign(run=table["network"]))
+    # I(T;Y)-only estimators (the probe) have no I(T;X) to compress; the joined table has lost their conventions
+    has_xt = table.groupby("estimator")["I_XT"].transform(lambda s: s.notna().any()).astype(bool)
+    scored = table[has_xt]
+    scores = compression_scores(scored.drop(columns="network").assign(run=scored["network"]))
     scores.to_csv(ctx["out"] / "data" / "real_network_compression.csv", index=False)
     pd.DataFrame([{"network": k, "train_record_s": round(v["train_record_s"], 1),
                    "estimate_s": round(v["estimate_s"], 1), "epochs_recorded": v["epochs_recorded"],

@@ -16,10 +16,6 @@ REDRAW = "python figures/make_figures.py --only {name}"
 
 #: Committed figures without a manifest entry yet, and why (each drawn in full mode by an earlier run).
 PENDING = {
-    "szt_information_plane": "full run of 2026-11-25 (0.1), before the manifest",
-    "saxe_comparison": "full run of 2026-11-25 (0.1), before the manifest",
-    "estimator_agreement": "full run of 2026-11-25 (0.1); its adaptive panels use the old equal-mass bins",
-    "compression_scores": "full run of 2026-11-25 (0.1), before the manifest",
     "ground_truth_suite": "full run of 2026-11-30, before the k-NN tie and SMILE fixes",
 }
 
