@@ -809,6 +809,11 @@ def figure_wide_estimators(ctx: dict) -> None:
         part.insert(0, "network", label)
         tables.append(part)
     table = pd.concat(tables, ignore_index=True)
+    save_figure(draw_wide_estimators(table), ctx["out"], "wide_estimators", table)
+
+
+def draw_wide_estimators(table: pd.DataFrame) -> plt.Figure:
+    """The wide-layer figure from its table (``data/wide_estimators.csv``): one row of panels per network."""
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), constrained_layout=True)
     styles = {"binning": "-", "binning-width": "-", "kde-upper": "--", "noisy": ":", "knn": "-.", "probe": "-",
               "critic": "--"}
@@ -832,15 +837,21 @@ def figure_wide_estimators(ctx: dict) -> None:
         row[2].set_title(f"I(T;Y), layer {last}", fontsize="medium")
         row[3].set_title("geometric compression tr(Σ_W Σ_B⁺)/C", fontsize="medium")
         row[3].set_yscale("log")
+        for ax in row[1:3]:  # at least 0.5 bits tall, so that a few hundredths do not look like a trajectory
+            low, high = ax.get_ylim()
+            if high - low < 0.5:
+                mid = (low + high) / 2
+                ax.set_ylim(mid - 0.25, mid + 0.25)
         for ax in row:
             ax.set_xscale("symlog", linthresh=1)
+            ax.set_xlim(left=0)  # epochs start at 0: no negative half of the symlog axis
             ax.set_xlabel("epoch")
         row[0].set_ylabel("bits")
         row[0].legend(fontsize="x-small", ncol=2)
         row[1].legend(fontsize="x-small")
         row[3].legend(fontsize="x-small")
     fig.suptitle("Estimators for wide layers beside binning and KDE (k-NN, probe, critic: I(T;Y) only)")
-    save_figure(fig, ctx["out"], "wide_estimators", table)
+    return fig
 
 
 # ------------------------------------------------------------------------------------------------------
