@@ -9,6 +9,7 @@ import numpy as np
 
 from .._core.types import ArrayLike, InputKind, MIResult, TensorLike, json_safe
 from .._core.validation import as_numpy, check_int_param
+from ._kernels.reliability import TOL_BITS
 
 __all__ = ["BaseEstimator"]
 
@@ -20,11 +21,15 @@ class BaseEstimator:
     ``dpi_tolerance`` (bits) is how far a deeper layer's estimate may exceed a shallower one's before
     `information_plane` flags a data-processing-inequality violation: binned or kernel estimates of two
     layers are not themselves a Markov chain, so small excesses are resolution effects, not information.
+    ``reliability_tol`` (bits, default 0.25) is how far an estimate may be off before the estimators that check
+    themselves (binning, KDE, k-NN, critics, probe) report ``conventions["reliable"] = False`` with the
+    reason in ``conventions["reliability_note"]`` (`infoplane.estimators._kernels.reliability`).
     """
 
     name: str = "base"
     input_kind: InputKind = "deterministic"
     dpi_tolerance: float = 0.1
+    reliability_tol: float = TOL_BITS
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters, by name, as stored on the instance."""

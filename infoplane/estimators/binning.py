@@ -24,6 +24,7 @@ from .._core.validation import (
 )
 from ._base import BaseEstimator
 from ._kernels import binning as K
+from ._kernels import reliability as R
 
 __all__ = ["BinningEstimator"]
 
@@ -61,6 +62,13 @@ class BinningEstimator(BaseEstimator):
     I(T;X) = H(T̂) when every row is a distinct input (``x=None``), else H(T̂) − H(T̂|X);
     I(T;Y) = H(T̂) − Σ_y p(y) H(T̂|Y=y). Both are plug-in *estimates* (biased upward at small N per
     occupied bin; see `shuffle_baseline`).
+
+    Self-check of I(T;Y) (`infoplane.estimators._kernels.reliability`): the coverage-adjusted estimate of
+    Chao & Shen (2003) from the same counts (``conventions["I_TY_chao_shen"]``) estimates the plug-in's
+    small-sample bias; ``conventions["reliable"]`` is False, with the reason in ``reliability_note``, when it
+    differs from the plug-in by more than ``reliability_tol`` (0.25 bits), or when H(T̂) >= log2 N − 0.1
+    (nearly every row its own bin: the plug-in I(T;Y) is then about H(Y) whatever the dependence). It costs
+    two more counts of the symbols.
 
     Parameters
     ----------
@@ -222,11 +230,20 @@ class BinningEstimator(BaseEstimator):
         t_ids, extra = self._symbols(t, layer, epoch)
         conv.update(json_safe(extra) if extra else {})
         y_ids, _ = K.factorize_int64(y_np)
-        i_xt, i_ty, _ = K.discrete_information_bits(t_ids, y_ids, x_ids)
+        i_xt, i_ty, h_t = K.discrete_information_bits(t_ids, y_ids, x_ids)
         conv.update(n_samples=n, n_units=int(t.shape[1]), n_symbols=int(t_ids.max()) + 1,
                     inputs="distinct" if x_ids is None else "given", units="bits")
+        conv.update(self._check(t_ids, y_ids, i_ty, h_t, n))
         return MIResult(I_XT=i_xt, I_TY=i_ty, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=conv)
+
+    def _check(self, t_ids: np.ndarray, y_ids: np.ndarray, i_ty: float, h_t: float, n: int) -> dict[str, Any]:
+        """The self-check of I(T;Y) (`_kernels.reliability.plugin_notes`): its coverage-adjusted (Chao-Shen)
+        value ``I_TY_chao_shen`` from the same counts, ``reliable`` and ``reliability_note``."""
+        n_y = int(y_ids.max()) + 1
+        pairs = K.factorize_int64(t_ids.astype(np.int64) * n_y + y_ids)[0]
+        i_cs = R.chao_shen_mi_bits(np.bincount(t_ids), np.bincount(y_ids), np.bincount(pairs))
+        return {"I_TY_chao_shen": i_cs, **R.verdict(R.plugin_notes(i_ty, i_cs, h_t, n, self.reliability_tol))}
 
     def _symbols(self, t: Any, layer: str | None, epoch: int | None) -> tuple[np.ndarray, dict[str, Any]]:
         """One symbol id per row of checked activations ``t``, and the per-call conventions (ranges, edges)."""

@@ -40,6 +40,7 @@ from .._core.validation import (
     param_error,
 )
 from ._base import BaseEstimator
+from ._kernels import reliability as R
 from ._kernels.rows import NO_I_XT, as_tensor64, canonical_order
 
 __all__ = ["CriticResult", "critic_mi", "CriticEstimator", "BOUND_KINDS"]
@@ -54,7 +55,10 @@ class CriticResult:
 
     ``bound`` is "lower" (InfoNCE, NWJ) or "estimate" (SMILE); ``cap`` is ln B / ln 2 for InfoNCE (the
     most it can report), else inf; ``train_value`` is the same bound on the training rows (its excess over
-    ``value`` shows over-fitting); ``epochs`` run, ``best_epoch``, ``seconds``.
+    ``value`` shows over-fitting); ``epochs`` run, ``best_epoch``, ``seconds``; ``se``: the standard error of
+    the held-out value (bits, from its per-row terms); ``converged``: whether early stopping ended training
+    (False: the epoch budget ran out first) and ``rise``: then, how much the held-out value rose over the last
+    ``patience`` epochs (bits; 0 when converged).
     """
 
     value: float
@@ -67,6 +71,9 @@ class CriticResult:
     seconds: float
     n_train: int
     n_test: int
+    se: float = math.nan
+    converged: bool = True
+    rise: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +135,37 @@ def _js_bound(scores: torch.Tensor) -> torch.Tensor:
 def _train_objective(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
     """What the critic maximises (nats): the reported bound itself, except SMILE, trained on `_js_bound`."""
     return _js_bound(scores) if objective == "smile" else _objective(scores, objective, tau)
+
+
+def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
+    """Per-row terms (nats) whose mean is `_objective` of one batch, for its standard error.
+
+    InfoNCE and NWJ are means over rows already (NWJ's row i: f_ii + 1 − mean_j e^{f_ij}). SMILE's log-partition
+    is a U-statistic over the off-diagonal pairs; its row i enters through its first-order projection
+    h_i = (r_i + c_i)/2 − Z (r_i, c_i: mean clipped ratio of row i and column i, Z their mean), so row i's
+    influence on the value is f_ii − 2 h_i / Z (the delta method; its mean is the mean of f_ii).
+    """
+    b = scores.shape[0]
+    diag = scores.diagonal()
+    if objective == "infonce":
+        return diag - torch.logsumexp(scores, dim=1) + math.log(b)
+    if objective == "nwj":
+        return diag + 1.0 - torch.exp(scores).mean(dim=1)
+    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
+    ratios = torch.where(off, torch.exp(torch.clamp(scores, -tau, tau)), torch.zeros_like(scores))
+    r, c = ratios.sum(dim=1) / (b - 1), ratios.sum(dim=0) / (b - 1)
+    z = r.mean()
+    return diag - 2.0 * ((r + c) / 2.0 - z) / z
+
+
+def _held_out_se(critic: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, objective: str, tau: float,
+                 batch: int) -> float:
+    """Standard error (bits) of the held-out value: the per-row terms of every batch (`_row_terms`), each
+    batch centred on its own mean (batches differ by their log B and partition), their spread / sqrt(rows)."""
+    with torch.no_grad():
+        parts = [_row_terms(critic(a[i], b[i]), objective, tau) for i in _batches(a.shape[0], batch, None)]
+    terms = torch.cat([p - p.mean() for p in parts]).double()
+    return float(terms.std() / math.sqrt(terms.numel())) / LN2 if terms.numel() > 1 else math.nan
 
 
 def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tensor]:
@@ -261,6 +299,7 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
         critic = SeparableCritic(a.shape[1], b.shape[1], hp.hidden, hp.embed).to(a.device)
     opt = torch.optim.Adam(critic.parameters(), lr=hp.lr)
     best, best_value, best_state, best_epoch, epoch = -math.inf, -math.inf, None, 0, 0
+    history: list[float] = []  # held-out value per epoch (nats)
     bar = tqdm(range(hp.epochs), desc=f"critic {hp.objective}", disable=not hp.progress, leave=False)
     for epoch in bar:  # loop over epochs; each epoch is a loop over mini-batches
         critic.train()
@@ -273,6 +312,7 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
         critic.eval()
         crit, value = _evaluate(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
         bar.set_postfix(held_out_bits=f"{value / LN2:.3f}")
+        history.append(value)
         if crit > best:  # early stopping on the held-out training objective (JS for SMILE)
             best, best_value, best_epoch = crit, value, epoch
             best_state = {k: v.detach().clone() for k, v in critic.state_dict().items()}
@@ -282,12 +322,23 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
     critic.load_state_dict(best_state)
     critic.eval()
     train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
+    se = _held_out_se(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
     cap = math.log(min(hp.batch_size, te.numel())) / LN2 if hp.objective == "infonce" else math.inf
+    converged = epoch - best_epoch >= hp.patience
     return CriticResult(
         value=best_value / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
         cap=cap, epochs=epoch + 1, best_epoch=best_epoch + 1, seconds=time.perf_counter() - start,
-        n_train=int(tr.numel()), n_test=int(te.numel()),
+        n_train=int(tr.numel()), n_test=int(te.numel()), se=se, converged=converged,
+        rise=0.0 if converged else _rise(history, hp.patience) / LN2,
     )
+
+
+def _rise(history: list[float], patience: int) -> float:
+    """How much the best held-out value of the last ``patience`` epochs exceeds the best before them (>= 0;
+    the whole rise from the first epoch when there were no more epochs than that)."""
+    if len(history) <= patience:
+        return max(max(history) - history[0], 0.0)
+    return max(max(history[-patience:]) - max(history[:-patience]), 0.0)
 
 
 class CriticEstimator(BaseEstimator):
@@ -299,6 +350,14 @@ class CriticEstimator(BaseEstimator):
     many small classes, and the cap stays as a guard), labelled ``"lower"`` (InfoNCE, NWJ) or
     ``"estimate"`` (SMILE). With class labels, InfoNCE cannot exceed the batch's label entropy (≈ H(Y))
     nor ln(batch_size). ``I_XT`` is NaN with the reason in ``conventions["I_XT_note"]``.
+
+    Self-check (`infoplane.estimators._kernels.reliability`, no extra training): ``conventions["reliable"]``
+    is False, with the reasons in ``reliability_note``, when the critic over-fits (its value on the training
+    rows, ``train_value_bits``, exceeds the held-out one by more than ``reliability_tol``, 0.25 bits:
+    ``overfit_gap_bits``), when the held-out value is within 2 standard errors of 0 (``I_TY_se``; nothing
+    found), when 2 SE exceed the tolerance, or when the epoch budget ran out while the held-out value still
+    rose by more than 2 SE over the last ``patience`` epochs (``converged``, ``still_rising_bits``). Costs one
+    more pass over the held-out rows.
 
     Cost: at most ``epochs`` epochs of a two-MLP critic on ``train_fraction`` · N rows (see `critic_mi`);
     about a second per 10 epochs at N = 4,096, d = 100 on 2 CPU cores.
@@ -375,6 +434,10 @@ class CriticEstimator(BaseEstimator):
         clipped = None if value == res.value else ("at 0" if res.value < 0 else "at H(Y)")
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=res.value, clipped=clipped,
                     train_value_bits=res.train_value, cap_bits=res.cap, epochs_run=res.epochs,
-                    best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y)
+                    best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y,
+                    I_TY_se=res.se, overfit_gap_bits=res.train_value - res.value, converged=res.converged,
+                    still_rising_bits=res.rise)
+        conv.update(R.verdict(R.learned_bound_notes(res.value, res.train_value, res.se, self.reliability_tol,
+                                                    converged=res.converged, rise=res.rise)))
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))

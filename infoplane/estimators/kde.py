@@ -15,6 +15,7 @@ from .._core.validation import (
 )
 from ._base import BaseEstimator
 from ._kernels import binning as K
+from ._kernels import reliability as R
 
 __all__ = ["KDEEstimator", "shared_kde_results"]
 
@@ -37,6 +38,14 @@ class KDEEstimator(BaseEstimator):
       That is a difference of two bounds of the same kind, so it is **not** a rigorous bound on I(T;Y); we
       follow the literature (Saxe et al. 2018) in computing it this way but label it ``bound_TY="estimate"``
       and say so in ``conventions["I_TY_note"]``. It always satisfies I_TY <= I_XT and I_TY <= H(Y).
+
+    Self-check of I(T;Y) (`infoplane.estimators._kernels.reliability`, from the same pass): I(T;Y) above is
+    H(Y) + mean_i ln p̂(y_i | t_i) for the Parzen classifier p̂(c | t) ∝ Σ_{j in c} K(t, t_j) whose sums hold
+    row i's own kernel, a resubstitution value; ``conventions["I_TY_loo"]`` is the same classifier with row i
+    left out (class densities renormalised, one kernel's weight spread by the class priors), a held-out
+    value. When the estimate exceeds it by more than ``reliability_tol`` (0.25 bits:
+    ``conventions["resubstitution_gap_bits"]``) ``conventions["reliable"]`` is False, with the reason in
+    ``reliability_note``: the kernels are too narrow for the N rows to say what p(y|t) is.
 
     Repeated inputs: with ``x`` given, H(T|X) = Σ_x p(x) H(T|X=x), each term the same mixture formula over
     the rows of input x. When the rows of each input are equal (a deterministic network) the mixture is a
@@ -130,11 +139,22 @@ class KDEEstimator(BaseEstimator):
             conv.update(n_samples=n, n_units=d, inputs="distinct" if x_ids is None else "given",
                         H_T=out[kind]["H_T"], H_T_given_Y=out[kind]["H_T_given_Y"], units="bits",
                         device=str(getattr(t, "device", "cpu")))
+            conv.update(self._check(out[kind]["I_TY"], out[kind]["I_TY_loo"]))
             results[kind] = MIResult(
                 I_XT=max(out[kind]["I_XT"], 0.0), I_TY=max(out[kind]["I_TY"], 0.0),
                 bound_XT=kind if exact_xt else "estimate", bound_TY="estimate", estimator=self.name,
                 n_samples=n, conventions=json_safe(conv))
         return results
+
+
+    def _check(self, i_ty: float, i_ty_loo: float) -> dict[str, Any]:
+        """The self-check of I(T;Y): the leave-one-out value, the gap and the verdict (class docstring)."""
+        gap = i_ty - i_ty_loo
+        notes = [] if not gap > self.reliability_tol else [
+            f"resubstitution optimism: with each row's own kernel left out, I(T;Y) is {i_ty_loo:.3f} bits, "
+            f"{gap:.3f} below the estimate (> {self.reliability_tol:g}); the kernels (sigma^2 = "
+            f"{self.noise_variance:g}) are too narrow for the rows to estimate p(y|t)"]
+        return {"I_TY_loo": i_ty_loo, "resubstitution_gap_bits": gap, **R.verdict(notes)}
 
 
 def shared_kde_results(estimators: Mapping[str, Any], t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *,

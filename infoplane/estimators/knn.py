@@ -34,6 +34,7 @@ from .._core.validation import (
 )
 from ._base import BaseEstimator
 from ._kernels import knn as K
+from ._kernels import reliability as R
 from ._kernels.rows import NO_I_XT, as_tensor64
 
 __all__ = ["KNNEstimator", "ksg_mi", "ross_mi", "kl_entropy"]
@@ -95,7 +96,8 @@ def _warn_zero_radius(eps: torch.Tensor, what: str) -> int:
 
 
 def _ksg_nats(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: float,
-              ties: str = "jitter", seed: int = 0, owner: str = "ksg_mi") -> tuple[float, dict[str, Any]]:
+              ties: str = "jitter", seed: int = 0, owner: str = "ksg_mi", check: bool = False,
+              ) -> tuple[float, dict[str, Any]]:
     n = a.shape[0]
     a, tied_a = _untie(a, "a (the activations)", owner, ties, seed)
     b, tied_b = _untie(b, "b (the target)", owner, ties, seed + 1)
@@ -103,7 +105,17 @@ def _ksg_nats(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: 
     eps, n_a, n_b = K.ksg_counts(a, b, k, metric, memory_mb=memory_mb, backend=backend)
     zero = _warn_zero_radius(eps, owner)
     value = _psi(float(k)) + _psi(float(n)) - K.digamma_mean(n_a + 1) - K.digamma_mean(n_b + 1)
-    return value, {"zero_radius_rows": zero, "tied_rows": tied_a + tied_b, "backend": backend}
+    info: dict[str, Any] = {"zero_radius_rows": zero, "tied_rows": tied_a + tied_b, "backend": backend}
+    if check and 2 * k < n:  # the resolution check: the same counts at 2k neighbours (one more pass)
+        eps2, n_a2, n_b2 = K.ksg_counts(a, b, 2 * k, metric, memory_mb=memory_mb, backend=backend)
+        info["resolution"] = R.knn_resolution(_ksg_rows(k, n_a, n_b), eps, _ksg_rows(2 * k, n_a2, n_b2), eps2)
+    return value, info
+
+
+def _ksg_rows(k: int, n_a: torch.Tensor, n_b: torch.Tensor) -> torch.Tensor:
+    """KSG's per-row terms ψ(k) − ψ(n_a + 1) − ψ(n_b + 1) in bits (their mean + ψ(N) is the estimate)."""
+    dg = torch.special.digamma
+    return (_psi(float(k)) - dg(n_a.to(torch.float64) + 1.0) - dg(n_b.to(torch.float64) + 1.0)) / LN2
 
 
 def _psi(v: float) -> float:
@@ -170,7 +182,8 @@ def _as_2d(a: Any, name: str) -> Any:
 
 
 def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: float,
-               ties: str = "jitter", seed: int = 0, owner: str = "ross_mi") -> tuple[float, dict[str, Any]]:
+               ties: str = "jitter", seed: int = 0, owner: str = "ross_mi", check: bool = False,
+               ) -> tuple[float, dict[str, Any]]:
     n = t.shape[0]
     _, y_ids, counts = np.unique(y, return_inverse=True, return_counts=True)
     labels = torch.as_tensor(y_ids.reshape(-1), device=t.device)
@@ -186,7 +199,13 @@ def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: f
             f"{owner}: the Ross estimate {value / LN2:.4f} bits exceeds H(Y) = {h_y:.4f} bits, which bounds "
             "I(T;Y) for discrete Y (k-NN bias: too few rows per class for this dimension); KNNEstimator "
             "reports H(Y) with conventions['I_TY_capped'] = True.", RuntimeWarning, stacklevel=3)
-    return value, {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
+    info: dict[str, Any] = {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
+    if check and int(counts.min()) > 2 * k:  # the resolution check at 2k neighbours (one more pass)
+        radius2, m2 = K.ross_counts(t, labels, 2 * k, metric, memory_mb=memory_mb, backend=backend)
+        dg = torch.special.digamma
+        info["resolution"] = R.knn_resolution((_psi(float(k)) - dg(m.to(torch.float64))) / LN2, radius,
+                                              (_psi(2.0 * k) - dg(m2.to(torch.float64))) / LN2, radius2)
+    return value, info
 
 
 def ross_mi(t: TensorLike, y: ArrayLike, k: int = 3, *, metric: str = "max", memory_mb: float = 128.0,
@@ -275,8 +294,19 @@ class KNNEstimator(BaseEstimator):
     the layer. Rows with k or more identical neighbours (saturated units) make k-NN estimates biased: they
     are counted in ``conventions["zero_radius_rows"]`` and warned about.
 
-    Cost O(N² d) time and O(N · block) memory per call (``memory_mb``), torch on the device of ``t``.
-    Measured (benchmarks/bench_knn.py): see the README.
+    Self-check (``resolution_check=True``, `infoplane.estimators._kernels.reliability.knn_resolution`): the
+    estimate is recomputed with 2k neighbours on the same rows; a k-NN estimate's leading bias grows with the
+    squared neighbourhood radius, so extrapolating the two linearly in it to radius 0 estimates the bias of
+    the reported value, ``conventions["resolution_bias_bits"]`` (negative: an underestimate; with its
+    standard error ``resolution_bias_se``). ``conventions["reliable"]`` is False, with the reasons in
+    ``reliability_note``, when that bias exceeds ``reliability_tol`` (0.25 bits) and the change from k to 2k
+    exceeds twice its standard error, or when the dimension rule `knn_dimension_rule` says the rows are too
+    few for the dimension. The check is skipped (``resolution_bias_bits`` NaN) when a class has no more than
+    2k rows (labels) or 2k >= N.
+
+    Cost O(N² d) time and O(N · block) memory per call (``memory_mb``), torch on the device of ``t``; the
+    resolution check adds one more neighbour search (1.9–3.4 times the time; ``resolution_check=False``
+    skips it). Measured (benchmarks/bench_knn.py): see the README.
 
     Parameters
     ----------
@@ -291,13 +321,18 @@ class KNNEstimator(BaseEstimator):
         What to do with rows that repeat another row exactly (see `ksg_mi`).
     seed : int
         Seed of the tie-breaking noise.
+    resolution_check : bool
+        Recompute at 2k neighbours to estimate the estimate's bias and flag it (default True).
     """
 
     name = "knn"
 
     def __init__(self, k: int = 3, *, metric: str = "max", target: str = "labels", memory_mb: float = 128.0,
-                 ties: str = "jitter", seed: int = 0) -> None:
+                 ties: str = "jitter", seed: int = 0, resolution_check: bool = True) -> None:
         owner = "KNNEstimator"
+        if not isinstance(resolution_check, bool):
+            raise TypeError(f"The 'resolution_check' parameter of {owner} must be a bool. Got {resolution_check!r}.")
+        self.resolution_check = resolution_check
         self.ties = check_choice(ties, "ties", owner, _TIES)
         self.seed = check_int_param(seed, "seed", owner)
         self.k = check_int_param(k, "k", owner, minimum=1)
@@ -320,6 +355,7 @@ class KNNEstimator(BaseEstimator):
             "form": "Ross 2014" if self.target == "labels" else "KSG algorithm 1",
             "counting": "strict <, a row is never its own neighbour",
             "ties": self.ties,
+            "resolution_check": self.resolution_check,
             "I_XT_note": NO_I_XT,
         }
 
@@ -335,16 +371,28 @@ class KNNEstimator(BaseEstimator):
             y_np = check_labels(y, n)
             k = check_k_neighbours(self.k, n, owner)
             check_class_sizes(y_np, k + 1, owner, "the k-th neighbour is sought within the class")
-            value, info = _ross_nats(t64, y_np, k, self.metric, self.memory_mb, self.ties, self.seed, owner)
+            value, info = _ross_nats(t64, y_np, k, self.metric, self.memory_mb, self.ties, self.seed, owner,
+                                     self.resolution_check)
         else:
             y_np = check_continuous(y, n)
             k = check_k_neighbours(self.k, n, owner)
             value, info = _ksg_nats(t64, as_tensor64(y_np, t64.device), k, self.metric, self.memory_mb,
-                                    self.ties, self.seed, owner)
+                                    self.ties, self.seed, owner, self.resolution_check)
         raw = value / LN2
         cap = info.get("H_Y_bits", math.inf)
         conv = self.conventions()
+        conv.update(self._check(info.pop("resolution", None), n, d, k, y_np))
         conv.update(n_samples=n, n_units=d, units="bits", I_TY_raw=raw, I_TY_capped=bool(raw > cap),
                     device=str(t64.device), **info)
         return MIResult(I_XT=math.nan, I_TY=min(max(raw, 0.0), cap), bound_XT="estimate", bound_TY="estimate",
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))
+
+    def _check(self, res: dict | None, n: int, d: int, k: int, y: np.ndarray) -> dict[str, Any]:
+        """The self-check's conventions: the resolution bias (NaN when not checked) and the verdict."""
+        from .sample_size import knn_dimension_rule
+
+        dims = d + (0 if self.target == "labels" else (int(np.prod(y.shape[1:])) if y.ndim > 1 else 1))
+        rule = knn_dimension_rule(n, dims, k)
+        notes = ([] if res is None else R.resolution_notes(res, k, self.reliability_tol)) + ([rule] if rule else [])
+        bias, se = (math.nan, math.nan) if res is None else (res["bias"], res["bias_se"])
+        return {"resolution_bias_bits": bias, "resolution_bias_se": se, **R.verdict(notes)}

@@ -25,6 +25,7 @@ from .._core.validation import (
     param_error,
 )
 from ._base import BaseEstimator
+from ._kernels import reliability as R
 from ._kernels.logreg import C_GRID
 from ._kernels.probe import classification_log_q
 from ._kernels.rows import NO_I_XT, canonical_order
@@ -69,7 +70,9 @@ def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, ow
     log_q, info = classification_log_q(t[:, None, :], y_ids, n_folds, seed, k, C=C, device=device, state=state)
     log2_q = log_q[:, 0] / LN2
     info["se_bits"] = float(log2_q.std(ddof=1) / np.sqrt(len(log2_q))) if len(log2_q) > 1 else 0.0
-    return entropy_bits(np.bincount(y_ids)) + float(log2_q.mean()), info
+    h_y = entropy_bits(np.bincount(y_ids))
+    info["train_bits"] = h_y + info["train_log_q"] / LN2
+    return h_y + float(log2_q.mean()), info
 
 
 class ProbeEstimator(BaseEstimator):
@@ -87,6 +90,15 @@ class ProbeEstimator(BaseEstimator):
     the same run and layer; the objective is convex, so a warm start reaches the same optimum (to the
     solver's tolerance, tested within 0.01 bits), only sooner. ``conventions["I_TY_se"]``: the standard
     error of the held-out mean log-likelihood, bits.
+
+    Self-check (`infoplane.estimators._kernels.reliability`): each fold's probe is also scored on its own
+    training rows (one more product per fold); ``conventions["train_value_bits"]`` is that in-sample bound
+    and ``overfit_gap_bits`` its excess over the held-out one. ``conventions["reliable"]`` is False, with the
+    reasons in ``reliability_note``, when the gap exceeds ``reliability_tol`` (0.25 bits: the probe over-fits,
+    the held-out bound may be that far below what it could reach), when the held-out value is within 2
+    standard errors of 0 (the probe found no dependence it can represent: a lower bound near 0 cannot tell
+    independence from, e.g., classes that differ only in their spread), or when 2 SE exceed the tolerance.
+    ``conventions["clipped"]`` is "at 0" when the raw value was negative.
 
     Cost: ``n_folds`` fits (plus the inner C path: up to 5 short warm-started fits) on about
     N (1 − 1/n_folds) rows of d units; each function evaluation is two (N, d) × (d, classes) products.
@@ -152,7 +164,10 @@ class ProbeEstimator(BaseEstimator):
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=raw, I_TY_se=info["se_bits"],
                     C_chosen=info["C"], lbfgs_evaluations=info["evaluations"], warm_start=warm is not None,
-                    H_Y_bits=entropy_bits(np.bincount(np.unique(y_np, return_inverse=True)[1].reshape(-1))))
+                    H_Y_bits=entropy_bits(np.bincount(np.unique(y_np, return_inverse=True)[1].reshape(-1))),
+                    clipped="at 0" if raw < 0 else None, train_value_bits=info["train_bits"],
+                    overfit_gap_bits=info["train_bits"] - raw)
+        conv.update(R.verdict(R.learned_bound_notes(raw, info["train_bits"], info["se_bits"], self.reliability_tol)))
         res = MIResult(I_XT=math.nan, I_TY=max(raw, 0.0), bound_XT="estimate", bound_TY="lower",
                        estimator=self.name, n_samples=n, conventions=json_safe(conv))
         return res, info["state"]

@@ -44,7 +44,7 @@ def flag_reason(res: Any, caught: Sequence[warnings.WarningMessage] = (), y_dims
     if conv.get("estimator") == "knn" and "n_units" in conv:
         dims = int(conv["n_units"]) + (y_dims if str(conv.get("form", "")).startswith("KSG") else 0)
         rule = knn_dimension_rule(n, dims, int(conv.get("k", 3)))
-        reasons += [rule] if rule else []
+        reasons += [rule] if rule and rule not in str(conv.get("reliability_note")) else []
     if conv.get("reliable") is False:
         reasons.append(f"unreliable: {conv.get('reliability_note') or 'no reason given'}")
     if conv.get("clipped"):

@@ -202,9 +202,10 @@ def test_both_bounds_in_one_pass_equal_the_separate_estimates():
         # Float32 exponentials: the upper bound's terms are the lower's to the 4th power (a few ulps apart).
         assert abs(both[kind].I_XT - alone.I_XT) < 1e-6 and abs(both[kind].I_TY - alone.I_TY) < 1e-6
         assert both[kind].bound_XT == kind
-        numbers = {"H_T", "H_T_given_Y"}
+        numbers = {"H_T", "H_T_given_Y", "I_TY_loo", "resubstitution_gap_bits"}
         assert {k: v for k, v in both[kind].conventions.items() if k not in numbers} == {
             k: v for k, v in alone.conventions.items() if k not in numbers}
+        assert all(abs(both[kind].conventions[k] - alone.conventions[k]) < 1e-6 for k in numbers)
     r = KDEEstimator(1e-2, "both").estimate(h, y)
     assert r.I_XT == both["upper"].I_XT and r.conventions["lower"]["I_XT"] == both["lower"].I_XT
     assert r.conventions["bound"] == "both"

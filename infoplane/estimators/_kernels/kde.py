@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..._core.units import LN2, entropy_bits
+from .reliability import loo_parzen_bits
 
 __all__ = ["kde_chunk_rows", "kde_log_sums", "kde_log_sums_multi", "kde_information_bits"]
 
@@ -276,7 +277,11 @@ def kde_information_bits(
     - with input ids x, H(T|X=x) is the same formula over the rows of input x (exact when those rows are
       equal), so I(T;X) = H(X) − mean_i (L_i − L_i^{input}).
 
-    Returns ``{"I_XT", "I_TY", "H_T", "H_T_given_Y"}`` in bits (entropies are differential); with
+    I(T;Y) is H(Y) + mean_i ln p̂(y_i | t_i) for the Parzen classifier p̂(c | t_i) = Σ_{j in c} K_ij / Σ_j K_ij,
+    whose sums include row i's own kernel; ``"I_TY_loo"`` is the same with row i left out
+    (`reliability.loo_parzen_bits`), a held-out value, for the estimator's self-check.
+
+    Returns ``{"I_XT", "I_TY", "I_TY_loo", "H_T", "H_T_given_Y"}`` in bits (entropies are differential); with
     ``bound="both"``, ``{"upper": {...}, "lower": {...}}`` from one shared pass over the pairs.
     """
     kinds = ["upper", "lower"] if bound == "both" else [bound]
@@ -301,6 +306,7 @@ def kde_information_bits(
         results[kind] = {
             "I_XT": i_xt / LN2,
             "I_TY": (h_y - (mean_all - mean_class)) / LN2,
+            "I_TY_loo": loo_parzen_bits(sums["all"], sums["class"], y_np),
             "H_T": (const + math.log(n) - mean_all) / LN2,
             "H_T_given_Y": (const + mean_log_nc - mean_class) / LN2,
         }

@@ -51,8 +51,9 @@ def classification_log_q(
     device: Any = None, state: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Cross-fitted log q(y_i | z_im) (nats, (N, M)) of the torch logistic probe, and an info dict:
-    ``C`` (per fold), ``evaluations`` (L-BFGS function evaluations) and ``state`` (the last fold's
-    weights, for a warm start at the next epoch)."""
+    ``C`` (per fold), ``evaluations`` (L-BFGS function evaluations), ``state`` (the last fold's
+    weights, for a warm start at the next epoch) and ``train_log_q`` (nats: the mean over folds of each
+    fold's probe scored on its own training rows, the in-sample counterpart of the held-out mean of log q)."""
     import torch
 
     n, m, d = z.shape
@@ -62,22 +63,23 @@ def classification_log_q(
     init: tuple | None = None if not state else (torch.as_tensor(state["w"], device=dev), torch.as_tensor(state["b"], device=dev))
     if init is not None and tuple(init[0].shape) != (n_classes, d):
         init = None  # another width or class count: a cold start
-    chosen, evals = [], 0
+    chosen, evals, train_lq = [], 0, []
     # One thread on the CPU: these skinny products gain little from a second thread, and on a busy machine
     # thread hand-offs make them 5-10x slower (measured); other devices are left as they are.
     with torch_threads(1 if dev.type == "cpu" else None):
         for k in range(n_folds):  # loop over folds, each a vectorised full-batch fit
-            init = _fold(z, y, folds == k, n_classes, C, seed, k, dev, init, log_q, chosen)
+            init = _fold(z, y, folds == k, n_classes, C, seed, k, dev, init, log_q, chosen, train_lq)
             evals += init[2]
     assert init is not None  # n_folds >= 2
     new_state = {"w": init[0].cpu().numpy(), "b": init[1].cpu().numpy()}
-    return log_q, {"C": chosen, "evaluations": evals, "state": new_state}
+    return log_q, {"C": chosen, "evaluations": evals, "state": new_state, "train_log_q": float(np.mean(train_lq))}
 
 
 def _fold(z: np.ndarray, y: np.ndarray, te: np.ndarray, n_classes: int, C: Any, seed: int | None, k: int,
-          dev: Any, init: tuple | None, log_q: np.ndarray, chosen: list) -> tuple:
+          dev: Any, init: tuple | None, log_q: np.ndarray, chosen: list, train_lq: list | None = None) -> tuple:
     """Fit on the rows outside ``te`` (warm-started from ``init``), score the rows of ``te`` into
-    ``log_q``; returns (W, b, evaluations)."""
+    ``log_q`` (and append the mean log q of the training rows, nats, to ``train_lq``); returns
+    (W, b, evaluations)."""
     import torch
 
     d, m = z.shape[2], z.shape[1]
@@ -95,6 +97,10 @@ def _fold(z: np.ndarray, y: np.ndarray, te: np.ndarray, n_classes: int, C: Any, 
     p = log_proba(x_te, w, b).exp().cpu().numpy()
     p = (1.0 - PROBE_SMOOTHING) * p + PROBE_SMOOTHING / n_classes
     log_q[te] = np.log(p[np.arange(len(y_te)), y_te]).reshape(-1, m)
+    if train_lq is not None:  # the same probe on its own training rows: the in-sample value (one more product)
+        p_tr = log_proba(x_tr, w, b).exp().cpu().numpy()
+        p_tr = (1.0 - PROBE_SMOOTHING) * p_tr + PROBE_SMOOTHING / n_classes
+        train_lq.append(float(np.log(p_tr[np.arange(len(y_tr)), y_tr.cpu().numpy()]).mean()))
     return w, b, ev
 
 
