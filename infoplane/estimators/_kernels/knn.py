@@ -35,8 +35,9 @@ from .knn_space import Space
 __all__ = ["block_rows", "choose_backend", "kth_radius", "ross_counts", "ksg_counts", "count_1d",
            "log_unit_ball", "digamma_mean", "TREE_MAX_DIM"]
 
-# Max-norm KD-trees beat the blocked kernel up to about this many dimensions (benchmarks/bench_knn.py).
-TREE_MAX_DIM = 6
+# Max-norm KD-trees beat the blocked kernel up to this many dimensions (N = 20,000: at d = 5 the tree took
+# 0.6-0.8x the blocked time, at d = 6 about 1.1x; the tree gains with N, the blocked kernel with d).
+TREE_MAX_DIM = 5
 
 
 def block_rows(n: int, memory_mb: float, n_blocks: int) -> int:

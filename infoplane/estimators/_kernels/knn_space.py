@@ -36,7 +36,7 @@ from . import knn_numba
 
 __all__ = ["Space", "exact_pairs_chunk"]
 
-exact_pairs_chunk = 1 << 21  # elements of the (pairs, d) difference tensor per exact recomputation
+exact_pairs_chunk = 1 << 22  # elements of the (pairs, d) difference tensor per exact recomputation (32 MiB)
 
 
 class Space:
