@@ -1,7 +1,7 @@
 """k-nearest-neighbour estimators, in bits: KSG for continuous pairs, Ross for class labels, Kozachenko–Leonenko.
 
 All run in torch on the device of their input (CPU for numpy), in float64, in blocks of rows: memory
-O(N · block), never an N × N matrix; time O(N² d) (one pass over the distances). See `._knn` for the
+O(N · block), never an N × N matrix; time O(N² d) (one pass over the distances). See `._kernels.knn` for the
 counting conventions (strict "<", a row is never its own neighbour).
 
 References
@@ -288,8 +288,11 @@ class KNNEstimator(BaseEstimator):
     ``conventions["I_TY_raw"]``) and, for labels, capped at H(Y) (``conventions["I_TY_capped"]``, warned:
     no I(T;Y) exceeds the label entropy; the k-NN bias can); ``bound_TY="estimate"``. Rows repeated
     exactly are tie-broken by tiny seeded noise (``ties="jitter"``, counted in ``conventions["tied_rows"]``)
-    or refused (``ties="raise"``). The search backend (``"kd-tree"`` for the max norm at low dimension on
-    the CPU, else ``"blocked"``) is ``conventions["backend"]``; both give identical bits. ``I_XT`` is NaN with the reason in
+    or refused (``ties="raise"``). The search backend, chosen automatically, is ``conventions["backend"]``:
+    ``"kd-tree"`` (scipy's cKDTree) for the max norm on the CPU in at most 5 (joint) dimensions, where it is
+    faster, else ``"blocked"`` (float32 distance blocks, numba's row scans when numba is installed, exact
+    float64 recomputation in the error band of each radius; KSG with a 1-D side counts that side by sorted
+    searches); all give identical bits. ``I_XT`` is NaN with the reason in
     ``conventions["I_XT_note"]``: for a deterministic layer on distinct inputs it is log2 N, not a property of
     the layer. Rows with k or more identical neighbours (saturated units) make k-NN estimates biased: they
     are counted in ``conventions["zero_radius_rows"]`` and warned about.
@@ -306,7 +309,8 @@ class KNNEstimator(BaseEstimator):
 
     Cost O(N² d) time and O(N · block) memory per call (``memory_mb``), torch on the device of ``t``; the
     resolution check adds one more neighbour search (1.9–3.4 times the time; ``resolution_check=False``
-    skips it). Measured (benchmarks/bench_knn.py): see the README.
+    skips it). Measured against the matrix-multiply floor (benchmarks/bench_knn.py):
+    docs/notes/performance.md.
 
     Parameters
     ----------

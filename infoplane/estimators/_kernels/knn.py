@@ -1,14 +1,20 @@
-"""Pure torch kernels of the k-nearest-neighbour estimators (KSG, Ross, Kozachenko–Leonenko), in nats.
+"""Kernels of the k-nearest-neighbour estimators (KSG, Ross, Kozachenko–Leonenko), in nats.
 
 No validation beyond what the math needs: callers (`infoplane.estimators.knn`) pass checked float64 tensors
 on one device. Results are those of exact float64 distances (identical, bit for bit, to a direct search):
 
 - ``backend="blocked"``: ONE pass over blocks of rows. For a block of ``c`` rows a `knn_space.Space`
   computes the (c, N) approximate distances to all rows at the pace of the hardware (Euclidean: one float32
-  matrix product; max norm: numba's float32 kernel; 1-D or without numba: exact float64), ``topk`` gives
-  an approximate k-th neighbour radius, and the error bound of the approximation sorts every entry into
+  matrix product; max norm: numba's float32 kernel; 1-D or without numba: exact float64), a scan gives an
+  approximate k-th neighbour radius, and the error bound of the approximation sorts every entry into
   certainly inside, certainly outside, or the narrow band around the radius, whose distances alone are
   recomputed exactly in float64 and decide the radius and the counts. Memory O(N · c); time O(N² d).
+  The scans are numba's fused row scans (`knn_numba`: each row read once for the radius and once for the
+  classification) on the CPU with numba, torch passes (``topk``, masks, ``nonzero``) elsewhere
+  (`_torch_ross_scan`); both decide the same. The bands of consecutive blocks are resolved together.
+- KSG with one one-dimensional variable (CPU, numba): the joint radius and the other variable's counts by
+  the blocked scans (the 1-D distances |b_i − b_j| computed on the fly), the 1-D variable's counts by two
+  sorted searches per row (`count_1d`), O(N log N).
 - ``backend="kd-tree"`` (max norm on the CPU at low dimension): scipy's cKDTree (`knn_tree`), exact.
 
 `choose_backend` picks one automatically (recorded in the estimators' conventions).
@@ -20,16 +26,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from . import knn_tree
+from . import knn_numba, knn_tree
 from .knn_space import Space
 
-__all__ = ["block_rows", "choose_backend", "kth_radius", "ross_counts", "ksg_counts", "log_unit_ball",
-           "digamma_mean", "TREE_MAX_DIM"]
+__all__ = ["block_rows", "choose_backend", "kth_radius", "ross_counts", "ksg_counts", "count_1d",
+           "log_unit_ball", "digamma_mean", "TREE_MAX_DIM"]
 
-# Max-norm KD-trees beat the blocked kernel up to about this many dimensions (benchmarks/bench_knn.py).
-TREE_MAX_DIM = 6
+# Max-norm KD-trees beat the blocked kernel up to this many dimensions (N = 20,000: at d = 5 the tree took
+# 0.6-0.8x the blocked time, at d = 6 about 1.1x; the tree gains with N, the blocked kernel with d).
+TREE_MAX_DIM = 5
 
 
 def block_rows(n: int, memory_mb: float, n_blocks: int) -> int:
@@ -50,16 +58,6 @@ def _kth(block: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(block, k, dim=1, largest=False).values[:, -1]
 
 
-def _count_within(block: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    """#{j : dist < radius} per row; where the radius is 0 (k or more duplicates) #{j : dist <= 0}, the
-    duplicates themselves (scikit-learn's ``query_radius(nextafter(r, 0))`` convention)."""
-    counts = (block < radius).sum(dim=1)
-    zero = radius.reshape(-1) == 0
-    if bool(zero.any()):
-        counts[zero] = (block[zero] <= 0).sum(dim=1)
-    return counts
-
-
 def _as_block_dtype(v: torch.Tensor, dtype: torch.dtype, up: bool) -> torch.Tensor:
     """Thresholds rounded to the block's dtype outward (down for a lower, up for an upper one)."""
     w = v.to(dtype)
@@ -70,9 +68,10 @@ def _as_block_dtype(v: torch.Tensor, dtype: torch.dtype, up: bool) -> torch.Tens
     return torch.where(wrong, torch.nextafter(w, direction), w)
 
 
-def _bounds(sp: Space, r_apx: torch.Tensor, tau: torch.Tensor, dtype: torch.dtype):
-    lo = _as_block_dtype(sp.from_dist(r_apx - 3.0 * tau), dtype, up=False)[:, None]
-    hi = _as_block_dtype(sp.from_dist(r_apx + 3.0 * tau), dtype, up=True)[:, None]
+def _bounds(sp: Space, r_apx: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lo, hi), shape (c,): r_apx ∓ 3 tau in the domain and dtype of the space's blocks, rounded outward."""
+    lo = _as_block_dtype(sp.from_dist(r_apx - 3.0 * tau), sp.wd, up=False)
+    hi = _as_block_dtype(sp.from_dist(r_apx + 3.0 * tau), sp.wd, up=True)
     return lo, hi
 
 
@@ -94,26 +93,45 @@ def _count_band(rows: torch.Tensor, vals: torch.Tensor, radius: torch.Tensor, c:
     return torch.bincount(rows[inside], minlength=c)
 
 
-def kth_radius(z: torch.Tensor, k: int, metric: str, *, memory_mb: float = 128.0,
-               backend: str | None = None) -> torch.Tensor:
-    """Distance of each row to its k-th nearest other row, shape (N,), float64."""
-    if (backend or choose_backend(metric, z.shape[1], z.device)) == "kd-tree":
-        return knn_tree.tree_kth(z, k)
-    sp = Space(z, metric)
-    n = z.shape[0]
-    out = torch.empty(n, dtype=torch.float64, device=z.device)
-    step = block_rows(n, memory_mb, 2)
-    for s in range(0, n, step):  # loop over blocks of rows, each a vectorised (c, N) computation
+_GROUP_PAIRS = 1 << 20  # band pairs of consecutive blocks resolved together (numba path)
+
+
+def _resolve_ross(sp: Space, labels: torch.Tensor, k: int, s: int, e: int, n_lo: torch.Tensor,
+                  n_same: torch.Tensor, i: torch.Tensor, j: torch.Tensor, radius: torch.Tensor,
+                  m: torch.Tensor) -> None:
+    """Rows s..e from their scans: the radius is the (k − n_same)-th smallest exact distance of the band
+    within the class, m the entries certainly inside plus the band's exact distances below the radius."""
+    ex = sp.exact_pairs(i + s, j)
+    same = labels[i + s] == labels[j]
+    r = _select(i[same], ex[same], k - n_same)
+    radius[s:e] = r
+    m[s:e] = n_lo + _count_band(i, ex, r, e - s) + 1
+
+
+def _torch_ross_scan(sp: Space, labels: torch.Tensor, k: int, s: int, e: int):
+    """Torch passes over the block of rows s..e: (n_lo, n_same, i, j) as `knn_numba.ross_scan` gives them."""
+    d = sp.block(s, e)
+    same_class = d.masked_fill(labels[s:e, None] != labels[None, :], math.inf)
+    r_apx = sp.to_dist(_kth(same_class, k))
+    lo, hi = (x[:, None] for x in _bounds(sp, r_apx, sp.tau(r_apx)))
+    i, j = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
+    return (d < lo).sum(dim=1), (same_class < lo).sum(dim=1), i, j
+
+
+def _grouped(n: int, step: int, scan, resolve) -> None:
+    """Blocks of ``step`` rows: ``scan(s, e)`` gives (row arrays, i, pair arrays) as numpy; consecutive
+    blocks are resolved together, ``resolve(s0, e, *row arrays, i, *pair arrays)`` as torch tensors with i
+    counted from s0, once their bands hold `_GROUP_PAIRS` pairs (few exact recomputations, bounded memory)."""
+    parts: list = []
+    s0 = 0
+    for s in range(0, n, step):  # loop over blocks of rows, each scanned row by row by numba
         e = min(s + step, n)
-        d = sp.block(s, e)
-        r_apx = sp.to_dist(_kth(d, k))
-        if sp.exact:
-            out[s:e] = r_apx
-            continue
-        lo, hi = _bounds(sp, r_apx, sp.tau(r_apx), d.dtype)
-        i, j = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
-        out[s:e] = _select(i, sp.exact_pairs(i + s, j), k - (d < lo).sum(dim=1))
-    return out
+        per_row, i, per_pair = scan(s, e)
+        parts.append((per_row, i + (s - s0), per_pair))
+        if e == n or sum(len(p[1]) for p in parts) >= _GROUP_PAIRS:
+            cat = [torch.from_numpy(np.concatenate(x)) for x in zip(*(p[0] + (p[1],) + p[2] for p in parts))]
+            resolve(s0, e, *cat)
+            parts, s0 = [], e
 
 
 def ross_counts(
@@ -127,29 +145,47 @@ def ross_counts(
     """
     if (backend or choose_backend(metric, t.shape[1], t.device)) == "kd-tree":
         return knn_tree.tree_ross(t, labels, k)
-    sp = Space(t, metric)
     n = t.shape[0]
+    perm = None if bool((labels[1:] >= labels[:-1]).all()) else torch.argsort(labels, stable=True)
+    if perm is not None:  # rows sorted by class: each class's columns of a block are one contiguous range
+        t, labels = t[perm], labels[perm]
+    sp = Space(t, metric)
     radius = torch.empty(n, dtype=torch.float64, device=t.device)
     m = torch.empty(n, dtype=torch.int64, device=t.device)
     step = block_rows(n, memory_mb, 3)
-    for s in range(0, n, step):
-        e = min(s + step, n)
-        d = sp.block(s, e)
-        other = labels[s:e, None] != labels[None, :]
-        dm = d.masked_fill(other, math.inf)
-        r_apx = sp.to_dist(_kth(dm, k))
-        if sp.exact:
-            radius[s:e] = r_apx
-            m[s:e] = _count_within(d, r_apx[:, None]) + 1
-            continue
-        lo, hi = _bounds(sp, r_apx, sp.tau(r_apx), d.dtype)
-        i, j = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
-        ex = sp.exact_pairs(i + s, j)
-        same = labels[i + s] == labels[j]
-        r = _select(i[same], ex[same], k - (dm < lo).sum(dim=1))
-        radius[s:e] = r
-        m[s:e] = (d < lo).sum(dim=1) + _count_band(i, ex, r, e - s) + 1
-    return radius, m
+
+    def resolve(s: int, e: int, n_lo: torch.Tensor, n_same: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
+        _resolve_ross(sp, labels, k, s, e, n_lo, n_same, i, j, radius, m)
+
+    if sp.fused:
+        _, size = torch.unique_consecutive(labels, return_counts=True)
+        stop = torch.repeat_interleave(torch.cumsum(size, 0), size)
+        start, stop = (stop - torch.repeat_interleave(size, size)).numpy(), stop.numpy()
+        sq, buf = sp.sq.numpy(), torch.empty((step, n), dtype=torch.float32)
+
+        def scan(s: int, e: int):
+            d = sp.approx_block(s, e, buf[: e - s])
+            n_lo, n_same, i, j = knn_numba.ross_scan(d, np.arange(s, e), sq, sp.squared, start, stop, k,
+                                                     sp.bound())
+            return (n_lo, n_same), i, (j,)
+
+        with knn_numba.threads(torch.get_num_threads()):
+            _grouped(n, step, scan, resolve)
+    else:
+        for s in range(0, n, step):  # loop over blocks of rows, each a vectorised (c, N) computation
+            resolve(s, min(s + step, n), *_torch_ross_scan(sp, labels, k, s, min(s + step, n)))
+    if perm is None:
+        return radius, m
+    return radius.scatter(0, perm, radius), m.scatter(0, perm, m)
+
+
+def kth_radius(z: torch.Tensor, k: int, metric: str, *, memory_mb: float = 128.0,
+               backend: str | None = None) -> torch.Tensor:
+    """Distance of each row to its k-th nearest other row, shape (N,), float64 (Ross's radius, one class)."""
+    if (backend or choose_backend(metric, z.shape[1], z.device)) == "kd-tree":
+        return knn_tree.tree_kth(z, k)
+    one_class = torch.zeros(z.shape[0], dtype=torch.int64, device=z.device)
+    return ross_counts(z, one_class, k, metric, memory_mb=memory_mb, backend="blocked")[0]
 
 
 def ksg_counts(
@@ -160,6 +196,18 @@ def ksg_counts(
     marginal counts n_a(i) = #{j ≠ i : ‖a_i − a_j‖ < eps_i}, n_b(i) likewise. Returns (eps, n_a, n_b)."""
     if (backend or choose_backend(metric, a.shape[1] + b.shape[1], a.device)) == "kd-tree":
         return knn_tree.tree_ksg(a, b, k)
+    if a.shape[1] == 1 and b.shape[1] > 1:  # the one-dimensional variable second
+        eps, n_b, n_a = ksg_counts(b, a, k, metric, memory_mb=memory_mb, backend="blocked")
+        return eps, n_a, n_b
+    if b.shape[1] == 1:
+        sa = Space(a, metric)
+        if sa.fused:
+            return _ksg_1d(sa, b[:, 0], k, memory_mb)
+    return _ksg_general(a, b, k, metric, memory_mb)
+
+
+def _ksg_general(a: torch.Tensor, b: torch.Tensor, k: int, metric: str, memory_mb: float):
+    """`ksg_counts` by torch passes over both variables' blocks (any dimensions, any device)."""
     sa, sb = Space(a, metric), Space(b, metric)
     n = a.shape[0]
     eps = torch.empty(n, dtype=torch.float64, device=a.device)
@@ -187,6 +235,73 @@ def ksg_counts(
             undecided = dd[i, j] >= lo[i, 0]
             out[s:e] = (dd < lo).sum(dim=1) + _count_band(i[undecided], ex[undecided], r, e - s)
     return eps, n_a, n_b
+
+
+def _count_within(block: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """#{j : dist < radius} per row; where the radius is 0 (k or more duplicates) #{j : dist <= 0}, the
+    duplicates themselves (scikit-learn's ``query_radius(nextafter(r, 0))`` convention)."""
+    counts = (block < radius).sum(dim=1)
+    zero = radius.reshape(-1) == 0
+    if bool(zero.any()):
+        counts[zero] = (block[zero] <= 0).sum(dim=1)
+    return counts
+
+
+def _ksg_1d(sa: Space, b1: torch.Tensor, k: int, memory_mb: float):
+    """`ksg_counts` for a one-dimensional b (CPU, numba): the joint radius and n_a by the fused scans of a's
+    blocks with |b_i − b_j| on the fly (exact in float64), n_b by `count_1d`. The same bits as
+    `_ksg_general`: the same exact distances decide the same comparisons."""
+    n = b1.shape[0]
+    eps = torch.empty(n, dtype=torch.float64)
+    n_a = torch.empty(n, dtype=torch.int64)
+    bn, sq = np.ascontiguousarray(b1.numpy()), sa.sq.numpy()
+    step = block_rows(n, memory_mb, 3)
+    buf = torch.empty((step, n), dtype=torch.float32)
+
+    def scan(s: int, e: int):
+        d = sa.approx_block(s, e, buf[: e - s])
+        _, n_joint, n_lo_a, i, j, undecided = knn_numba.ksg_scan(d, np.arange(s, e), sq, sa.squared, bn, k,
+                                                                 sa.bound())
+        return (n_joint, n_lo_a), i, (j, undecided)
+
+    def resolve(s: int, e: int, n_joint, n_lo_a, i, j, undecided) -> None:
+        ea = sa.exact_pairs(i + s, j)
+        r = _select(i, torch.maximum(ea, (b1[i + s] - b1[j]).abs()), k - n_joint)
+        eps[s:e] = r
+        n_a[s:e] = n_lo_a + _count_band(i[undecided], ea[undecided], r, e - s)
+
+    with knn_numba.threads(torch.get_num_threads()):
+        _grouped(n, step, scan, resolve)
+    return eps, n_a, count_1d(b1, eps)
+
+
+def count_1d(b: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """#{j ≠ i : |b_i − b_j| < eps_i} (where eps_i = 0: #{j ≠ i : b_j = b_i}) for a 1-D b, by sorted searches.
+
+    The float64 difference b_j − b_i is monotone in b_j (rounding is), so on sorted b the rows with
+    fl(b_j − b_i) < eps_i form a prefix and those with fl(b_j − b_i) <= −eps_i a shorter one; the count is
+    the difference of their lengths less the row itself. Both lengths come from a bisection that evaluates
+    exactly these predicates (not b_i ± eps_i, which would round differently), so the counts are those of
+    the comparisons ``|b_i − b_j| < eps_i`` themselves. O(N log N).
+    """
+    bs = torch.sort(b).values
+    n = bs.numel()
+    below = _prefix_length(bs, lambda x: x - b < eps, n)
+    far = _prefix_length(bs, lambda x: x - b <= -eps, n)
+    return torch.where(eps > 0, below - far - 1, far - below - 1)
+
+
+def _prefix_length(bs: torch.Tensor, pred, n: int) -> torch.Tensor:
+    """Per row, the number of leading entries of the sorted ``bs`` where ``pred`` (monotone: true, then
+    false) holds; vectorised bisection over the rows, ⌈log2(N + 1)⌉ steps."""
+    lo = torch.zeros(n, dtype=torch.int64, device=bs.device)
+    hi = torch.full_like(lo, n)
+    for _ in range(max(1, n.bit_length())):
+        mid = (lo + hi) // 2
+        ok = pred(bs[mid.clamp(max=n - 1)]) & (mid < hi)
+        lo = torch.where(ok, mid + 1, lo)
+        hi = torch.where(ok | (mid >= hi), hi, mid)
+    return lo
 
 
 def log_unit_ball(d: int, metric: str) -> float:

@@ -7,13 +7,23 @@ bound makes the decision certain and from exact distances where it does not (the
 so the results are those of exact float64 distances, identical to a direct computation:
 
 - ``"gram"`` (Euclidean, d >= 2): squared distances ‖a‖² + ‖b‖² − 2 a·b by one matrix product of the
-  rows shifted by their rounded column means; error |D̃² − d²| <= E = 8 (d + 4) · 2u · 2 max‖z‖² (the
-  classical dot-product bound, margin 8), plus the rounding of the inputs to the working precision. In
+  rows shifted by their rounded column means; error |D̃² − d²| <= E = 2 · (2d + 4) u · 2 max‖z‖²: the
+  three dot products (‖a‖², ‖b‖², a·b, each within γ_d = du / (1 − du) of Σ |a_q b_q|, in any order of
+  summation, FMA or not) and the two roundings of the sums give (2d + 3) u (‖a‖² + ‖b‖²) to first order,
+  here with a margin of 2; plus the rounding of the inputs to the working precision. In
   distance units that is <= E / (D̃ + d), tight for the distances near a radius. Exact: √Σ (a − b)².
 - ``"max32"`` (max norm, d >= 2, numba on the CPU): max |a − b| in float32 (`knn_numba`); error
   <= 12 u max|z| per entry. Exact: max |a − b| in float64.
 - ``"exact"`` (1-D data, or the max norm without numba or off the CPU): float64 distances by
-  ``torch.cdist(p=inf)``, exact; no band needed.
+  ``torch.cdist(p=inf)``, exact; the band is then the entries equal to the radius.
+
+`block` gives a torch block (the own entries +inf) for the torch passes of `knn`; `approx_block` gives the
+raw numpy block (the Gram product itself, or the max-norm distances) into a reused buffer for the numba
+row scans (`knn_numba`), which add ``sq`` themselves and skip the own entries (`fused`).
+
+The float32 working precision needs float32 matrix products that are float32 throughout: where
+``torch.get_float32_matmul_precision()`` is not ``"highest"`` (which may let a product run in bfloat16 or
+TF32), the blocks are float64.
 """
 from __future__ import annotations
 
@@ -26,7 +36,7 @@ from . import knn_numba
 
 __all__ = ["Space", "exact_pairs_chunk"]
 
-exact_pairs_chunk = 1 << 21  # elements of the (pairs, d) difference tensor per exact recomputation
+exact_pairs_chunk = 1 << 22  # elements of the (pairs, d) difference tensor per exact recomputation (32 MiB)
 
 
 class Space:
@@ -36,24 +46,30 @@ class Space:
         self.raw = z
         n, d = z.shape
         cpu = z.device.type == "cpu"
-        self.wd = torch.float32 if cpu else torch.float64
-        u = 2.0**-24 if cpu else 2.0**-53
+        numba_ok = cpu and allow_numba and knn_numba.available()
+        # float32 where the CPU's float32 products are float32 throughout (the max norm needs no product)
+        single = cpu and (metric == "max" or torch.get_float32_matmul_precision() == "highest")
+        self.wd = torch.float32 if single else torch.float64
+        u = 2.0**-24 if single else 2.0**-53
         self.metric = metric
-        if d == 1 or (metric == "max" and not (cpu and allow_numba and knn_numba.available())):
-            self.kind, self.squared = "exact", False
+        self.fused = False  # numba's row scans over `approx_block` (else torch passes over `block`)
+        if d == 1 or (metric == "max" and not numba_ok):
+            self.kind, self.squared, self.wd = "exact", False, torch.float64
             return
         zc64 = z - torch.round(z.mean(dim=0, keepdim=True))
-        zc = zc64.to(self.wd)
+        zc = zc64.to(self.wd).contiguous()
         self.z = zc
+        self.fused = numba_ok and single
         if metric == "max":
             self.kind, self.squared = "max32", False
-            self.bt = np.ascontiguousarray(zc.numpy().T)
+            self.sq = torch.zeros(n, dtype=self.wd)  # no Gram correction: the scans add zeros
+            self.bt = np.ascontiguousarray(zc.numpy().T) if d < knn_numba.PAIRS_MIN_DIM else None
             self.tau0 = 12.0 * u * float(zc64.abs().max()) if n else 0.0
             return
         self.kind, self.squared = "gram", True
         self.sq = (zc * zc).sum(dim=1)
         s = float((zc64 * zc64).sum(dim=1).max()) if n else 0.0
-        self.E = 8.0 * (d + 4) * 2.0 * u * 2.0 * s
+        self.E = 2.0 * (2 * d + 4) * u * 2.0 * s  # (2d + 3) u (‖a‖² + ‖b‖²) to first order, margin 2
         self.eps_in = 4.0 * u * math.sqrt(s)  # rounding of the shift and of the inputs, in distance units
 
     @property
@@ -65,12 +81,28 @@ class Space:
         if self.kind == "exact":
             out = torch.cdist(self.raw[s:e], self.raw, p=math.inf)
         elif self.kind == "max32":
-            out = torch.from_numpy(knn_numba.max_block(self.z[s:e].numpy(), self.bt, torch.get_num_threads()))
+            out = torch.empty((e - s, self.z.shape[0]), dtype=self.wd)
+            with knn_numba.threads(torch.get_num_threads()):
+                knn_numba.max_block(self.z[s:e].numpy(), self.z.numpy(), self.bt, out.numpy())
         else:
             out = torch.addmm(self.sq[None, :], self.z[s:e], self.z.T, alpha=-2.0).add_(self.sq[s:e, None])
         idx = torch.arange(e - s, device=out.device)
         out[idx, idx + s] = math.inf
         return out
+
+    def approx_block(self, s: int, e: int, out: torch.Tensor) -> np.ndarray:
+        """Raw (e − s, N) float32 block of rows s..e into ``out`` (CPU, ``fused`` only): the Gram product
+        z_s · zᵀ (the scans add ``sq``) or the max-norm distances; the own entries are not masked."""
+        if self.kind == "max32":
+            return knn_numba.max_block(self.z[s:e].numpy(), self.z.numpy(), self.bt, out.numpy())
+        torch.mm(self.z[s:e], self.z.T, out=out)
+        return out.numpy()
+
+    def bound(self) -> tuple[float, float, float]:
+        """(E, eps_in, tau0): the parameters of `tau`, for the numba scans (which compute it per row)."""
+        if self.kind == "gram":
+            return self.E, self.eps_in, 0.0
+        return 0.0, 0.0, self.tau0
 
     def to_dist(self, v: torch.Tensor) -> torch.Tensor:
         """Approximate values of this space's blocks as float64 distances."""
@@ -103,10 +135,10 @@ class Space:
         """Exact float64 distances between rows i and j (index tensors), in chunks of bounded memory."""
         out = torch.empty(i.numel(), dtype=torch.float64, device=self.raw.device)
         step = max(1, exact_pairs_chunk // max(1, self.raw.shape[1]))
-        for s in range(0, i.numel(), step):  # chunks of pairs, each vectorised
-            diff = self.raw[i[s:s + step]] - self.raw[j[s:s + step]]
+        for s in range(0, i.numel(), step):  # chunks of pairs, each vectorised (in place: less memory traffic)
+            diff = self.raw.index_select(0, i[s:s + step]).sub_(self.raw.index_select(0, j[s:s + step]))
             if self.metric == "max" or self.raw.shape[1] == 1:
-                out[s:s + step] = diff.abs().amax(dim=1)
+                out[s:s + step] = diff.abs_().amax(dim=1)
             else:
-                out[s:s + step] = (diff * diff).sum(dim=1).sqrt()
+                out[s:s + step] = diff.mul_(diff).sum(dim=1).sqrt_()
         return out
