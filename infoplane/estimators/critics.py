@@ -58,7 +58,8 @@ class CriticResult:
     ``value`` shows over-fitting); ``epochs`` run, ``best_epoch``, ``seconds``; ``se``: the standard error of
     the held-out value (bits, from its per-row terms); ``converged``: whether early stopping ended training
     (False: the epoch budget ran out first) and ``rise``: then, how much the held-out value rose over the last
-    ``patience`` epochs (bits; 0 when converged).
+    ``patience`` epochs (bits; 0 when converged); ``log_partition`` (SMILE only, else NaN): the held-out
+    log-partition it subtracts, bits (0 for a critic at the optimum of its JS training objective).
     """
 
     value: float
@@ -74,6 +75,7 @@ class CriticResult:
     se: float = math.nan
     converged: bool = True
     rise: float = 0.0
+    log_partition: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,14 +160,27 @@ def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor
     return diag - 2.0 * ((r + c) / 2.0 - z) / z
 
 
-def _held_out_se(critic: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, objective: str, tau: float,
-                 batch: int) -> float:
-    """Standard error (bits) of the held-out value: the per-row terms of every batch (`_row_terms`), each
-    batch centred on its own mean (batches differ by their log B and partition), their spread / sqrt(rows)."""
+def _held_out_stats(critic: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, objective: str, tau: float,
+                    batch: int) -> tuple[float, float]:
+    """(standard error, log-partition), bits, of the held-out value.
+
+    The standard error: the per-row terms of every batch (`_row_terms`), each batch centred on its own mean
+    (batches differ by their log B and partition), their spread / sqrt(rows). The log-partition (SMILE only,
+    else NaN): ln mean_{i≠j} clip(e^{f(a_i, b_j)}), the term SMILE subtracts from E_p[f], averaged over batches
+    by rows; a critic at the optimum of the JS bound is the log density ratio, whose partition is 1 (ln = 0).
+    """
+    parts, log_z = [], 0.0
     with torch.no_grad():
-        parts = [_row_terms(critic(a[i], b[i]), objective, tau) for i in _batches(a.shape[0], batch, None)]
+        for i in _batches(a.shape[0], batch, None):
+            scores = critic(a[i], b[i])
+            parts.append(_row_terms(scores, objective, tau))
+            if objective == "smile":
+                m = scores.shape[0]
+                off = ~torch.eye(m, dtype=torch.bool, device=scores.device)
+                log_z += float(torch.logsumexp(torch.clamp(scores[off], -tau, tau), 0) - math.log(m * (m - 1))) * m
     terms = torch.cat([p - p.mean() for p in parts]).double()
-    return float(terms.std() / math.sqrt(terms.numel())) / LN2 if terms.numel() > 1 else math.nan
+    se = float(terms.std() / math.sqrt(terms.numel())) / LN2 if terms.numel() > 1 else math.nan
+    return se, (log_z / a.shape[0] / LN2 if objective == "smile" else math.nan)
 
 
 def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tensor]:
@@ -322,14 +337,14 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
     critic.load_state_dict(best_state)
     critic.eval()
     train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
-    se = _held_out_se(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
+    se, log_z = _held_out_stats(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
     cap = math.log(min(hp.batch_size, te.numel())) / LN2 if hp.objective == "infonce" else math.inf
     converged = epoch - best_epoch >= hp.patience
     return CriticResult(
         value=best_value / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
         cap=cap, epochs=epoch + 1, best_epoch=best_epoch + 1, seconds=time.perf_counter() - start,
         n_train=int(tr.numel()), n_test=int(te.numel()), se=se, converged=converged,
-        rise=0.0 if converged else _rise(history, hp.patience) / LN2,
+        rise=0.0 if converged else _rise(history, hp.patience) / LN2, log_partition=log_z,
     )
 
 
@@ -356,8 +371,12 @@ class CriticEstimator(BaseEstimator):
     rows, ``train_value_bits``, exceeds the held-out one by more than ``reliability_tol``, 0.25 bits:
     ``overfit_gap_bits``), when the held-out value is within 2 standard errors of 0 (``I_TY_se``; nothing
     found), when 2 SE exceed the tolerance, or when the epoch budget ran out while the held-out value still
-    rose by more than 2 SE over the last ``patience`` epochs (``converged``, ``still_rising_bits``). Costs one
-    more pass over the held-out rows.
+    rose by more than 2 SE over the last ``patience`` epochs (``converged``, ``still_rising_bits``); SMILE
+    also when its critic is not self-normalised: SMILE reports E_p[f] − ln Z, Z the (clipped) mean of e^f over
+    the product of the marginals, which is 1 for the critic its JS training aims at (the log density ratio);
+    |ln Z| above the tolerance (``log_partition_bits``) means the critic is not that ratio and E_p[f] and
+    the reported value, two readings of the same critic, disagree by that much. Costs one more pass over the
+    held-out rows.
 
     Cost: at most ``epochs`` epochs of a two-MLP critic on ``train_fraction`` · N rows (see `critic_mi`);
     about a second per 10 epochs at N = 4,096, d = 100 on 2 CPU cores.
@@ -437,7 +456,11 @@ class CriticEstimator(BaseEstimator):
                     best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y,
                     I_TY_se=res.se, overfit_gap_bits=res.train_value - res.value, converged=res.converged,
                     still_rising_bits=res.rise)
-        conv.update(R.verdict(R.learned_bound_notes(res.value, res.train_value, res.se, self.reliability_tol,
-                                                    converged=res.converged, rise=res.rise)))
+        notes = R.learned_bound_notes(res.value, res.train_value, res.se, self.reliability_tol,
+                                      converged=res.converged, rise=res.rise)
+        if self.objective == "smile":
+            conv["log_partition_bits"] = res.log_partition
+            notes += R.smile_notes(res.log_partition, self.reliability_tol)
+        conv.update(R.verdict(notes))
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
                         estimator=self.name, n_samples=n, conventions=json_safe(conv))

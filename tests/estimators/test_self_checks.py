@@ -59,6 +59,8 @@ def test_learned_bound_rules():
     assert "no dependence found" in R.learned_bound_notes(0.03, 0.03, 0.02, TOL)[0]
     assert R.learned_bound_notes(1.0, 1.0, 0.02, TOL, converged=False, rise=0.03) == []  # within noise
     assert "not converged" in R.learned_bound_notes(1.0, 1.0, 0.02, TOL, converged=False, rise=0.2)[0]
+    assert R.smile_notes(0.1, TOL) == [] and R.smile_notes(float("nan"), TOL) == []
+    assert "self-normalised" in R.smile_notes(-0.4, TOL)[0]
     assert R.verdict([]) == {"reliable": True, "reliability_note": None}
     assert R.verdict(["a", "b"]) == {"reliable": False, "reliability_note": "a; b"}
 
@@ -244,12 +246,25 @@ def test_critic_flags_training_stopped_while_still_improving():
 
 
 @pytest.mark.slow
+def test_smile_flags_a_critic_that_is_not_self_normalised():
+    """10 classes in 10 dims: the JS-trained critic's partition over the product of the marginals is far from 1,
+    and SMILE's E_p[f] − ln Z is 0.44 bits low, with neither over-fitting nor unfinished training to show it."""
+    t, y, truth = _sample("classes-K10-d10")
+    r = CriticEstimator("smile", epochs=60).estimate(t, y)
+    assert truth - r.I_TY > TOL
+    assert _flagged(r) and "self-normalised" in r.conventions["reliability_note"]
+    assert r.conventions["log_partition_bits"] > TOL and r.conventions["overfit_gap_bits"] < TOL
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["infonce", "smile"])
 def test_critic_trusts_a_well_posed_task(objective):
     t, y, truth = _sample("classes-K2-d2")
     r = CriticEstimator(objective, epochs=60).estimate(t, y)
     assert abs(r.I_TY - truth) < 0.1 and r.conventions["reliable"] is True
     assert 0 < r.conventions["I_TY_se"] < 0.05
+    if objective == "smile":
+        assert abs(r.conventions["log_partition_bits"]) < 0.1
 
 
 def test_critic_standard_error_matches_the_spread_over_held_out_splits():

@@ -8,7 +8,8 @@ beside the estimate:
   an optimistic estimate; a gap above the tolerance says the held-out number may be that far below what
   the model family can reach. Also the **standard error** of the held-out mean, a bound **indistinguishable
   from 0** (within 2 SE: the decoder found no dependence it can represent, which a lower bound cannot tell
-  from independence), and **training stopped while still improving** (critics);
+  from independence), and **training stopped while still improving** (critics); SMILE also a critic that is
+  **not self-normalised** (`smile_notes`);
 - plug-in binning: the plug-in I(T̂;Y) against the **coverage-adjusted** (Chao & Shen 2003) estimate from
   the same counts; their difference estimates the plug-in's small-sample bias, which grows as rows spread
   over bins seen once;
@@ -38,7 +39,7 @@ import numpy as np
 
 from ..._core.units import LN2
 
-__all__ = ["TOL_BITS", "verdict", "learned_bound_notes", "chao_shen_mi_bits", "plugin_notes", "loo_parzen_bits",
+__all__ = ["TOL_BITS", "verdict", "learned_bound_notes", "smile_notes", "chao_shen_mi_bits", "plugin_notes", "loo_parzen_bits",
            "knn_resolution", "resolution_notes"]
 
 #: Default tolerance (bits): an estimate that may be off by more than this says so.
@@ -72,6 +73,21 @@ def learned_bound_notes(raw: float, train_value: float, se: float, tol: float, *
         notes.append(f"not converged: the held-out value still rose by {rise:.3f} bits (> 2 SE) in the last "
                      "epochs when the epoch budget ran out")
     return notes
+
+
+def smile_notes(log_partition: float, tol: float) -> list[str]:
+    """The reason not to trust a SMILE estimate E_p[f] − ln Z (bits): its critic is not self-normalised.
+
+    SMILE trains the critic on the Jensen–Shannon bound, whose optimum is the log density ratio
+    f = ln p(a, b) / (p(a) p(b)), for which Z = E_{p(a)p(b)}[e^f] = 1. E_p[f] and E_p[f] − ln Z are then the
+    same number; |ln Z| (``log_partition``, bits) above ``tol`` says the critic is not that ratio, and the two
+    readings of it differ by more than the tolerance.
+    """
+    if math.isfinite(log_partition) and abs(log_partition) > tol:
+        return [f"critic not self-normalised: its log-partition over the product of the marginals is "
+                f"{log_partition:+.3f} bits (0 at the optimum of its JS training; > {tol:g}), so E_p[f] and the "
+                "reported E_p[f] - ln Z differ by that much"]
+    return []
 
 
 def _chao_shen_entropy_nats(counts: np.ndarray) -> float:
