@@ -47,6 +47,7 @@ __all__ = [
     "Geometry",
     "Flags",
     "Reliability",
+    "SelfCheck",
     "PROVIDERS",
     "from_options",
     "options_doc",
@@ -289,8 +290,39 @@ reliability : bool, default False
                 "I_TY_reliable": chk.I_TY_reliable, "reliability_note": chk.reliability_note}
 
 
+class SelfCheck(Provider):
+    """``self_check`` and ``self_check_note``: the estimator's own verdict on its number (its
+    ``conventions["reliable"]`` and ``["reliability_note"]``), on every row by default."""
+
+    keywords: ClassVar[Mapping[str, Any]] = {"self_checks": True}
+    doc: ClassVar[str] = """\
+self_checks : bool, default True
+    Add ``self_check`` (nullable boolean: False where the estimator's own check says its number may be off by
+    more than its ``reliability_tol`` — over-fitting learned bounds, unfinished training, a k-NN resolution
+    bias, a binning count that coverage adjustment moves, a KDE resubstitution gap, too many dimensions for N
+    —; NA where the estimator has no self-check) and ``self_check_note`` (why; empty when none). Free: read from each
+    result's conventions; the checks themselves run inside the estimators (see the estimators guide,
+    "Self-checks"). Plots draw a point grey where it is False."""
+
+    @classmethod
+    def from_options(cls, owner: str, options: Mapping[str, Any]) -> SelfCheck | None:
+        return cls() if check_bool_param(options["self_checks"], "self_checks", owner) else None
+
+    def columns(self) -> list[str]:
+        return ["self_check", "self_check_note"]
+
+    def dtypes(self) -> dict[str, str]:
+        return {"self_check": "boolean"}
+
+    def row_columns(self, ctx: RowContext) -> dict[str, Any]:
+        conv = ctx.result.conventions or {}
+        verdict = conv.get("reliable")
+        return {"self_check": None if verdict is None else bool(verdict),
+                "self_check_note": conv.get("reliability_note") or ""}  # "" (not None): survives a CSV
+
+
 #: The providers `information_plane`'s keywords switch on, in column order. A new one is appended here.
-PROVIDERS: list[type[Provider]] = [ShuffleBaseline, Resampled, Geometry, Flags, Reliability]
+PROVIDERS: list[type[Provider]] = [ShuffleBaseline, Resampled, Geometry, Flags, Reliability, SelfCheck]
 
 
 def from_options(options: Mapping[str, Any], owner: str) -> list[Provider]:

@@ -41,7 +41,7 @@ def _explained(table: pd.DataFrame) -> dict[str, str]:
         GID_SE: "± 1 SE of the estimate",
         GID_INTERVAL: "bootstrap interval",
         GID_SATURATED: "saturated (I(T;X) ≈ log2 N)",
-        pu.GID_UNRELIABLE: "unreliable (sample-size check)",
+        pu.GID_UNRELIABLE: "unreliable (self-check or sample-size check)",
     }
 
 
@@ -81,7 +81,7 @@ def draw_diagnostics(ax: Axes, sub: pd.DataFrame, x: np.ndarray, y: np.ndarray, 
     for col in pu.RELIABLE_COLUMNS:
         if col in sub.columns:
             bad |= sub[col].astype("boolean").eq(False).fillna(False).to_numpy(dtype=bool)
-    if bad.any():  # drawn over the epoch colour: grey = the sample-size check rejected this point
+    if bad.any():  # drawn over the epoch colour: grey = a self-check or the sample-size check rejected this point
         ax.scatter(x[bad], y[bad], s=s, c="0.65", edgecolors="none", zorder=2.55, gid=pu.GID_UNRELIABLE,
                    label="_unreliable")
     if "saturated" in sub.columns:

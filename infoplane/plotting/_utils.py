@@ -210,8 +210,9 @@ GID_POINTS = "epoch-points"
 GID_SPREAD = "spread"
 GID_SATURATED = "saturated"
 GID_UNRELIABLE = "unreliable"
-#: Columns of `information_plane(..., reliability=True)`: a point is drawn grey when either is False.
-RELIABLE_COLUMNS = ("I_XT_reliable", "I_TY_reliable")
+#: Columns of `information_plane` (``self_check``, on by default; ``I_XT_reliable``/``I_TY_reliable`` with
+#: ``reliability=True``): a point is drawn grey when any is False.
+RELIABLE_COLUMNS = ("I_XT_reliable", "I_TY_reliable", "self_check")
 GID_INTERVAL = "interval"
 GID_H_X = "H_X"
 GID_H_Y = "H_Y"

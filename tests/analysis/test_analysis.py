@@ -78,7 +78,7 @@ WIDTH1 = BinningEstimator(bin_width=1.0)
 # --------------------------------------------------------------------------------------------------
 def test_table_holds_exact_binning_values_per_epoch_and_layer(memory_store):
     df = information_plane(memory_store, estimators=WIDTH1, progress=False)
-    assert list(df.columns) == RESULT_COLUMNS + ["saturated", "dpi_violation"]  # diagnostics=True by default
+    assert list(df.columns) == RESULT_COLUMNS + ["saturated", "dpi_violation", "self_check", "self_check_note"]
     assert len(df) == len(EPOCHS) * 2
     stair = df[df.layer == "stair"]
     # Closed form: 2**(3 - e) equiprobable symbols -> I(T;X) = 3 - e bits; tolerance 1e-12 (float rounding only).

@@ -68,7 +68,8 @@ def test_store_protocol():
 
 def test_custom_provider_every_hook():
     df = information_plane(_store(MemoryStore()), estimators="binning", providers=[_Probe()], progress=False)
-    assert list(df.columns) == RESULT_COLUMNS + ["saturated", "dpi_violation", "rows", "twice_I_XT", "rank"]
+    assert list(df.columns) == RESULT_COLUMNS + ["saturated", "dpi_violation", "self_check", "self_check_note", "rows",
+                                                  "twice_I_XT", "rank"]
     assert (df["rows"] == N).all() and df["rows"].dtype == np.int64
     np.testing.assert_array_equal(df["twice_I_XT"], 2 * df["I_XT"])
     # The provider adds columns and changes nothing else.
@@ -88,11 +89,12 @@ def test_custom_provider_in_workers(tmp_path):
 
 def test_keyword_options_are_providers():
     store = _store(MemoryStore())
-    df = information_plane(store, shuffle=2, geometry=True, diagnostics=False, subsample=[0.5], progress=False)
+    df = information_plane(store, shuffle=2, geometry=True, diagnostics=False, self_checks=False, subsample=[0.5],
+                           progress=False)
     assert list(df.columns) == RESULT_COLUMNS + ["I_TY_shuffled", "I_XT_at_0.5", "I_TY_at_0.5", "geo_compression"]
     assert [type(p) for p in _providers.from_options({"shuffle": 2, "geometry": True}, "f")] == [
-        _providers.ShuffleBaseline, _providers.Geometry, _providers.Flags]
-    assert _providers.from_options({"diagnostics": False}, "f") == []
+        _providers.ShuffleBaseline, _providers.Geometry, _providers.Flags, _providers.SelfCheck]
+    assert _providers.from_options({"diagnostics": False, "self_checks": False}, "f") == []
     # Every built-in provider keyword is documented in information_plane's docstring.
     for cls in _providers.PROVIDERS:
         for key in cls.keywords:

@@ -233,7 +233,7 @@ def test_information_plane_reliability_columns_and_grey_points():
     ax = plot_information_plane(bad)
     grey = [c for c in ax.collections if c.get_gid() == "unreliable"]
     assert len(grey) == 1 and len(grey[0].get_offsets()) == 1
-    assert "unreliable (sample-size check)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "unreliable (self-check or sample-size check)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_knn_dimension_rule_and_evaluate_flag_column():
