@@ -5,8 +5,10 @@ at every epoch 0..``--epochs``, then, for each learned estimator (the InfoNCE cr
 the probe) and each recorded layer, walks the epochs in order twice, side by side in one process: *warm*,
 each epoch's estimate started from the previous epoch's state (`estimate_with_state`, what
 `information_plane` does with ``warm_start=True``), and *cold*, every epoch from scratch (``estimate``).
-It prints the seconds of each, their ratio, the mean and the largest shortfall of the warm bits below the
-cold ones, how often the held-out check fell back to the cold start, and the load.
+It prints the seconds of each and their ratio, the work of each (training epochs, the held-out check's
+included; the probe's batched L-BFGS evaluations: a count that does not depend on the load) and its ratio,
+the mean difference and the largest shortfall of the warm bits below the cold ones, how often the held-out
+check fell back to the cold start, and the load.
 
     python benchmarks/bench_warm.py                          # N = 2,000, 6 epochs, layers block3 and dense1
     python benchmarks/bench_warm.py --n 1000 --epochs 3      # a dry run
@@ -39,9 +41,18 @@ def _estimators() -> dict:
     return {"critic": CriticEstimator, "latent": LatentMIEstimator, "probe": ProbeEstimator}
 
 
-def _chain(make, store, y, layer: str, warm: bool) -> tuple[float, list, int]:
-    """(seconds, bits per epoch, fallbacks) of one pass over the epochs of ``layer``."""
-    est, state, bits, fallbacks = make(), None, [], 0
+def _work(conv: dict) -> int:
+    """Training epochs run for one estimate (the warm run and its check, or the cold run); the probe's batched
+    L-BFGS evaluations: a measure of the work that does not depend on the load."""
+    if "lbfgs_evaluations" in conv:
+        return int(conv["lbfgs_evaluations"])
+    check = conv.get("warm_check")
+    return int(check["epochs_trained"] if check else conv["epochs_run"])
+
+
+def _chain(make, store, y, layer: str, warm: bool) -> tuple[float, list, int, int]:
+    """(seconds, bits per epoch, fallbacks, work) of one pass over the epochs of ``layer``."""
+    est, state, bits, fallbacks, work = make(), None, [], 0, 0
     t0 = time.perf_counter()
     for epoch in store.epochs:  # the epochs in order, as information_plane chains them
         t = np.asarray(store.activations(epoch, layer))
@@ -52,7 +63,8 @@ def _chain(make, store, y, layer: str, warm: bool) -> tuple[float, list, int]:
         else:
             res = est.estimate(t, y, layer=layer, epoch=epoch)
         bits.append(res.I_TY)
-    return time.perf_counter() - t0, bits, fallbacks
+        work += _work(res.conventions)
+    return time.perf_counter() - t0, bits, fallbacks, work
 
 
 def main() -> None:
@@ -66,16 +78,16 @@ def main() -> None:
     print(f"machine: {describe()}")
     store, y = _record(args.n, args.epochs, args.layers)
     print(f"recorded epochs {list(store.epochs)} of layers {args.layers}, N = {args.n:,}")
-    print(f"{'estimator':<8} {'layer':<7} {'warm s':>7} {'cold s':>7} {'cold/warm':>9} {'mean warm-cold':>14} "
-          f"{'worst':>7} {'fallbacks':>9} {'load':>5}")
+    print(f"{'estimator':<8} {'layer':<7} {'warm s':>7} {'cold s':>7} {'cold/warm':>9} {'work w':>6} {'work c':>6} "
+          f"{'cold/warm':>9} {'mean warm-cold':>14} {'worst':>7} {'fallbacks':>9} {'load':>5}")
     for name in args.estimators:
         make = _estimators()[name]
         for layer in args.layers:
-            ws, wb, fb = _chain(make, store, y, layer, warm=True)
-            cs, cb, _ = _chain(make, store, y, layer, warm=False)
+            ws, wb, fb, ww = _chain(make, store, y, layer, warm=True)
+            cs, cb, _, cw = _chain(make, store, y, layer, warm=False)
             diff = np.array(wb) - np.array(cb)
-            print(f"{name:<8} {layer:<7} {ws:>7.1f} {cs:>7.1f} {cs / ws:>9.2f} {diff.mean():>+14.4f} "
-                  f"{diff.min():>+7.4f} {fb:>9d} {os.getloadavg()[0]:>5.1f}", flush=True)
+            print(f"{name:<8} {layer:<7} {ws:>7.1f} {cs:>7.1f} {cs / ws:>9.2f} {ww:>6d} {cw:>6d} {cw / ww:>9.2f} "
+                  f"{diff.mean():>+14.4f} {diff.min():>+7.4f} {fb:>9d} {os.getloadavg()[0]:>5.1f}", flush=True)
 
 
 if __name__ == "__main__":

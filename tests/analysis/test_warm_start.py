@@ -57,25 +57,16 @@ def test_each_layer_chained_in_epoch_order(n_jobs, backend):
     assert (cold.I_TY == -1.0).all()
 
 
-def _se_of_cold(runs, est, layer="a"):
-    """The standard error (bits) of each cold estimate, in the table's row order (run, epoch)."""
-    return [est.estimate(store.activations(e, layer), store.labels).conventions["I_TY_se"]
-            for _, store in sorted(runs.items()) for e in store.epochs]
-
-
 def test_probe_warm_plane_serial_equals_parallel():
     runs = {"r1": _store(), "r2": _store(seed=3)}
     est = {"probe": ProbeEstimator(n_folds=3)}
     serial = information_plane(runs, estimators=est, layers=["a"], n_jobs=1, progress=False)
     parallel = information_plane(runs, estimators=est, layers=["a"], n_jobs=2, backend="threading", progress=False)
     assert serial.I_TY.tolist() == parallel.I_TY.tolist()
-    cold_est = ProbeEstimator(n_folds=3, warm_start=False)
-    cold = information_plane(runs, estimators={"probe": cold_est}, layers=["a"], progress=False)
-    # The same convex objective; on 90 rows two nearly tied Cs may be chosen differently warm and cold,
-    # which moves the bound by no more than its standard error (0.1-0.2 bits here).
-    se = np.array(_se_of_cold(runs, cold_est))
-    assert np.all(serial.I_TY.to_numpy() >= cold.I_TY.to_numpy() - se)
-    assert np.median(np.abs(serial.I_TY.to_numpy() - cold.I_TY.to_numpy())) < 0.01
+    cold = information_plane(runs, estimators={"probe": ProbeEstimator(n_folds=3, warm_start=False)}, layers=["a"],
+                             progress=False)
+    # the same Cs (the path is not warm-started) and a convex objective: the cold bound to the solver's tolerance
+    assert np.allclose(serial.I_TY, cold.I_TY, atol=0.002)
 
 
 @pytest.mark.slow

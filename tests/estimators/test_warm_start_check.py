@@ -46,11 +46,12 @@ def test_warm_or_cold_keeps_a_warm_start_unless_a_cold_one_beats_it_by_more_than
     script = _Script(warm=(1.0, 12, True), cold_at_budget=(1.2, 12, False), cold_full=(1.3, 80, True))
     run, info = warm_or_cold(script, "state", 100)
     assert run.result == (False, 100) and not info["warm_start"] and info["warm_check"]["fell_back"]
-    assert script.calls == [("warm", 100), ("cold", 12), ("cold", 100)] and info["warm_check"]["cold_epochs"] == 80
+    assert script.calls == [("warm", 100), ("cold", 12), ("cold", 100)] and info["warm_check"]["epochs_trained"] == 104
     # the check stopped early by itself: it is the whole cold run, nothing more is trained
     script = _Script(warm=(1.0, 12, True), cold_at_budget=(1.2, 9, True), cold_full=(1.3, 80, True))
     run, info = warm_or_cold(script, "state", 100)
     assert run.result == (False, 12) and script.calls == [("warm", 100), ("cold", 12)]
+    assert info["warm_check"]["epochs_trained"] == 21
     # no state: one cold run, no check
     script = _Script(warm=(1.0, 12, True), cold_at_budget=(1.2, 9, True), cold_full=(1.3, 80, True))
     run, info = warm_or_cold(script, None, 100)
@@ -94,6 +95,7 @@ def test_warm_start_is_used_caught_when_stuck_and_ignored_when_it_does_not_fit(n
         assert warm.conventions["warm_start"] and check["warm_objective"] >= check["cold_objective"] - check["se"]
     if name == "critic":  # here the warm start is kept, and it is the point of it: fewer epochs
         assert warm.conventions["warm_start"] and check["warm_epochs"] < cold.conventions["epochs_run"]
+        assert check["epochs_trained"] == check["warm_epochs"] + check["check_epochs"]
         assert warm.I_TY >= cold.I_TY - max(check["se"] / math.log(2), 0.05)
     # all weights zero: dead ReLUs / constant codes that training cannot leave; the cold start wins
     stuck, _ = est.estimate_with_state(t, y, state=_zeroed(state))

@@ -18,7 +18,8 @@ So a warm start is never kept when a cold start with the same number of epochs i
 warm estimate's standard error; it costs about 2W epochs instead of the cold start's epochs (the speed-up is
 cold epochs / 2W, measured in benchmarks/bench_warm.py). What is recorded (``info``): ``warm_start``
 (whether the reported estimate was warm-started), ``warm_check`` (the two objectives, the standard error, the
-epochs and whether it fell back).
+epochs of the warm run and of the check, whether it fell back, and ``epochs_trained``: every epoch trained
+for this estimate, the cold rerun included).
 
 **The held-out rows stay held out along the chain.** These estimators split the rows at random after putting
 them in a canonical order (sorted by value), so that one estimate does not depend on the order of the rows;
@@ -69,12 +70,13 @@ def warm_or_cold(train: Callable[[Any, int], Run], state: Any, max_epochs: int) 
     check = train(None, min(warm.epochs, max_epochs))
     fell_back = check.objective > warm.objective + warm.se
     info = {"warm_objective": warm.objective, "cold_objective": check.objective, "se": warm.se,
-            "warm_epochs": warm.epochs, "cold_epochs": check.epochs, "fell_back": fell_back}
+            "warm_epochs": warm.epochs, "check_epochs": check.epochs, "fell_back": fell_back,
+            "epochs_trained": warm.epochs + check.epochs}
     if not fell_back:
         return warm, {"warm_start": True, "warm_check": info}
     complete = check.stopped_early or check.epochs >= max_epochs
     cold = check if complete else train(None, max_epochs)
-    info["cold_epochs"] = cold.epochs
+    info["epochs_trained"] += 0 if complete else cold.epochs
     return cold, {"warm_start": False, "warm_check": info}
 
 
