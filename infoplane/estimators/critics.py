@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._core.threads import torch_threads
+from .._core.threads import seeded_global_rng, torch_threads
 from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
@@ -42,6 +42,7 @@ from .._core.validation import (
 from ._base import BaseEstimator
 from ._kernels import reliability as R
 from ._kernels.rows import NO_I_XT, as_tensor64, canonical_order
+from ._kernels.warm import Run, chain_split, chain_state, warm_or_cold
 
 __all__ = ["CriticResult", "critic_mi", "CriticEstimator", "BOUND_KINDS"]
 
@@ -137,13 +138,15 @@ def _train_objective(scores: torch.Tensor, objective: str, tau: float) -> torch.
     return _js_bound(scores) if objective == "smile" else _objective(scores, objective, tau)
 
 
-def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
-    """Per-row terms (nats) whose mean is `_objective` of one batch, for its standard error.
+def _row_terms(scores: torch.Tensor, objective: str, tau: float, train: bool = False) -> torch.Tensor:
+    """Per-row terms (nats) whose mean is, for one batch, the reported value `_objective` or, with ``train``,
+    the training objective `_train_objective` (they differ only for SMILE), for their standard errors.
 
-    InfoNCE and NWJ are means over rows already (NWJ's row i: f_ii + 1 − mean_j e^{f_ij}). SMILE's log-partition
-    is a U-statistic over the off-diagonal pairs; its row i enters through its first-order projection
-    h_i = (r_i + c_i)/2 − Z (r_i, c_i: mean clipped ratio of row i and column i, Z their mean), so row i's
-    influence on the value is f_ii − 2 h_i / Z (the delta method; its mean is the mean of f_ii).
+    InfoNCE and NWJ are means over rows already (NWJ's row i: f_ii + 1 − mean_j e^{f_ij}); so is SMILE's
+    training objective, the JS bound (row i: −softplus(−f_ii) − mean_{j≠i} softplus(f_ij)). SMILE's
+    log-partition is a U-statistic over the off-diagonal pairs; its row i enters through its first-order
+    projection h_i = (r_i + c_i)/2 − Z (r_i, c_i: mean clipped ratio of row i and column i, Z their mean), so
+    row i's influence on the value is f_ii − 2 h_i / Z (the delta method; its mean is the mean of f_ii).
     """
     b = scores.shape[0]
     diag = scores.diagonal()
@@ -152,6 +155,9 @@ def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor
     if objective == "nwj":
         return diag + 1.0 - torch.exp(scores).mean(dim=1)
     off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
+    if train:
+        soft = torch.nn.functional.softplus(scores).masked_fill(~off, 0.0)  # the off-diagonal pairs of each row
+        return -torch.nn.functional.softplus(-diag) - soft.sum(dim=1) / (b - 1)
     ratios = torch.where(off, torch.exp(torch.clamp(scores, -tau, tau)), torch.zeros_like(scores))
     r, c = ratios.sum(dim=1) / (b - 1), ratios.sum(dim=0) / (b - 1)
     z = r.mean()
@@ -159,13 +165,19 @@ def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor
 
 
 def _held_out_se(critic: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, objective: str, tau: float,
-                 batch: int) -> float:
-    """Standard error (bits) of the held-out value: the per-row terms of every batch (`_row_terms`), each
-    batch centred on its own mean (batches differ by their log B and partition), their spread / sqrt(rows)."""
+                 batch: int) -> tuple[float, float]:
+    """Standard errors (nats) of the held-out reported value and of the held-out training objective (the
+    same number unless SMILE): the per-row terms of every batch (`_row_terms`), each batch centred on its own
+    mean (batches differ by their log B and partition), their spread / sqrt(rows). One pass of the critic."""
     with torch.no_grad():
-        parts = [_row_terms(critic(a[i], b[i]), objective, tau) for i in _batches(a.shape[0], batch, None)]
-    terms = torch.cat([p - p.mean() for p in parts]).double()
-    return float(terms.std() / math.sqrt(terms.numel())) / LN2 if terms.numel() > 1 else math.nan
+        scores = [critic(a[i], b[i]) for i in _batches(a.shape[0], batch, None)]
+
+    def se(train: bool) -> float:
+        terms = torch.cat([t - t.mean() for t in (_row_terms(s, objective, tau, train) for s in scores)]).double()
+        return float(terms.std() / math.sqrt(terms.numel())) if terms.numel() > 1 else math.nan
+
+    value_se = se(False)
+    return value_se, se(True) if objective == "smile" else value_se
 
 
 def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tensor]:
@@ -247,17 +259,23 @@ def critic_mi(
     train_fraction = check_float_param(train_fraction, "train_fraction", owner, positive=True)
     if not train_fraction < 1.0:
         raise param_error(owner, "train_fraction", "a float in (0, 1)", train_fraction)
+    a_t, b_t, _ = _prepare(a, b, device)
+    hp = _Hyper(objective, tuple(hidden), int(embed), int(epochs), batch_size, float(lr), int(patience),
+                float(tau), train_fraction, seed, bool(progress))
+    return _train(a_t, b_t, hp)
+
+
+def _prepare(a: Any, b: Any, device: Any) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Checked float32 tensors on the device, rows in the canonical order (`critic_mi`), and that order."""
     a_t = as_tensor64(check_activations(_col(a), name="a"))
     n = int(a_t.shape[0])
     b_t = as_tensor64(check_continuous(b, n, name="b"))
     if n < 4:
         raise ValueError(f"a must have at least 4 rows (2 to train, 2 to evaluate). Got {n}.")
-    order = torch.as_tensor(canonical_order(a_t.cpu().numpy(), b_t.cpu().numpy()))
+    order = canonical_order(a_t.cpu().numpy(), b_t.cpu().numpy())
     dev = torch.device(device) if device is not None else a_t.device
-    a_t, b_t = a_t.cpu()[order].float().to(dev), b_t.cpu()[order].float().to(dev)
-    hp = _Hyper(objective, tuple(hidden), int(embed), int(epochs), batch_size, float(lr), int(patience),
-                float(tau), train_fraction, seed, bool(progress))
-    return _train(a_t, b_t, hp)
+    rows = torch.as_tensor(order)
+    return a_t.cpu()[rows].float().to(dev), b_t.cpu()[rows].float().to(dev), order
 
 
 def _col(a: Any) -> Any:
@@ -280,23 +298,33 @@ class _Hyper:
 
 
 def _train(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
+    return _train_run(a, b, hp).result
+
+
+def _train_run(a: torch.Tensor, b: torch.Tensor, hp: _Hyper, init: dict | None = None,
+               split: tuple | None = None) -> Run:
+    """One training run (`Run`: the result, (the best critic's weights, the held-out positions), the held-out
+    objective and its standard error), from the seeded initialisation or from ``init`` (a previous run's
+    weights: a warm start); ``split``: (train, held-out) positions to use instead of the seeded split."""
     # Small matrices: one CPU thread is faster than several, and far faster on a loaded machine (threads
     # that wait for each other); the caller's setting is restored afterwards.
     with torch_threads(1 if a.device.type == "cpu" else None):
-        return _train_loop(a, b, hp)
+        return _train_loop(a, b, hp, init, split)
 
 
-def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
+def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper, init: dict | None, split: tuple | None) -> Run:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     gen = torch.Generator()
     gen.manual_seed(0 if hp.seed is None else int(hp.seed))
-    tr, te = _split(a.shape[0], hp.train_fraction, gen)
+    tr, te = _split(a.shape[0], hp.train_fraction, gen)  # drawn even when given: the generator stays in step
+    tr, te = split if split is not None else (tr, te)
     tr, te = tr.to(a.device), te.to(a.device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    with seeded_global_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen))):  # one thread at a time
         critic = SeparableCritic(a.shape[1], b.shape[1], hp.hidden, hp.embed).to(a.device)
+    if init is not None:  # a warm start: the previous epoch's critic (the seeded draw above keeps the RNG in step)
+        critic.load_state_dict(init)
     opt = torch.optim.Adam(critic.parameters(), lr=hp.lr)
     best, best_value, best_state, best_epoch, epoch = -math.inf, -math.inf, None, 0, 0
     history: list[float] = []  # held-out value per epoch (nats)
@@ -322,15 +350,17 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
     critic.load_state_dict(best_state)
     critic.eval()
     train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
-    se = _held_out_se(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
+    se, objective_se = _held_out_se(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
     cap = math.log(min(hp.batch_size, te.numel())) / LN2 if hp.objective == "infonce" else math.inf
-    converged = epoch - best_epoch >= hp.patience
-    return CriticResult(
+    converged = epoch - best_epoch >= hp.patience  # early stopping ended it (else the budget ran out)
+    result = CriticResult(
         value=best_value / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
         cap=cap, epochs=epoch + 1, best_epoch=best_epoch + 1, seconds=time.perf_counter() - start,
-        n_train=int(tr.numel()), n_test=int(te.numel()), se=se, converged=converged,
+        n_train=int(tr.numel()), n_test=int(te.numel()), se=se / LN2, converged=converged,
         rise=0.0 if converged else _rise(history, hp.patience) / LN2,
     )
+    return Run(result=result, state=(best_state, te), objective=best, se=objective_se, epochs=epoch + 1,
+               stopped_early=converged)
 
 
 def _rise(history: list[float], patience: int) -> float:
@@ -369,10 +399,20 @@ class CriticEstimator(BaseEstimator):
         As in `critic_mi`.
     device : str or None
         Where the critic trains (default: the device of the activations).
+    warm_start : bool
+        In `information_plane`, start each epoch's critic from the one reached at the previous recorded epoch
+        of the same run and layer (default True), kept only when it passes the held-out check of
+        `infoplane.estimators._kernels.warm` (a cold start trained for as many epochs must not beat it by
+        more than its standard error; otherwise the cold estimate is reported). The held-out rows of the
+        chain's first epoch stay held out at every later epoch (row i the same input at every epoch, as
+        `information_plane` passes them), so no critic is scored on rows it was trained on.
+        ``conventions["warm_start"]`` says whether this estimate was warm-started, ``conventions["warm_check"]``
+        what the check found (objectives in nats).
     """
 
     name = "critic"
     y_kinds = ("labels",)
+    supports_warm_start = True
 
     def __init__(
         self,
@@ -389,6 +429,7 @@ class CriticEstimator(BaseEstimator):
         seed: int | None = 0,
         progress: bool = False,
         device: str | None = None,
+        warm_start: bool = True,
     ) -> None:
         owner = "CriticEstimator"
         self.objective = check_choice(objective, "objective", owner, tuple(BOUND_KINDS))
@@ -409,6 +450,7 @@ class CriticEstimator(BaseEstimator):
         if device is not None:
             check_device(device, "device", owner)  # a device this torch cannot use fails here, not mid-fit
         self.device = device
+        self.warm_start = bool(warm_start)
 
     def conventions(self) -> dict[str, Any]:
         out = {k: v for k, v in self.get_params().items() if k not in ("progress", "device")}
@@ -418,14 +460,27 @@ class CriticEstimator(BaseEstimator):
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and class labels ``y``; ``x`` unused."""
+        return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
+
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
+        """`estimate`, the critic warm-started from ``state`` (the previous epoch's critic, checked against a
+        cold start: class docstring), and the state to pass on; keywords ``layer`` and ``epoch``."""
+        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
+        if kwargs:
+            raise TypeError(f"CriticEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)  # x unused but checked
         _, y_ids = np.unique(y_np, return_inverse=True)
         onehot = np.eye(int(y_ids.max()) + 1)[y_ids.reshape(-1)]
-        res = critic_mi(
-            t, onehot, objective=self.objective, hidden=self.hidden, embed=self.embed, epochs=self.epochs,
-            batch_size=self.batch_size, lr=self.lr, train_fraction=self.train_fraction, patience=self.patience,
-            tau=self.tau, seed=self.seed, progress=self.progress, device=self.device,
-        )
+        a_t, b_t, order = _prepare(t, onehot, self.device)
+        hp = _Hyper(self.objective, tuple(self.hidden), self.embed, self.epochs, self.batch_size, self.lr,
+                    self.patience, self.tau, self.train_fraction, self.seed, self.progress)
+        shapes, ids = (int(a_t.shape[1]), int(b_t.shape[1])), y_ids.reshape(-1)
+        split = chain_split(state, order, ids, shapes, a_t.device) if self.warm_start else None
+        warm = None if split is None else state["weights"]  # the chain's held-out rows stay held out
+        run, info = warm_or_cold(lambda init, budget: _train_run(a_t, b_t, replace(hp, epochs=budget), init, split),
+                                 warm, self.epochs)
+        res = run.result
         conv = self.conventions()
         h_y = entropy_bits(np.bincount(y_ids.reshape(-1)))
         # I(T;Y) <= H(Y) for class labels; SMILE (an estimate, not a bound) may still exceed it (less since it
@@ -436,8 +491,9 @@ class CriticEstimator(BaseEstimator):
                     train_value_bits=res.train_value, cap_bits=res.cap, epochs_run=res.epochs,
                     best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y,
                     I_TY_se=res.se, overfit_gap_bits=res.train_value - res.value, converged=res.converged,
-                    still_rising_bits=res.rise)
+                    still_rising_bits=res.rise, **info)
         conv.update(R.verdict(R.learned_bound_notes(res.value, res.train_value, res.se, self.reliability_tol,
                                                     converged=res.converged, rise=res.rise)))
-        return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
-                        estimator=self.name, n_samples=n, conventions=json_safe(conv))
+        return (MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
+                         estimator=self.name, n_samples=n, conventions=json_safe(conv)),
+                chain_state(run.state[0], run.state[1], order, ids, shapes))
