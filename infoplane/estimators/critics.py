@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._core.threads import torch_threads
+from .._core.threads import seeded_global_rng, torch_threads
 from .._core.types import ArrayLike, MIResult, TensorLike, json_safe
 from .._core.units import LN2, entropy_bits
 from .._core.validation import (
@@ -41,7 +41,9 @@ from .._core.validation import (
 )
 from ._base import BaseEstimator
 from ._kernels import reliability as R
+from ._kernels.critic_objectives import batches, evaluate, held_out_stats, train_objective
 from ._kernels.rows import NO_I_XT, as_tensor64, canonical_order
+from ._kernels.warm import Run, chain_split, chain_state, warm_or_cold
 
 __all__ = ["CriticResult", "critic_mi", "CriticEstimator", "BOUND_KINDS"]
 
@@ -102,106 +104,6 @@ class SeparableCritic(torch.nn.Module):
         return (self.g(a) @ self.h(b).T) * self.scale
 
 
-def _objective(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
-    """The reported value (nats) from a (B, B) score matrix whose diagonal holds the true pairs.
-
-    SMILE (Song & Ermon 2020, eq. 17): the Donsker-Varadhan form with clipped ratios in the log-partition,
-    E_p[f] − ln mean_{i≠j} clip(e^{f(a_i, b_j)}, e^{−τ}, e^{τ}), the B(B − 1) off-diagonal pairs standing for
-    the product of the marginals (as in their code, ``smile_lower_bound``).
-    """
-    b = scores.shape[0]
-    diag = scores.diagonal()
-    if objective == "infonce":
-        return (diag - torch.logsumexp(scores, dim=1)).mean() + math.log(b)
-    if objective == "nwj":
-        return (diag + 1.0).mean() - torch.exp(scores).mean()
-    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
-    clipped = torch.clamp(scores[off], -tau, tau)
-    return diag.mean() - (torch.logsumexp(clipped, dim=0) - math.log(b * (b - 1)))
-
-
-def _js_bound(scores: torch.Tensor) -> torch.Tensor:
-    """The Jensen-Shannon (f-GAN) bound SMILE trains on: −E_p softplus(−f) − E_{p⊗p} softplus(f), nats.
-
-    Its maximiser is the log density ratio ln p(a, b)/(p(a) p(b)) (Poole et al. 2019; Song & Ermon 2020,
-    ``js_fgan_lower_bound``), and unlike the clipped DV objective it does not grow without limit when the
-    critic's scores on the true pairs do: training on DV itself diverged (+10^5 to +10^7 bits on Gaussian
-    pairs).
-    """
-    b = scores.shape[0]
-    diag = scores.diagonal()
-    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
-    return -torch.nn.functional.softplus(-diag).mean() - torch.nn.functional.softplus(scores[off]).mean()
-
-
-def _train_objective(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
-    """What the critic maximises (nats): the reported bound itself, except SMILE, trained on `_js_bound`."""
-    return _js_bound(scores) if objective == "smile" else _objective(scores, objective, tau)
-
-
-def _row_terms(scores: torch.Tensor, objective: str, tau: float) -> torch.Tensor:
-    """Per-row terms (nats) whose mean is `_objective` of one batch, for its standard error.
-
-    InfoNCE and NWJ are means over rows already (NWJ's row i: f_ii + 1 − mean_j e^{f_ij}). SMILE's log-partition
-    is a U-statistic over the off-diagonal pairs; its row i enters through its first-order projection
-    h_i = (r_i + c_i)/2 − Z (r_i, c_i: mean clipped ratio of row i and column i, Z their mean), so row i's
-    influence on the value is f_ii − 2 h_i / Z (the delta method; its mean is the mean of f_ii).
-    """
-    b = scores.shape[0]
-    diag = scores.diagonal()
-    if objective == "infonce":
-        return diag - torch.logsumexp(scores, dim=1) + math.log(b)
-    if objective == "nwj":
-        return diag + 1.0 - torch.exp(scores).mean(dim=1)
-    off = ~torch.eye(b, dtype=torch.bool, device=scores.device)
-    ratios = torch.where(off, torch.exp(torch.clamp(scores, -tau, tau)), torch.zeros_like(scores))
-    r, c = ratios.sum(dim=1) / (b - 1), ratios.sum(dim=0) / (b - 1)
-    z = r.mean()
-    return diag - 2.0 * ((r + c) / 2.0 - z) / z
-
-
-def _held_out_stats(critic: torch.nn.Module, a: torch.Tensor, b: torch.Tensor, objective: str, tau: float,
-                    batch: int) -> tuple[float, float]:
-    """(standard error, log-partition), bits, of the held-out value.
-
-    The standard error: the per-row terms of every batch (`_row_terms`), each batch centred on its own mean
-    (batches differ by their log B and partition), their spread / sqrt(rows). The log-partition (SMILE only,
-    else NaN): ln mean_{i≠j} clip(e^{f(a_i, b_j)}), the term SMILE subtracts from E_p[f], averaged over batches
-    by rows; a critic at the optimum of the JS bound is the log density ratio, whose partition is 1 (ln = 0).
-    """
-    parts, log_z = [], 0.0
-    with torch.no_grad():
-        for i in _batches(a.shape[0], batch, None):
-            scores = critic(a[i], b[i])
-            parts.append(_row_terms(scores, objective, tau))
-            if objective == "smile":
-                m = scores.shape[0]
-                off = ~torch.eye(m, dtype=torch.bool, device=scores.device)
-                log_z += float(torch.logsumexp(torch.clamp(scores[off], -tau, tau), 0) - math.log(m * (m - 1))) * m
-    terms = torch.cat([p - p.mean() for p in parts]).double()
-    se = float(terms.std() / math.sqrt(terms.numel())) / LN2 if terms.numel() > 1 else math.nan
-    return se, (log_z / a.shape[0] / LN2 if objective == "smile" else math.nan)
-
-
-def _batches(n: int, batch: int, gen: torch.Generator | None) -> list[torch.Tensor]:
-    idx = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    out = [idx[s : s + batch] for s in range(0, n, batch)]
-    # A final batch of one row has no negatives: fold it into the previous one.
-    if len(out) > 1 and out[-1].numel() < 2:
-        out[-2] = torch.cat([out[-2], out.pop()])
-    return out
-
-
-def _evaluate(critic, a, b, objective, tau, batch) -> tuple[float, float]:
-    """(training objective, reported value), nats, averaged over batches of ``batch`` rows (weighted by rows)."""
-    with torch.no_grad():
-        parts = _batches(a.shape[0], batch, None)
-        scores = [(critic(a[i], b[i]), i.numel()) for i in parts]
-        crit = sum(float(_train_objective(sc, objective, tau)) * m for sc, m in scores) / a.shape[0]
-        value = sum(float(_objective(sc, objective, tau)) * m for sc, m in scores) / a.shape[0]
-    return crit, value
-
-
 def _split(n: int, train_fraction: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     perm = torch.randperm(n, generator=gen)
     n_train = min(max(2, int(round(train_fraction * n))), n - 2)
@@ -232,7 +134,7 @@ def critic_mi(
     ``a``'s device) is trained with Adam on mini-batches of ``batch_size`` rows; after every epoch the
     objective is evaluated on the held-out rows in batches of ``batch_size`` and training stops after
     ``patience`` epochs without improvement; the held-out value of the best epoch's critic is returned.
-    SMILE trains on the Jensen-Shannon bound (`_js_bound`) and reports the clipped Donsker-Varadhan value
+    SMILE trains on the Jensen-Shannon bound (`js_bound`) and reports the clipped Donsker-Varadhan value
     (Song & Ermon 2020); epochs are then chosen by the held-out JS bound, so the reported value is not the
     maximum of a noisy sequence. On the CPU it trains on
     one thread (restored afterwards): faster for such small matrices. InfoNCE is then at most
@@ -262,17 +164,23 @@ def critic_mi(
     train_fraction = check_float_param(train_fraction, "train_fraction", owner, positive=True)
     if not train_fraction < 1.0:
         raise param_error(owner, "train_fraction", "a float in (0, 1)", train_fraction)
+    a_t, b_t, _ = _prepare(a, b, device)
+    hp = _Hyper(objective, tuple(hidden), int(embed), int(epochs), batch_size, float(lr), int(patience),
+                float(tau), train_fraction, seed, bool(progress))
+    return _train(a_t, b_t, hp)
+
+
+def _prepare(a: Any, b: Any, device: Any) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Checked float32 tensors on the device, rows in the canonical order (`critic_mi`), and that order."""
     a_t = as_tensor64(check_activations(_col(a), name="a"))
     n = int(a_t.shape[0])
     b_t = as_tensor64(check_continuous(b, n, name="b"))
     if n < 4:
         raise ValueError(f"a must have at least 4 rows (2 to train, 2 to evaluate). Got {n}.")
-    order = torch.as_tensor(canonical_order(a_t.cpu().numpy(), b_t.cpu().numpy()))
+    order = canonical_order(a_t.cpu().numpy(), b_t.cpu().numpy())
     dev = torch.device(device) if device is not None else a_t.device
-    a_t, b_t = a_t.cpu()[order].float().to(dev), b_t.cpu()[order].float().to(dev)
-    hp = _Hyper(objective, tuple(hidden), int(embed), int(epochs), batch_size, float(lr), int(patience),
-                float(tau), train_fraction, seed, bool(progress))
-    return _train(a_t, b_t, hp)
+    rows = torch.as_tensor(order)
+    return a_t.cpu()[rows].float().to(dev), b_t.cpu()[rows].float().to(dev), order
 
 
 def _col(a: Any) -> Any:
@@ -295,37 +203,47 @@ class _Hyper:
 
 
 def _train(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
+    return _train_run(a, b, hp).result
+
+
+def _train_run(a: torch.Tensor, b: torch.Tensor, hp: _Hyper, init: dict | None = None,
+               split: tuple | None = None) -> Run:
+    """One training run (`Run`: the result, (the best critic's weights, the held-out positions), the held-out
+    objective and its standard error), from the seeded initialisation or from ``init`` (a previous run's
+    weights: a warm start); ``split``: (train, held-out) positions to use instead of the seeded split."""
     # Small matrices: one CPU thread is faster than several, and far faster on a loaded machine (threads
     # that wait for each other); the caller's setting is restored afterwards.
     with torch_threads(1 if a.device.type == "cpu" else None):
-        return _train_loop(a, b, hp)
+        return _train_loop(a, b, hp, init, split)
 
 
-def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
+def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper, init: dict | None, split: tuple | None) -> Run:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     gen = torch.Generator()
     gen.manual_seed(0 if hp.seed is None else int(hp.seed))
-    tr, te = _split(a.shape[0], hp.train_fraction, gen)
+    tr, te = _split(a.shape[0], hp.train_fraction, gen)  # drawn even when given: the generator stays in step
+    tr, te = split if split is not None else (tr, te)
     tr, te = tr.to(a.device), te.to(a.device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    with seeded_global_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen))):  # one thread at a time
         critic = SeparableCritic(a.shape[1], b.shape[1], hp.hidden, hp.embed).to(a.device)
+    if init is not None:  # a warm start: the previous epoch's critic (the seeded draw above keeps the RNG in step)
+        critic.load_state_dict(init)
     opt = torch.optim.Adam(critic.parameters(), lr=hp.lr)
     best, best_value, best_state, best_epoch, epoch = -math.inf, -math.inf, None, 0, 0
     history: list[float] = []  # held-out value per epoch (nats)
     bar = tqdm(range(hp.epochs), desc=f"critic {hp.objective}", disable=not hp.progress, leave=False)
     for epoch in bar:  # loop over epochs; each epoch is a loop over mini-batches
         critic.train()
-        for idx in _batches(tr.numel(), hp.batch_size, gen):
+        for idx in batches(tr.numel(), hp.batch_size, gen):
             rows = tr[idx.to(a.device)]
-            loss = -_train_objective(critic(a[rows], b[rows]), hp.objective, hp.tau)
+            loss = -train_objective(critic(a[rows], b[rows]), hp.objective, hp.tau)
             opt.zero_grad()
             loss.backward()
             opt.step()
         critic.eval()
-        crit, value = _evaluate(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
+        crit, value = evaluate(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
         bar.set_postfix(held_out_bits=f"{value / LN2:.3f}")
         history.append(value)
         if crit > best:  # early stopping on the held-out training objective (JS for SMILE)
@@ -336,16 +254,18 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper) -> CriticResult:
     bar.close()
     critic.load_state_dict(best_state)
     critic.eval()
-    train_value = _evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
-    se, log_z = _held_out_stats(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
+    train_value = evaluate(critic, a[tr], b[tr], hp.objective, hp.tau, hp.batch_size)[1]
+    se, objective_se, log_z = held_out_stats(critic, a[te], b[te], hp.objective, hp.tau, hp.batch_size)
     cap = math.log(min(hp.batch_size, te.numel())) / LN2 if hp.objective == "infonce" else math.inf
-    converged = epoch - best_epoch >= hp.patience
-    return CriticResult(
+    converged = epoch - best_epoch >= hp.patience  # early stopping ended it (else the budget ran out)
+    result = CriticResult(
         value=best_value / LN2, bound=BOUND_KINDS[hp.objective], objective=hp.objective, train_value=train_value / LN2,
         cap=cap, epochs=epoch + 1, best_epoch=best_epoch + 1, seconds=time.perf_counter() - start,
-        n_train=int(tr.numel()), n_test=int(te.numel()), se=se, converged=converged,
+        n_train=int(tr.numel()), n_test=int(te.numel()), se=se / LN2, converged=converged,
         rise=0.0 if converged else _rise(history, hp.patience) / LN2, log_partition=log_z,
     )
+    return Run(result=result, state=(best_state, te), objective=best, se=objective_se, epochs=epoch + 1,
+               stopped_early=converged)
 
 
 def _rise(history: list[float], patience: int) -> float:
@@ -388,10 +308,20 @@ class CriticEstimator(BaseEstimator):
         As in `critic_mi`.
     device : str or None
         Where the critic trains (default: the device of the activations).
+    warm_start : bool
+        In `information_plane`, start each epoch's critic from the one reached at the previous recorded epoch
+        of the same run and layer (default True), kept only when it passes the held-out check of
+        `infoplane.estimators._kernels.warm` (a cold start trained for as many epochs must not beat it by
+        more than its standard error; otherwise the cold estimate is reported). The held-out rows of the
+        chain's first epoch stay held out at every later epoch (row i the same input at every epoch, as
+        `information_plane` passes them), so no critic is scored on rows it was trained on.
+        ``conventions["warm_start"]`` says whether this estimate was warm-started, ``conventions["warm_check"]``
+        what the check found (objectives in nats).
     """
 
     name = "critic"
     y_kinds = ("labels",)
+    supports_warm_start = True
 
     def __init__(
         self,
@@ -408,6 +338,7 @@ class CriticEstimator(BaseEstimator):
         seed: int | None = 0,
         progress: bool = False,
         device: str | None = None,
+        warm_start: bool = True,
     ) -> None:
         owner = "CriticEstimator"
         self.objective = check_choice(objective, "objective", owner, tuple(BOUND_KINDS))
@@ -428,6 +359,7 @@ class CriticEstimator(BaseEstimator):
         if device is not None:
             check_device(device, "device", owner)  # a device this torch cannot use fails here, not mid-fit
         self.device = device
+        self.warm_start = bool(warm_start)
 
     def conventions(self) -> dict[str, Any]:
         out = {k: v for k, v in self.get_params().items() if k not in ("progress", "device")}
@@ -437,14 +369,27 @@ class CriticEstimator(BaseEstimator):
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and class labels ``y``; ``x`` unused."""
+        return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
+
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
+        """`estimate`, the critic warm-started from ``state`` (the previous epoch's critic, checked against a
+        cold start: class docstring), and the state to pass on; keywords ``layer`` and ``epoch``."""
+        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
+        if kwargs:
+            raise TypeError(f"CriticEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch)  # x unused but checked
         _, y_ids = np.unique(y_np, return_inverse=True)
         onehot = np.eye(int(y_ids.max()) + 1)[y_ids.reshape(-1)]
-        res = critic_mi(
-            t, onehot, objective=self.objective, hidden=self.hidden, embed=self.embed, epochs=self.epochs,
-            batch_size=self.batch_size, lr=self.lr, train_fraction=self.train_fraction, patience=self.patience,
-            tau=self.tau, seed=self.seed, progress=self.progress, device=self.device,
-        )
+        a_t, b_t, order = _prepare(t, onehot, self.device)
+        hp = _Hyper(self.objective, tuple(self.hidden), self.embed, self.epochs, self.batch_size, self.lr,
+                    self.patience, self.tau, self.train_fraction, self.seed, self.progress)
+        shapes, ids = (int(a_t.shape[1]), int(b_t.shape[1])), y_ids.reshape(-1)
+        split = chain_split(state, order, ids, shapes, a_t.device) if self.warm_start else None
+        warm = None if split is None else state["weights"]  # the chain's held-out rows stay held out
+        run, info = warm_or_cold(lambda init, budget: _train_run(a_t, b_t, replace(hp, epochs=budget), init, split),
+                                 warm, self.epochs)
+        res = run.result
         conv = self.conventions()
         h_y = entropy_bits(np.bincount(y_ids.reshape(-1)))
         # I(T;Y) <= H(Y) for class labels; SMILE (an estimate, not a bound) may still exceed it (less since it
@@ -455,12 +400,13 @@ class CriticEstimator(BaseEstimator):
                     train_value_bits=res.train_value, cap_bits=res.cap, epochs_run=res.epochs,
                     best_epoch=res.best_epoch, n_train=res.n_train, n_test=res.n_test, H_Y_bits=h_y,
                     I_TY_se=res.se, overfit_gap_bits=res.train_value - res.value, converged=res.converged,
-                    still_rising_bits=res.rise)
+                    still_rising_bits=res.rise, **info)
         notes = R.learned_bound_notes(res.value, res.train_value, res.se, self.reliability_tol,
                                       converged=res.converged, rise=res.rise)
         if self.objective == "smile":
             conv["log_partition_bits"] = res.log_partition
             notes += R.smile_notes(res.log_partition, self.reliability_tol)
         conv.update(R.verdict(notes))
-        return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
-                        estimator=self.name, n_samples=n, conventions=json_safe(conv))
+        return (MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY=res.bound,
+                         estimator=self.name, n_samples=n, conventions=json_safe(conv)),
+                chain_state(run.state[0], run.state[1], order, ids, shapes))

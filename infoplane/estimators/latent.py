@@ -21,6 +21,7 @@ representations, NeurIPS (arXiv:2409.02732).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,9 @@ from .._core.validation import (
     where,
 )
 from ._base import BaseEstimator
-from ._kernels.latent import LatentHyper, fit_latents, split_rows
+from ._kernels.latent import LatentHyper, _skill, fit_latents, split_rows
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
+from ._kernels.warm import Run, chain_split, chain_state, warm_or_cold
 from .knn import ksg_mi, ross_mi
 
 __all__ = ["LatentMIEstimator", "latent_mi"]
@@ -106,9 +108,22 @@ class LatentMIEstimator(BaseEstimator):
         Where the autoencoders train (default: the device of ``t``).
     progress : bool
         A tqdm progress bar over the training epochs.
+    warm_start : bool
+        In `information_plane`, start each epoch's autoencoders from those reached at the previous recorded
+        epoch of the same run and layer (default True), kept only when they pass the held-out check of
+        `infoplane.estimators._kernels.warm`: a cold start trained for as many epochs must not reach a higher
+        held-out cross-prediction skill (the larger of ``cross_r2_ty`` and ``cross_r2_yt``; for labels the
+        held-out Barber–Agakov bound of the code as a fraction of H(Y)) by more than its standard error,
+        otherwise the cold estimate is reported. Not the training loss: a collapsed code (constant latents)
+        scored within 0.003 of a trained one's held-out loss while carrying no information. The held-out rows
+        of the chain's first epoch stay held out at every later epoch (row i the same input at every epoch, as
+        `information_plane` passes them), so no code is scored on rows its encoder was trained on.
+        ``conventions["warm_start"]`` says whether this estimate was warm-started, ``conventions["warm_check"]``
+        what the check found.
     """
 
     name = "latent"
+    supports_warm_start = True
 
     def __init__(
         self,
@@ -127,6 +142,7 @@ class LatentMIEstimator(BaseEstimator):
         seed: int = 0,
         device: str | None = None,
         progress: bool = False,
+        warm_start: bool = True,
     ) -> None:
         owner = "LatentMIEstimator"
         self.latent_dim = check_int_param(latent_dim, "latent_dim", owner, minimum=1)
@@ -147,6 +163,7 @@ class LatentMIEstimator(BaseEstimator):
         self.seed = check_int_param(seed, "seed", owner, minimum=0)
         self.device = device
         self.progress = bool(progress)
+        self.warm_start = bool(warm_start)
 
     @property
     def y_kinds(self) -> tuple[str, ...]:
@@ -192,12 +209,21 @@ class LatentMIEstimator(BaseEstimator):
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y`` (labels or real-valued); ``x`` unused."""
+        return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
+
+    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
+                            **kwargs: Any) -> tuple[MIResult, Any]:
+        """`estimate`, the autoencoders warm-started from ``state`` (the previous epoch's, checked against a
+        cold start: class docstring), and the state to pass on; keywords ``layer`` and ``epoch``."""
+        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
+        if kwargs:
+            raise TypeError(f"LatentMIEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         t_np, y_np = self._check(t, y, layer, epoch)
         n = int(t_np.shape[0])
         check_input_ids(x, n)  # unused, but a malformed x is still an error
         labels = self.target == "labels"
         order = canonical_order(t_np[:, :16], y_np)
-        t_np, y_np = t_np[order], y_np[order]
+        y_in, (t_np, y_np) = y_np, (t_np[order], y_np[order])
         dev = torch.device(self.device) if self.device is not None else (
             t.device if isinstance(t, torch.Tensor) else torch.device("cpu"))
         a = torch.as_tensor(_standardise(t_np), device=dev)
@@ -213,9 +239,15 @@ class LatentMIEstimator(BaseEstimator):
                          self.cross_weight, self.seed, self.progress)
         gen = torch.Generator().manual_seed(self.seed)
         train, test = split_rows(n, b.cpu() if labels else None, self.holdout, gen)
+        shapes = (int(a.shape[1]), int(b.max()) + 1 if labels else int(b.shape[1]), b_mode)
+        chain = chain_split(state, order, y_in, shapes, "cpu") if self.warm_start else None
+        if chain is not None:  # a warm start: the chain's held-out rows stay held out
+            train, test = chain
+        warm = None if chain is None else state["weights"]
         # Small matrices: one CPU thread is faster than several on a shared machine (as for the critics).
         with torch_threads(1 if dev.type == "cpu" else None):
-            fit = fit_latents(a, b, b_mode, train.to(dev), test.to(dev), hp, h_b=h_y)
+            fit, warm_info, weights = self._fit(a, b, b_mode, train.to(dev), test.to(dev), hp, h_y, warm)
+        new_state = chain_state(weights, test, order, y_in, shapes)
         z_a = fit.z_a.double().cpu().numpy()
         if labels:
             raw = ross_mi(z_a, y_np[test.numpy()], self.k)
@@ -224,10 +256,23 @@ class LatentMIEstimator(BaseEstimator):
             raw = ksg_mi(z_a, fit.z_b.double().cpu().numpy(), self.k)
             value = max(raw, 0.0)
         clipped = None if value == raw else ("at 0" if raw < 0 else "at H(Y)")
-        return self._result(t_np, n, raw, value, clipped, fit, b_mode, h_y)
+        return self._result(t_np, n, raw, value, clipped, fit, b_mode, h_y, warm_info), new_state
+
+    def _fit(self, a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tensor, test: torch.Tensor,
+             hp: LatentHyper, h_y: float, warm: Any) -> tuple[Any, dict, dict]:
+        """`fit_latents`, warm-started from the weights ``warm`` (`warm_or_cold`): (fit, info, weights reached)."""
+
+        def train_run(init: Any, budget: int) -> Run:
+            fit = fit_latents(a, b, b_mode, train, test, replace(hp, max_epochs=budget), h_b=h_y, init=init)
+            se = _skill_se(fit.model, a[test], b[test], h_y)
+            return Run(result=fit, state=fit.model.state_dict(), objective=max(fit.r2_ab, fit.r2_ba), se=se,
+                       epochs=fit.epochs, stopped_early=fit.epochs < budget)
+
+        run, info = warm_or_cold(train_run, warm, self.max_epochs)
+        return run.result, info, run.state
 
     def _result(self, t_np: np.ndarray, n: int, raw: float, value: float, clipped: str | None, fit: Any,
-                b_mode: str, h_y: float) -> MIResult:
+                b_mode: str, h_y: float, warm_info: dict) -> MIResult:
         skill = max(fit.r2_ab, fit.r2_ba)
         notes = [] if skill >= self.min_skill else [
             f"neither held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
@@ -245,11 +290,21 @@ class LatentMIEstimator(BaseEstimator):
                     reliable=reliable, reliability_note=note, cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba,
                     y_code="labels" if b_mode == "labels" else ("encoded" if b_mode == "encode" else "kept"),
                     epochs_run=fit.epochs, best_epoch=fit.best_epoch, held_out_loss=fit.held_out_loss,
-                    n_test=int(fit.z_a.shape[0]), n_train=n - int(fit.z_a.shape[0]))
+                    n_test=int(fit.z_a.shape[0]), n_train=n - int(fit.z_a.shape[0]), **warm_info)
         if b_mode == "labels":
             conv["H_Y_bits"] = h_y
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=json_safe(conv))
+
+
+def _skill_se(model: Any, a: torch.Tensor, b: torch.Tensor, h_b: float, parts: int = 8) -> float:
+    """Standard error of the held-out cross-prediction skill (the larger of ``cross_r2_ty`` and
+    ``cross_r2_yt``): its spread over ``parts`` interleaved slices of the held-out rows, / √parts."""
+    n = int(a.shape[0])
+    if n < 4 * parts:
+        return 0.0
+    skills = [max(_skill(model, a[k::parts], b[k::parts], h_b)) for k in range(parts)]  # a few vectorised passes
+    return float(np.std(skills, ddof=1) / math.sqrt(parts))
 
 
 def latent_mi(t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,

@@ -1,4 +1,6 @@
-"""Warm starts in information_plane: each (run, layer) chained in epoch order, serial = parallel."""
+"""Warm starts in information_plane: each (run, layer) chained in epoch order, serial = parallel (the probe,
+the critics and the latent estimator), and a warm start never worse than a cold one by more than the
+estimate's standard error."""
 from __future__ import annotations
 
 import math
@@ -8,7 +10,7 @@ import pytest
 
 from infoplane._core.types import MIResult
 from infoplane.analysis import information_plane
-from infoplane.estimators import ProbeEstimator
+from infoplane.estimators import CriticEstimator, LatentMIEstimator, ProbeEstimator
 from infoplane.estimators._base import BaseEstimator
 from infoplane.store import MemoryStore
 
@@ -63,4 +65,17 @@ def test_probe_warm_plane_serial_equals_parallel():
     assert serial.I_TY.tolist() == parallel.I_TY.tolist()
     cold = information_plane(runs, estimators={"probe": ProbeEstimator(n_folds=3, warm_start=False)}, layers=["a"],
                              progress=False)
-    assert np.allclose(serial.I_TY, cold.I_TY, atol=0.01)
+    # the same Cs (the path is not warm-started) and a convex objective: the cold bound to the solver's tolerance
+    assert np.allclose(serial.I_TY, cold.I_TY, atol=0.002)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("est", [CriticEstimator("infonce", epochs=60, patience=5, batch_size=32),
+                                 LatentMIEstimator(latent_dim=2, max_epochs=40, patience=4, batch_size=32, k=2)],
+                         ids=["critic", "latent"])
+def test_trained_estimators_warm_plane_serial_equals_parallel(est):
+    runs = {"r1": _store(), "r2": _store(seed=3)}
+    serial = information_plane(runs, estimators={"e": est}, layers=["a"], n_jobs=1, progress=False)
+    parallel = information_plane(runs, estimators={"e": est}, layers=["a"], n_jobs=2, backend="threading",
+                                 progress=False)
+    assert serial.I_TY.tolist() == parallel.I_TY.tolist()

@@ -115,12 +115,13 @@ def test_smile_overshoot_is_clipped_at_h_y_and_flagged(monkeypatch):
 
     from infoplane.estimators import critics
 
-    real = critics.critic_mi
+    real = critics._train_run
 
     def overshooting(*args, **kwargs):
-        return dataclasses.replace(real(*args, **kwargs), value=1e6)
+        run = real(*args, **kwargs)
+        return dataclasses.replace(run, result=dataclasses.replace(run.result, value=1e6))
 
-    monkeypatch.setattr(critics, "critic_mi", overshooting)
+    monkeypatch.setattr(critics, "_train_run", overshooting)
     t, y = np.random.default_rng(0).normal(size=(64, 2)), np.arange(64) % 8
     r = CriticEstimator("smile", epochs=2).estimate(t, y)
     h_y = r.conventions["H_Y_bits"]
@@ -140,7 +141,8 @@ def test_smile_value_at_the_true_log_ratio_and_js_training_objective_bounded():
     (the clipped DV objective itself grows without limit: what made SMILE diverge)."""
     import torch
 
-    from infoplane.estimators.critics import _objective, _train_objective
+    from infoplane.estimators._kernels.critic_objectives import objective_value as _objective
+    from infoplane.estimators._kernels.critic_objectives import train_objective as _train_objective
 
     a, b, true = _gaussian_pair(1500, 0.8, seed=3)
     scores = torch.as_tensor(_gaussian_log_ratio_scores(a, b, 0.8))

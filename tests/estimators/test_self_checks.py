@@ -279,3 +279,22 @@ def test_critic_standard_error_matches_the_spread_over_held_out_splits():
     spread = float(np.std([r.value for r in runs], ddof=1))
     se = float(np.mean([r.se for r in runs]))
     assert spread / 3 < se < 3 * spread
+
+
+@pytest.mark.parametrize("objective", ["infonce", "nwj", "smile"])
+def test_critic_row_terms_average_to_the_reported_value(objective):
+    """One per-row decomposition serves both standard errors: its reported-value terms average to
+    `_objective` (SMILE: to the mean of f_ii, its first-order terms' mean), its training terms to
+    `_train_objective`, and the two coincide except for SMILE (trained on the JS bound)."""
+    import torch
+
+    from infoplane.estimators._kernels.critic_objectives import objective_value as _objective
+    from infoplane.estimators._kernels.critic_objectives import row_terms as _row_terms
+    from infoplane.estimators._kernels.critic_objectives import train_objective as _train_objective
+
+    scores = torch.randn(9, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    value_terms, train_terms = _row_terms(scores, objective, 5.0), _row_terms(scores, objective, 5.0, train=True)
+    target = scores.diagonal().mean() if objective == "smile" else _objective(scores, objective, 5.0)
+    assert float(value_terms.mean()) == pytest.approx(float(target), abs=1e-12)
+    assert float(train_terms.mean()) == pytest.approx(float(_train_objective(scores, objective, 5.0)), abs=1e-12)
+    assert torch.equal(value_terms, train_terms) is (objective != "smile")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..._core.threads import seeded_global_rng
+
 __all__ = ["LatentHyper", "LatentFit", "fit_latents", "split_rows"]
 
 
@@ -54,6 +56,7 @@ class LatentFit:
     best_epoch: int
     held_out_loss: float
     seconds: float
+    model: nn.Module | None = None  # the trained model (best weights), for a warm start at the next epoch
 
 
 def _mlp(width_in: int, hidden: int, width_out: int) -> nn.Sequential:
@@ -152,21 +155,23 @@ def _skill(model: CrossPredictiveAE, a: torch.Tensor, b: torch.Tensor, h_b: floa
 
 
 def fit_latents(a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tensor, test: torch.Tensor,
-                hp: LatentHyper, h_b: float = 0.0) -> LatentFit:
+                hp: LatentHyper, h_b: float = 0.0, init: dict | None = None) -> LatentFit:
     """Train the cross-predictive autoencoders on rows ``train`` (early stopping on ``test``) and embed ``test``.
 
     ``a``: (N, d_a) float32, standardised; ``b``: (N, d_b) float32 standardised, or (N,) int64 class ids
     (``b_mode="labels"``; ``h_b`` their entropy in bits). Cost per epoch O(N (d_a + d_b) · hidden) multiply-adds
-    (plus O(N hidden²)); at most ``max_epochs`` epochs.
+    (plus O(N hidden²)); at most ``max_epochs`` epochs. ``init``: a state dict to start from (a warm start
+    from a previous fit) instead of the seeded initial weights.
     """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(hp.seed)
     width_b = int(b.max()) + 1 if b_mode == "labels" else int(b.shape[1])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(hp.seed)
+    with seeded_global_rng(hp.seed):  # the global generator, one thread at a time (parallel = serial)
         model = CrossPredictiveAE(int(a.shape[1]), width_b, b_mode, hp).to(a.device)
+    if init is not None:
+        model.load_state_dict(init)
     opt = torch.optim.Adam(model.parameters(), lr=hp.lr)
     a_tr, b_tr, a_te, b_te = a[train], b[train], a[test], b[test]
     best, best_state, best_epoch, epoch = math.inf, None, 0, 0
@@ -196,4 +201,4 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tens
         z_a, z_b = model.latents(a_te, b_te)
     return LatentFit(z_a=z_a.detach(), z_b=None if b_mode == "labels" else z_b.detach(), r2_ab=r2_ab, r2_ba=r2_ba,
                      epochs=epoch + 1, best_epoch=best_epoch + 1, held_out_loss=best,
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start, model=model)

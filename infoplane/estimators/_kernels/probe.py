@@ -3,12 +3,12 @@
 A probe is fitted on all folds but one and scored on the held-out fold, for each fold (k-fold
 cross-fitting), so no row is scored by a probe that saw it: H(Y) + mean log q(y|z) is then a lower bound
 on I(Z;Y) in expectation for the population too, not only for the probe set. Classification: standardised
-multinomial logistic regression fitted by full-batch L-BFGS in torch (`logreg`), its C chosen on each
-training fold by inner validation (``C="auto"``; C = 1 lost 0.12 bits on well-separated 10-class tasks),
-mixed with ``PROBE_SMOOTHING`` of the uniform distribution so an unseen class costs a finite amount; each
-fold's fit is warm-started from the previous fold's (the objective is convex: the same optimum, fewer
-iterations), the first from ``state`` when given (warm starts across epochs). Regression: least squares
-with the decoder variance fitted on the training folds (scikit-learn).
+multinomial logistic regression fitted by full-batch L-BFGS in torch, every fold at once (`logreg`), its C
+chosen on each training fold by inner validation (``C="auto"``; C = 1 lost 0.12 bits on well-separated
+10-class tasks), mixed with ``PROBE_SMOOTHING`` of the uniform distribution so an unseen class costs a
+finite amount; the fits start from ``state`` when given (warm starts across epochs: the objective is convex,
+the same optimum in fewer iterations). Regression: least squares with the decoder variance fitted on the
+training folds (scikit-learn).
 
 `cross_fitted_log2_q` is the API for deterministic activations: per-row log2 q(y_i | t_i) in bits.
 """
@@ -22,7 +22,7 @@ from ..._core.threads import torch_threads
 from ..._core.units import LN2
 from ..._core.validation import check_int_param
 from .gaussian import gaussian_log_q
-from .logreg import log_proba, select_and_fit
+from .logreg import Design, cross_fit
 
 __all__ = ["PROBE_SMOOTHING", "probe_folds", "probe_log_q", "cross_fitted_log2_q", "classification_log_q"]
 
@@ -51,57 +51,35 @@ def classification_log_q(
     device: Any = None, state: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Cross-fitted log q(y_i | z_im) (nats, (N, M)) of the torch logistic probe, and an info dict:
-    ``C`` (per fold), ``evaluations`` (L-BFGS function evaluations), ``state`` (the last fold's
-    weights, for a warm start at the next epoch) and ``train_log_q`` (nats: the mean over folds of each
-    fold's probe scored on its own training rows, the in-sample counterpart of the held-out mean of log q)."""
+    ``C`` (per fold), ``evaluations`` (batched L-BFGS evaluations, every fold at once), ``state`` (the
+    weights reached, for a warm start at the next epoch), ``warm_start`` (whether ``state`` was used) and
+    ``train_log_q`` (nats: the mean over folds of each fold's probe scored on its own training rows, the
+    in-sample counterpart of the held-out mean of log q, for the over-fitting check).
+
+    The M samples of one input share its fold; every fold's probe is fitted at once (`logreg.cross_fit`),
+    whose last product already scores every fold's probe on every row: the held-out and the in-sample
+    values are both read from it (no further product)."""
     import torch
 
     n, m, d = z.shape
     folds = probe_folds(n, n_folds, seed, y.ravel().astype(np.int64))
     dev = torch.device("cpu" if device is None else device)
-    log_q = np.empty((n, m))
-    init: tuple | None = None if not state else (torch.as_tensor(state["w"], device=dev), torch.as_tensor(state["b"], device=dev))
-    if init is not None and tuple(init[0].shape) != (n_classes, d):
-        init = None  # another width or class count: a cold start
-    chosen, evals, train_lq = [], 0, []
-    # One thread on the CPU: these skinny products gain little from a second thread, and on a busy machine
-    # thread hand-offs make them 5-10x slower (measured); other devices are left as they are.
+    y_rows = np.repeat(y, m)
+    # One thread on the CPU: on a busy machine thread hand-offs make the elementwise passes 5-10x slower
+    # (measured); other devices are left as they are.
     with torch_threads(1 if dev.type == "cpu" else None):
-        for k in range(n_folds):  # loop over folds, each a vectorised full-batch fit
-            init = _fold(z, y, folds == k, n_classes, C, seed, k, dev, init, log_q, chosen, train_lq)
-            evals += init[2]
-    assert init is not None  # n_folds >= 2
-    new_state = {"w": init[0].cpu().numpy(), "b": init[1].cpu().numpy()}
-    return log_q, {"C": chosen, "evaluations": evals, "state": new_state, "train_log_q": float(np.mean(train_lq))}
-
-
-def _fold(z: np.ndarray, y: np.ndarray, te: np.ndarray, n_classes: int, C: Any, seed: int | None, k: int,
-          dev: Any, init: tuple | None, log_q: np.ndarray, chosen: list, train_lq: list | None = None) -> tuple:
-    """Fit on the rows outside ``te`` (warm-started from ``init``), score the rows of ``te`` into
-    ``log_q`` (and append the mean log q of the training rows, nats, to ``train_lq``); returns
-    (W, b, evaluations)."""
-    import torch
-
-    d, m = z.shape[2], z.shape[1]
-    tr = ~te
-    z_tr, z_te = z[tr].reshape(-1, d), z[te].reshape(-1, d)
-    mu, sd = z_tr.mean(axis=0), z_tr.std(axis=0)
-    sd[sd == 0] = 1.0  # as StandardScaler: constant columns stay 0
-    x_tr = torch.as_tensor((z_tr - mu) / sd, dtype=torch.float32, device=dev)
-    x_te = torch.as_tensor((z_te - mu) / sd, dtype=torch.float32, device=dev)
-    y_tr = torch.as_tensor(np.repeat(y[tr], m), device=dev)
-    y_te = np.repeat(y[te], m)
-    w, b, c, ev = select_and_fit(x_tr, y_tr, n_classes, C, 0 if seed is None else int(seed) + k,
-                                 None if init is None else init[:2])
-    chosen.append(c)
-    p = log_proba(x_te, w, b).exp().cpu().numpy()
-    p = (1.0 - PROBE_SMOOTHING) * p + PROBE_SMOOTHING / n_classes
-    log_q[te] = np.log(p[np.arange(len(y_te)), y_te]).reshape(-1, m)
-    if train_lq is not None:  # the same probe on its own training rows: the in-sample value (one more product)
-        p_tr = log_proba(x_tr, w, b).exp().cpu().numpy()
-        p_tr = (1.0 - PROBE_SMOOTHING) * p_tr + PROBE_SMOOTHING / n_classes
-        train_lq.append(float(np.log(p_tr[np.arange(len(y_tr)), y_tr.cpu().numpy()]).mean()))
-    return w, b, ev
+        design = Design.build(z.reshape(-1, d), y_rows, n_classes, dev)
+        folds_rows = np.repeat(folds, m)
+        log_p, info = cross_fit(design, folds_rows, C, 0 if seed is None else int(seed), state)
+        # every fold's probe on every row, the true class's probability: (folds, rows)
+        rows = torch.arange(len(y_rows), device=dev)
+        p = log_p[:, torch.as_tensor(y_rows, device=dev), rows].exp().cpu().numpy()
+    log_q_all = np.log((1.0 - PROBE_SMOOTHING) * p + PROBE_SMOOTHING / n_classes)
+    own = folds_rows[None, :] == np.arange(log_q_all.shape[0])[:, None]  # fold f's probe on fold f's rows
+    # in-sample: each fold's probe on its own training rows (the other folds), averaged per fold, then over folds
+    train = np.where(own, 0.0, log_q_all).sum(axis=1) / (~own).sum(axis=1)
+    info["train_log_q"] = float(train.mean())
+    return log_q_all[folds_rows, np.arange(len(y_rows))].reshape(n, m), info
 
 
 def probe_log_q(

@@ -24,10 +24,30 @@ def canonical_order(*arrays: Any) -> np.ndarray:
 
     Estimators that split rows at random (critics, cross-fitted probes) apply it first, so that the
     same rows in another order give the same number: the split depends on the seed and the data only.
+
+    The result is ``np.lexsort`` over every column (first column first; ties after the last column keep
+    the input order), computed by refinement: one stable sort by the first column, then each further column
+    sorts only the rows still tied, so continuous data costs one sort and a ReLU layer (many zeros per
+    column) a few more, not one sort per column (1 s at N = 10,000, d = 1,024).
     """
     cols = []
     for a in arrays:
         arr = as_numpy(a)
         arr = arr.reshape(arr.shape[0], -1)
         cols.extend(arr[:, j] for j in range(arr.shape[1]))
-    return np.lexsort(cols[::-1])
+    if not cols:
+        return np.arange(0)
+    order = np.argsort(cols[0], kind="stable")
+    key = cols[0][order]
+    start = np.r_[True, key[1:] != key[:-1]]  # sorted positions that open a group of tied rows
+    for col in cols[1:]:  # refine the tied groups by the next column, until none is left
+        group = np.cumsum(start) - 1
+        tied = np.flatnonzero(np.bincount(group)[group] > 1)
+        if tied.size == 0:
+            break
+        rows = order[tied]
+        v = col[rows]
+        o = np.lexsort((v, group[tied]))  # within each group by value; ties keep their current (input) order
+        order[tied], v = rows[o], v[o]
+        start[tied[1:]] |= v[1:] != v[:-1]  # a group's first position is already a start
+    return order
