@@ -168,3 +168,19 @@ def test_euclidean_torch_fallbacks_identical(monkeypatch):
     slow = (*K.ross_counts(t, lab, 3, "euclidean"), *K.ksg_counts(t, b, 3, "euclidean"))
     for x, y, z in zip(fast, medium, slow):
         assert torch.equal(x, y) and torch.equal(x, z)
+
+
+@pytest.mark.parametrize("metric", ["max", "euclidean"])
+def test_exact_pairs_do_not_depend_on_chunking(monkeypatch, metric):
+    """Each exact distance is the same float64 number however the pairs are chunked, a lone pair included."""
+    rng = np.random.default_rng(9)
+    sp = knn_space.Space(torch.as_tensor(rng.normal(size=(50, 3000))), metric)
+    i, j = torch.as_tensor(rng.integers(0, 50, 41)), torch.as_tensor(rng.integers(0, 50, 41))
+    ref = sp.exact_pairs(i, j)
+    diff = sp.raw[i] - sp.raw[j]
+    direct = diff.abs().amax(dim=1) if metric == "max" else (diff * diff).sum(dim=1).sqrt()
+    assert torch.equal(ref, direct)  # the reference kernels' formula, on all pairs at once
+    for chunk in (1, 3 * 3000, 1 << 30):
+        monkeypatch.setattr(knn_space, "exact_pairs_chunk", chunk)
+        assert torch.equal(sp.exact_pairs(i, j), ref)
+        assert torch.equal(sp.exact_pairs(i[:1], j[:1]), ref[:1])

@@ -36,7 +36,7 @@ from . import knn_numba
 
 __all__ = ["Space", "exact_pairs_chunk"]
 
-exact_pairs_chunk = 1 << 22  # elements of the (pairs, d) difference tensor per exact recomputation (32 MiB)
+exact_pairs_chunk = 1 << 18  # elements of the (pairs, d) difference tensor per chunk (2 MiB: stays in cache)
 
 
 class Space:
@@ -132,13 +132,21 @@ class Space:
         return torch.where(ok, local, torch.full_like(r, root))
 
     def exact_pairs(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        """Exact float64 distances between rows i and j (index tensors), in chunks of bounded memory."""
+        """Exact float64 distances between rows i and j (index tensors), in cache-sized chunks of pairs.
+
+        Each distance is one row of a (pairs, d) reduction, so its summation order is that of every other
+        chunk (a chunk of one pair is computed twice over: a reduction with a single output may be split
+        across threads)."""
         out = torch.empty(i.numel(), dtype=torch.float64, device=self.raw.device)
-        step = max(1, exact_pairs_chunk // max(1, self.raw.shape[1]))
+        step = max(2, exact_pairs_chunk // max(1, self.raw.shape[1]))
         for s in range(0, i.numel(), step):  # chunks of pairs, each vectorised (in place: less memory traffic)
-            diff = self.raw.index_select(0, i[s:s + step]).sub_(self.raw.index_select(0, j[s:s + step]))
+            ii, jj = i[s:s + step], j[s:s + step]
+            if ii.numel() == 1:
+                ii, jj = ii.repeat(2), jj.repeat(2)
+            diff = self.raw.index_select(0, ii).sub_(self.raw.index_select(0, jj))
             if self.metric == "max" or self.raw.shape[1] == 1:
-                out[s:s + step] = diff.abs_().amax(dim=1)
+                dist = diff.abs_().amax(dim=1)
             else:
-                out[s:s + step] = diff.mul_(diff).sum(dim=1).sqrt_()
+                dist = diff.mul_(diff).sum(dim=1).sqrt_()
+            out[s:s + step] = dist[: out.numel() - s]
         return out
