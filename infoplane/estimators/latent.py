@@ -1,17 +1,20 @@
 """Latent mutual information (LMI, Gowri et al. 2024): I(T;Y) of wide layers through learned low-dimensional codes.
 
-Each continuous side is compressed by a cross-predictive autoencoder to ``latent_dim`` coordinates (class labels
-stay labels; a continuous y no wider than ``latent_dim`` is kept as it is), trained on one part of the rows with
-early stopping on the other; then KSG (continuous y) or Ross (labels) is run on the held-out latents. As the
-encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the data-processing
-inequality, with equality when the codes keep everything the two sides share.
+Each continuous side is first reduced, losslessly, to its numerical rank (a layer that spans r < d directions is
+rotated onto them); a side of rank at most ``latent_dim`` is its own code. A wider side is compressed by a
+cross-predictive autoencoder to ``latent_dim`` coordinates (class labels stay labels), trained on one part of
+the rows with early stopping on the other; for labels a shrinkage linear discriminant code competes with it.
+Then KSG (continuous y) or Ross (labels) is run on the held-out codes (on all rows when no code was learned).
+As the encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the
+data-processing inequality, with equality when the codes keep everything the two sides share.
 
 Known failure (the paper's, section 5): the cross-prediction losses are mean squared errors, so the encoders
 only learn dependence that moves the conditional mean. When E[T|Y] = E[T] and E[Y|T] = E[Y] (symmetric
 dependence: a ring, a variance that depends on the other side), the codes need not keep the shared information
-and the estimate can fall far below the truth. The estimator measures how much of each held-out latent the
-other side predicts (``cross_r2``); when neither direction predicts anything it reports ``reliable=False`` with
-the reason (a true zero is then flagged too: LMI cannot tell it from the failure).
+and the estimate can fall far below the truth. The estimator measures how much of each held-out code the
+other side predicts (``cross_r2``); when no code predicts anything it reports ``reliable=False`` with the
+reason (a true zero is then flagged too: LMI cannot tell it from the failure). It also says when the number is
+not converged: the k-NN stage still rising with the rows, or the codes still improving with the training rows.
 
 References
 ----------
@@ -61,33 +64,53 @@ MAX_GAIN = 0.05
 class LatentMIEstimator(BaseEstimator):
     """Latent MI (Gowri et al. 2024): k-NN mutual information between learned codes of T and Y, in bits.
 
-    1. Rows are put in a canonical order and split with ``seed`` (stratified by class for labels): a fraction
-       ``holdout`` is held out. Columns are standardised.
-    2. A cross-predictive autoencoder is trained on the other rows (Adam, mini-batches of ``batch_size``; loss =
-       reconstruction MSE + ``cross_weight`` × (MSE of predicting each side's code from the other's; for labels
-       the T→Y predictor is a softmax classifier, cross-entropy)), stopping after ``patience`` epochs without
-       improvement of the held-out loss (best weights restored). T's code has ``latent_dim`` unit-variance
-       coordinates; a continuous y is encoded likewise when wider than ``latent_dim``, else kept (standardised).
-    3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels) on the
-       held-out rows, clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``).
+    1. Rows are put in a canonical order. Each continuous side is standardised and, when its numerical rank r
+       (singular values above max(N, d) · eps(float32) · σ_max) is below its width, rotated onto its r
+       principal axes: an isometry of the rows, so nothing is lost (a linear embedding of an r-dimensional
+       signal becomes the signal; directions below the float32 rounding level are dropped). A side with
+       r <= ``latent_dim`` is kept as its own code (axes scaled to unit variance). When T and a continuous y
+       are both kept, or T is kept and y holds labels, nothing is learned and step 3 uses all rows.
+    2. Otherwise the rows are split with ``seed`` (stratified by class for labels), a fraction ``holdout`` held
+       out, and a cross-predictive autoencoder is trained on the others (Adam, mini-batches of ``batch_size``;
+       loss = reconstruction MSE + ``cross_weight`` × (MSE of predicting each side's code from the other's; for
+       labels the T→Y predictor is a softmax classifier, cross-entropy)), stopping after ``patience`` epochs
+       without improvement of the held-out loss (best weights restored; the codes' batch-norm statistics are
+       those of all training rows). Wide sides get ``latent_dim`` unit-variance coordinates. For labels a
+       second code competes: shrinkage linear discriminant analysis (min(K − 1, ``latent_dim``) coordinates;
+       the autoencoder overfits when the training rows are few against the width); the larger held-out Ross
+       estimate wins (a choice between two estimates on the same rows: it can add about one standard deviation
+       of the k-NN estimate, some 0.03 bits on 1,000 rows). The same is done with codes trained on half the
+       training rows (``conventions["I_TY_half_train"]``), for the convergence check.
+    3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels),
+       clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``). The same estimate on disjoint
+       halves and quarters of these rows gives its gain per doubling of the rows (``knn_gain``).
 
     ``bound_TY="estimate"``: I(Z_T;Z_Y) <= I(T;Y) by the data-processing inequality, but its k-NN estimate has its
-    own bias. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the reason
-    in ``conventions["reliability_note"]``, when neither held-out cross-prediction explains at least
-    ``min_skill`` of the other side's code (``cross_r2_ty``, ``cross_r2_yt``; labels: the held-out Barber–Agakov
-    bound H(Y) − CE as a fraction of H(Y)): then the codes were not shaped by any dependence, which is LMI's known
-    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero; it is also False when the k-NN
-    stage breaks `knn_dimension_rule` (2^D > n_test / k, D = ``latent_dim`` + the columns of y's code).
+    own bias. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the
+    reasons in ``conventions["reliability_note"]``, when
 
-    Cost: at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in float32 (on
-    ``device``, default the device of ``t``), then one k-NN estimate on ``holdout`` · N rows of ``latent_dim``
-    (+ d_y) columns, O((holdout N)² latent_dim). Memory O(N d) for the standardised copy plus the network
-    (O(d · hidden) weights). Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
+    - no held-out cross-prediction explains at least ``min_skill`` of the other side's code (``cross_r2_ty``,
+      ``cross_r2_yt``; labels: the held-out Barber–Agakov bound H(Y) − CE as a fraction of H(Y), also of the
+      linear code): the codes were not shaped by any dependence, which is LMI's known failure under symmetric
+      dependence (E[T|Y] = E[T]) as much as a true zero;
+    - the k-NN estimate still rises by more than `MAX_GAIN` (0.05) bits per doubling of the rows (it is biased
+      toward 0 in many dimensions: KSG on the exact 5 + 5 coordinates of 5 Gaussian pairs, 3.68 bits, reads
+      2.50 on 1,000 rows and 2.65 on 2,000), or codes trained on all training rows beat those trained on half
+      of them by more than `MAX_GAIN` bits: not converged, likely below I(T;Y);
+    - training reached ``max_epochs`` with the held-out loss still falling.
+
+    Cost: the rank search, O(N d min(N, d, 512)); when codes are learned, two trainings (all and half of the
+    training rows) of at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in
+    float32 (on ``device``, default the device of ``t``), for labels a d × d covariance (O(N d² + d³)); then
+    the k-NN estimate on the held-out (or all) rows and on their halves and quarters, about 1.75 times
+    O(n² (code dims)). Memory O(N d) for the standardised copies plus the network (O(d · hidden) weights),
+    O(d²) for labels. Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
 
     Parameters
     ----------
-    latent_dim : int >= 1
-        Coordinates of T's code (default 8, the paper's); at most the width of t.
+    latent_dim : int >= 1 or None
+        Coordinates of a learned code (default None: 8, the paper's, or the width of t when it is narrower); an
+        explicit value may not exceed the width of t. A side whose numerical rank is at most this is kept whole.
     target : {"labels", "continuous"}
         Class labels (Ross on the code) or a real-valued y of shape (N,) or (N, k) (KSG on both codes).
     k : int >= 1
@@ -101,7 +124,8 @@ class LatentMIEstimator(BaseEstimator):
     min_skill : float in [0, 1)
         Held-out cross-prediction skill below which the result says ``reliable=False``.
     seed : int
-        Seeds the split, the initial weights and the mini-batches (the global torch RNG is left untouched).
+        Seeds the split, the rank sketch, the initial weights and the mini-batches (the global torch RNG is
+        left untouched).
     device : str or None
         Where the autoencoders train (default: the device of ``t``).
     progress : bool

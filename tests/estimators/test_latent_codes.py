@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from infoplane.estimators import LatentMIEstimator
-from infoplane.estimators._kernels.latent_linear import SKETCH, reduce_columns
+from infoplane.estimators._kernels.latent_linear import SKETCH, lda_code, reduce_columns
 
 
 def _pairs(n, k, rho, seed):
@@ -68,6 +68,36 @@ def test_reduce_columns_leaves_a_full_rank_layer_and_a_narrow_one_as_they_are():
     assert r.rank == 40 and not r.rotated and not r.kept and r.x.shape == (300, 40)
     narrow = reduce_columns(wide[:, :3], latent_dim=8, seed=0)
     assert narrow.kept and not narrow.rotated and narrow.x.shape == (300, 3)
+
+
+@pytest.mark.parametrize("n,d", [(600, 40), (300, 500)])  # more rows than columns; fewer (span path)
+def test_lda_code_spans_the_textbook_shrinkage_discriminant_directions(n, d):
+    """Reference: the generalised eigenproblem Sb v = λ Sw v in all d columns, Sw the pooled within-class
+    covariance shrunk toward its diagonal by scikit-learn's Ledoit-Wolf weight of the standardised residuals."""
+    from scipy.linalg import eigh
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 4, n)
+    x = rng.standard_normal((n, d)) * rng.uniform(0.5, 2.0, d)
+    x[:, :3] += 2.0 * rng.standard_normal((4, 3))[y]
+    train, test = np.arange(0, n, 2), np.arange(1, n, 2)
+    z, _ = lda_code(x, y, train, test, dim=8, h_y=2.0)
+    xt, yt = x[train], y[train]
+    means = np.array([xt[yt == c].mean(0) for c in range(4)])
+    resid = xt - means[yt]
+    sd = resid.std(0)
+    alpha = ledoit_wolf_shrinkage(resid / sd, assume_centered=True)
+    corr = (resid / sd).T @ (resid / sd) / len(yt)
+    sw = np.outer(sd, sd) * ((1 - alpha) * corr + alpha * np.eye(d))
+    priors = np.bincount(yt) / len(yt)
+    mc = means - priors @ means
+    _, v = eigh(mc.T @ np.diag(priors) @ mc, sw)
+    ref = x[test] @ v[:, ::-1][:, :3]  # K - 1 = 3 directions
+    assert z.shape == (len(test), 3)
+    a, _ = np.linalg.qr(z - z.mean(0))
+    b, _ = np.linalg.qr(ref - ref.mean(0))
+    assert np.linalg.svd(a.T @ b, compute_uv=False).min() > 1 - 1e-6  # the same 3-dimensional code space
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -135,8 +165,9 @@ def test_latent_flags_codes_still_improving_with_training_rows(seed):
     """4 Gaussian classes differing in 2 directions of 300 (the suite's wide-classes-K4-d300-s2, rotated at
     random so no column is special; I = 0.81 bits), N = 1,000: codes learned from 500 rows lose about 0.25 bits
     and gain more than 0.05 bits from 250 to 500 training rows; the result says so."""
-    import infoplane.groundtruth as gt
     from scipy.stats import ortho_group
+
+    import infoplane.groundtruth as gt
 
     task = gt.get_task("wide-classes-K4-d300-s2")
     t, y = task.sample(1000, seed)

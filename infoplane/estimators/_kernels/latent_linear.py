@@ -102,6 +102,21 @@ def reduce_columns(a: np.ndarray, latent_dim: int, seed: int) -> Reduced:
 # ---------------------------------------------------------------------------------------------------
 # A regularised linear code for class labels
 # ---------------------------------------------------------------------------------------------------
+def _ledoit_wolf(w: np.ndarray) -> float:
+    """Ledoit–Wolf shrinkage weight of the covariance of centred rows ``w`` (n, d) toward a multiple of the
+    identity (scikit-learn's ``ledoit_wolf_shrinkage``, assume_centered), from the smaller Gram matrix:
+    ‖WᵀW‖_F = ‖WWᵀ‖_F. Cost O(n d min(n, d))."""
+    n, d = w.shape
+    sq = np.sum(w**2, axis=1)
+    gram = w @ w.T if n <= d else w.T @ w
+    delta_ = float(np.sum(gram**2)) / n**2
+    mu = float(sq.sum()) / (n * d)
+    beta = (float(np.sum(sq**2)) / n - delta_) / (d * n)
+    delta = (delta_ - 2.0 * mu * float(sq.sum()) / n + d * mu**2) / d
+    beta = min(beta, delta)
+    return 0.0 if beta == 0 else beta / delta
+
+
 def lda_code(x: np.ndarray, ids: np.ndarray, train: np.ndarray, test: np.ndarray, dim: int,
              h_y: float) -> tuple[np.ndarray, float]:
     """Shrinkage linear discriminant analysis fitted on rows ``train``: (codes of rows ``test``, held-out skill).
@@ -109,36 +124,46 @@ def lda_code(x: np.ndarray, ids: np.ndarray, train: np.ndarray, test: np.ndarray
     The pooled within-class covariance is shrunk toward its own diagonal by the Ledoit–Wolf weight of the
     within-class correlations (as scikit-learn's ``shrinkage="auto"``: invertible however few rows there are
     against the width, and unchanged by a rescaling of the columns); the code is the top
-    c = min(K − 1, ``dim``) canonical discriminant coordinates (whitened by that covariance). The skill is the
-    held-out Barber–Agakov bound of the Gaussian posterior in the code, H(Y) − CE, as a fraction of ``h_y``
-    (bits). Cost O(n_train d² + d³) (the Cholesky factor of the d × d covariance), memory O(d²).
+    c = min(K − 1, ``dim``) canonical discriminant coordinates (whitened by that covariance). Every quantity
+    lives in the span of the training rows (the class means and the within-class scatter do, and the shrinkage
+    target is the identity there after scaling), so when the width exceeds the training rows the work is done
+    in that span, exactly. The skill is the held-out Barber–Agakov bound of the Gaussian posterior in the
+    code, H(Y) − CE, as a fraction of ``h_y`` (bits). Cost O(n d min(n, d) + min(n, d)³), memory
+    O(min(n, d)² + n d) for n training rows.
     """
     from scipy.linalg import cho_factor, solve_triangular
-    from sklearn.covariance import ledoit_wolf_shrinkage
 
     xt, yt = np.asarray(x[train], dtype=np.float64), ids[train]
-    k, d = int(ids.max()) + 1, xt.shape[1]
+    k, (n, d) = int(ids.max()) + 1, xt.shape
     counts = np.bincount(yt, minlength=k).astype(np.float64)
     means = np.zeros((k, d))
     np.add.at(means, yt, xt)
     means /= np.maximum(counts, 1.0)[:, None]
-    within = xt - means[yt]
-    scale = within.std(axis=0)
+    scale = (xt - means[yt]).std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
-    within = within / scale  # shrink toward the diagonal of the within-class covariance (scale-equivariant)
-    alpha = float(ledoit_wolf_shrinkage(within, assume_centered=True))
-    cov = (1.0 - alpha) * (within.T @ within) / within.shape[0]
-    cov[np.diag_indices(d)] += alpha
-    cov *= scale[:, None] * scale[None, :]
-    chol, _ = cho_factor(cov, lower=True)
-    chol = np.tril(chol)
     priors = counts / counts.sum()
-    centred = means - priors @ means
-    white = solve_triangular(chol, centred.T, lower=True).T  # class means in the whitened space, (K, d)
+    grand = (priors @ means) / scale
+    rows = xt / scale - grand  # the training rows, scaled and centred
+    centred = means / scale - grand
+    alpha = _ledoit_wolf(rows - centred[yt])  # within-class residuals, each column of unit variance
+    basis = None
+    if d > n:  # an orthonormal basis of the rows' span, from the n x n Gram matrix
+        lam, u = np.linalg.eigh(rows @ rows.T)
+        keep = lam > lam.max() * n * np.finfo(np.float64).eps
+        basis = (rows.T @ u[:, keep]) / np.sqrt(lam[keep])  # (d, m)
+        rows = rows @ basis
+        centred = centred @ basis
+    within = rows - centred[yt]
+    m = within.shape[1]
+    cov = (1.0 - alpha) * (within.T @ within) / n
+    cov[np.diag_indices(m)] += alpha
+    chol = np.tril(cho_factor(cov, lower=True)[0])
+    white = solve_triangular(chol, centred.T, lower=True).T  # class means in the whitened space, (K, m)
     _, sv, vt = np.linalg.svd(np.sqrt(priors)[:, None] * white, full_matrices=False)
     c = max(1, min(k - 1, dim, int(np.sum(sv > 1e-12 * max(float(sv[0]), 1e-300)))))
-    w = solve_triangular(chol.T, vt[:c].T, lower=False)  # (d, c): canonical discriminant directions
-    z, zm = np.asarray(x[test], dtype=np.float64) @ w, means @ w
+    w = solve_triangular(chol.T, vt[:c].T, lower=False)  # (m, c): canonical discriminant directions
+    xs = np.asarray(x[test], dtype=np.float64) / scale - grand
+    z, zm = (xs if basis is None else xs @ basis) @ w, centred @ w
     logits = -0.5 * ((z[:, None, :] - zm[None, :, :]) ** 2).sum(axis=2) + np.log(np.maximum(priors, 1e-300))
     logits -= logits.max(axis=1, keepdims=True)
     log_post = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
