@@ -1,17 +1,20 @@
 """Latent mutual information (LMI, Gowri et al. 2024): I(T;Y) of wide layers through learned low-dimensional codes.
 
-Each continuous side is compressed by a cross-predictive autoencoder to ``latent_dim`` coordinates (class labels
-stay labels; a continuous y no wider than ``latent_dim`` is kept as it is), trained on one part of the rows with
-early stopping on the other; then KSG (continuous y) or Ross (labels) is run on the held-out latents. As the
-encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the data-processing
-inequality, with equality when the codes keep everything the two sides share.
+Each continuous side is first reduced, losslessly, to its numerical rank (a layer that spans r < d directions is
+rotated onto them); a side of rank at most ``latent_dim`` is its own code. A wider side is compressed by a
+cross-predictive autoencoder to ``latent_dim`` coordinates (class labels stay labels), trained on one part of
+the rows with early stopping on the other; for labels a shrinkage linear discriminant code competes with it.
+Then KSG (continuous y) or Ross (labels) is run on the held-out codes (on all rows when no code was learned).
+As the encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the
+data-processing inequality, with equality when the codes keep everything the two sides share.
 
 Known failure (the paper's, section 5): the cross-prediction losses are mean squared errors, so the encoders
 only learn dependence that moves the conditional mean. When E[T|Y] = E[T] and E[Y|T] = E[Y] (symmetric
 dependence: a ring, a variance that depends on the other side), the codes need not keep the shared information
-and the estimate can fall far below the truth. The estimator measures how much of each held-out latent the
-other side predicts (``cross_r2``); when neither direction predicts anything it reports ``reliable=False`` with
-the reason (a true zero is then flagged too: LMI cannot tell it from the failure).
+and the estimate can fall far below the truth. The estimator measures how much of each held-out code the
+other side predicts (``cross_r2``); when no code predicts anything it reports ``reliable=False`` with the
+reason (a true zero is then flagged too: LMI cannot tell it from the failure). It also says when the number is
+not converged: the k-NN stage still rising with the rows, or the codes still improving with the training rows.
 
 References
 ----------
@@ -21,7 +24,6 @@ representations, NeurIPS (arXiv:2409.02732).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -43,53 +45,72 @@ from .._core.validation import (
     where,
 )
 from ._base import BaseEstimator
-from ._kernels.latent import LatentHyper, _skill, fit_latents, split_rows
+from ._kernels.latent import LatentHyper, fit_latents, split_rows
+from ._kernels.latent_linear import lda_code, reduce_columns
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
-from ._kernels.warm import Run, chain_split, chain_state, warm_or_cold
 from .knn import ksg_mi, ross_mi
 
 __all__ = ["LatentMIEstimator", "latent_mi"]
 
 _TARGETS = ("labels", "continuous")
-
-
-def _standardise(a: np.ndarray) -> np.ndarray:
-    """Columns to mean 0 and variance 1 (constant columns to 0), as float32."""
-    a = np.asarray(a, dtype=np.float64)
-    sd = a.std(axis=0)
-    return ((a - a.mean(axis=0)) / np.where(sd > 0, sd, 1.0)).astype(np.float32)
+_DEFAULT_LATENT = 8  # the paper's
+#: Bits per doubling of the rows by which an estimate may still rise before it is called unconverged: the k-NN
+#: estimate on fixed codes (more rows to estimate on) and the codes (more rows to learn them from). Both approach
+#: their limit slowly, as n^-a with a of about 0.2 to 0.5, so the shortfall left after a doubling that gained g is
+#: about 1.4 g to 6 g: 0.05 bits keeps it near or below 0.25 bits.
+MAX_GAIN = 0.05
 
 
 class LatentMIEstimator(BaseEstimator):
     """Latent MI (Gowri et al. 2024): k-NN mutual information between learned codes of T and Y, in bits.
 
-    1. Rows are put in a canonical order and split with ``seed`` (stratified by class for labels): a fraction
-       ``holdout`` is held out. Columns are standardised.
-    2. A cross-predictive autoencoder is trained on the other rows (Adam, mini-batches of ``batch_size``; loss =
-       reconstruction MSE + ``cross_weight`` × (MSE of predicting each side's code from the other's; for labels
-       the T→Y predictor is a softmax classifier, cross-entropy)), stopping after ``patience`` epochs without
-       improvement of the held-out loss (best weights restored). T's code has ``latent_dim`` unit-variance
-       coordinates; a continuous y is encoded likewise when wider than ``latent_dim``, else kept (standardised).
-    3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels) on the
-       held-out rows, clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``).
+    1. Rows are put in a canonical order. Each continuous side is standardised and, when its numerical rank r
+       (singular values above max(N, d) · eps(float32) · σ_max) is below its width, rotated onto its r
+       principal axes: an isometry of the rows, so nothing is lost (a linear embedding of an r-dimensional
+       signal becomes the signal; directions below the float32 rounding level are dropped). A side with
+       r <= ``latent_dim`` is kept as its own code (axes scaled to unit variance). When T and a continuous y
+       are both kept, or T is kept and y holds labels, nothing is learned and step 3 uses all rows.
+    2. Otherwise the rows are split with ``seed`` (stratified by class for labels), a fraction ``holdout`` held
+       out, and a cross-predictive autoencoder is trained on the others (Adam, mini-batches of ``batch_size``;
+       loss = reconstruction MSE + ``cross_weight`` × (MSE of predicting each side's code from the other's; for
+       labels the T→Y predictor is a softmax classifier, cross-entropy)), stopping after ``patience`` epochs
+       without improvement of the held-out loss (best weights restored; the codes' batch-norm statistics are
+       those of all training rows). Wide sides get ``latent_dim`` unit-variance coordinates. For labels a
+       second code competes: shrinkage linear discriminant analysis (min(K − 1, ``latent_dim``) coordinates;
+       the autoencoder overfits when the training rows are few against the width); the larger held-out Ross
+       estimate wins (a choice between two estimates on the same rows: it can add about one standard deviation
+       of the k-NN estimate, some 0.03 bits on 1,000 rows). The same is done with codes trained on half the
+       training rows (``conventions["I_TY_half_train"]``), for the convergence check.
+    3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels),
+       clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``). The same estimate on disjoint
+       halves and quarters of these rows gives its gain per doubling of the rows (``knn_gain``).
 
     ``bound_TY="estimate"``: I(Z_T;Z_Y) <= I(T;Y) by the data-processing inequality, but its k-NN estimate has its
-    own bias. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the reason
-    in ``conventions["reliability_note"]``, when neither held-out cross-prediction explains at least
-    ``min_skill`` of the other side's code (``cross_r2_ty``, ``cross_r2_yt``; labels: the held-out Barber–Agakov
-    bound H(Y) − CE as a fraction of H(Y)): then the codes were not shaped by any dependence, which is LMI's known
-    failure under symmetric dependence (E[T|Y] = E[T]) as much as a true zero; it is also False when the k-NN
-    stage breaks `knn_dimension_rule` (2^D > n_test / k, D = ``latent_dim`` + the columns of y's code).
+    own bias. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the
+    reasons in ``conventions["reliability_note"]``, when
 
-    Cost: at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in float32 (on
-    ``device``, default the device of ``t``), then one k-NN estimate on ``holdout`` · N rows of ``latent_dim``
-    (+ d_y) columns, O((holdout N)² latent_dim). Memory O(N d) for the standardised copy plus the network
-    (O(d · hidden) weights). Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
+    - no held-out cross-prediction explains at least ``min_skill`` of the other side's code (``cross_r2_ty``,
+      ``cross_r2_yt``; labels: the held-out Barber–Agakov bound H(Y) − CE as a fraction of H(Y), also of the
+      linear code): the codes were not shaped by any dependence, which is LMI's known failure under symmetric
+      dependence (E[T|Y] = E[T]) as much as a true zero;
+    - the k-NN estimate still rises by more than `MAX_GAIN` (0.05) bits per doubling of the rows (it is biased
+      toward 0 in many dimensions: KSG on the exact 5 + 5 coordinates of 5 Gaussian pairs, 3.68 bits, reads
+      2.50 on 1,000 rows and 2.65 on 2,000), or codes trained on all training rows beat those trained on half
+      of them by more than `MAX_GAIN` bits: not converged, likely below I(T;Y);
+    - training reached ``max_epochs`` with the held-out loss still falling.
+
+    Cost: the rank search, O(N d min(N, d, 512)); when codes are learned, two trainings (all and half of the
+    training rows) of at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in
+    float32 (on ``device``, default the device of ``t``), for labels a d × d covariance (O(N d² + d³)); then
+    the k-NN estimate on the held-out (or all) rows and on their halves and quarters, about 1.75 times
+    O(n² (code dims)). Memory O(N d) for the standardised copies plus the network (O(d · hidden) weights),
+    O(d²) for labels. Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
 
     Parameters
     ----------
-    latent_dim : int >= 1
-        Coordinates of T's code (default 8, the paper's); at most the width of t.
+    latent_dim : int >= 1 or None
+        Coordinates of a learned code (default None: 8, the paper's, or the width of t when it is narrower); an
+        explicit value may not exceed the width of t. A side whose numerical rank is at most this is kept whole.
     target : {"labels", "continuous"}
         Class labels (Ross on the code) or a real-valued y of shape (N,) or (N, k) (KSG on both codes).
     k : int >= 1
@@ -103,38 +124,26 @@ class LatentMIEstimator(BaseEstimator):
     min_skill : float in [0, 1)
         Held-out cross-prediction skill below which the result says ``reliable=False``.
     seed : int
-        Seeds the split, the initial weights and the mini-batches (the global torch RNG is left untouched).
+        Seeds the split, the rank sketch, the initial weights and the mini-batches (the global torch RNG is
+        left untouched).
     device : str or None
         Where the autoencoders train (default: the device of ``t``).
     progress : bool
         A tqdm progress bar over the training epochs.
-    warm_start : bool
-        In `information_plane`, start each epoch's autoencoders from those reached at the previous recorded
-        epoch of the same run and layer (default True), kept only when they pass the held-out check of
-        `infoplane.estimators._kernels.warm`: a cold start trained for as many epochs must not reach a higher
-        held-out cross-prediction skill (the larger of ``cross_r2_ty`` and ``cross_r2_yt``; for labels the
-        held-out Barber–Agakov bound of the code as a fraction of H(Y)) by more than its standard error,
-        otherwise the cold estimate is reported. Not the training loss: a collapsed code (constant latents)
-        scored within 0.003 of a trained one's held-out loss while carrying no information. The held-out rows
-        of the chain's first epoch stay held out at every later epoch (row i the same input at every epoch, as
-        `information_plane` passes them), so no code is scored on rows its encoder was trained on.
-        ``conventions["warm_start"]`` says whether this estimate was warm-started, ``conventions["warm_check"]``
-        what the check found.
     """
 
     name = "latent"
-    supports_warm_start = True
 
     def __init__(
         self,
-        latent_dim: int = 8,
+        latent_dim: int | None = None,
         *,
         target: str = "labels",
         k: int = 3,
         hidden: int = 128,
         max_epochs: int = 200,
-        patience: int = 10,
-        batch_size: int = 256,
+        patience: int = 20,
+        batch_size: int = 64,
         lr: float = 1e-3,
         cross_weight: float = 1.0,
         holdout: float = 0.5,
@@ -142,10 +151,9 @@ class LatentMIEstimator(BaseEstimator):
         seed: int = 0,
         device: str | None = None,
         progress: bool = False,
-        warm_start: bool = True,
     ) -> None:
         owner = "LatentMIEstimator"
-        self.latent_dim = check_int_param(latent_dim, "latent_dim", owner, minimum=1)
+        self.latent_dim = None if latent_dim is None else check_int_param(latent_dim, "latent_dim", owner, minimum=1)
         self.target = check_choice(target, "target", owner, _TARGETS)
         self.k = check_int_param(k, "k", owner, minimum=1)
         self.hidden = check_int_param(hidden, "hidden", owner, minimum=1)
@@ -163,7 +171,6 @@ class LatentMIEstimator(BaseEstimator):
         self.seed = check_int_param(seed, "seed", owner, minimum=0)
         self.device = device
         self.progress = bool(progress)
-        self.warm_start = bool(warm_start)
 
     @property
     def y_kinds(self) -> tuple[str, ...]:
@@ -182,7 +189,7 @@ class LatentMIEstimator(BaseEstimator):
         owner = "LatentMIEstimator"
         t = as_numpy(check_activations(t, name="t", layer=layer, epoch=epoch))
         n, d = int(t.shape[0]), int(t.shape[1])
-        if self.latent_dim > d:
+        if self.latent_dim is not None and self.latent_dim > d:
             raise param_error(owner, "latent_dim", f"at most the width of {where('t', layer, epoch)} ({d} columns)",
                               self.latent_dim)
         y_arr = as_numpy(y)
@@ -209,102 +216,171 @@ class LatentMIEstimator(BaseEstimator):
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
                  epoch: int | None = None) -> MIResult:
         """I(T;Y) in bits for activations ``t`` (N, d) and ``y`` (labels or real-valued); ``x`` unused."""
-        return self.estimate_with_state(t, y, x, layer=layer, epoch=epoch)[0]
-
-    def estimate_with_state(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, state: Any = None,
-                            **kwargs: Any) -> tuple[MIResult, Any]:
-        """`estimate`, the autoencoders warm-started from ``state`` (the previous epoch's, checked against a
-        cold start: class docstring), and the state to pass on; keywords ``layer`` and ``epoch``."""
-        layer, epoch = kwargs.pop("layer", None), kwargs.pop("epoch", None)
-        if kwargs:
-            raise TypeError(f"LatentMIEstimator.estimate_with_state got unexpected keywords {sorted(kwargs)}.")
         t_np, y_np = self._check(t, y, layer, epoch)
         n = int(t_np.shape[0])
         check_input_ids(x, n)  # unused, but a malformed x is still an error
         labels = self.target == "labels"
         order = canonical_order(t_np[:, :16], y_np)
-        y_in, (t_np, y_np) = y_np, (t_np[order], y_np[order])
+        t_np, y_np = t_np[order], y_np[order]
         dev = torch.device(self.device) if self.device is not None else (
             t.device if isinstance(t, torch.Tensor) else torch.device("cpu"))
-        a = torch.as_tensor(_standardise(t_np), device=dev)
-        h_y = 0.0
+        lat = self._code_dim(int(t_np.shape[1]))
+        red_a = reduce_columns(t_np, lat, self.seed)
+        a = torch.as_tensor(red_a.x, device=dev)
+        h_y, red_b = 0.0, None
         if labels:
             _, ids = np.unique(y_np, return_inverse=True)
-            b = torch.as_tensor(ids.reshape(-1).astype(np.int64), device=dev)
-            h_y, b_mode = entropy_bits(np.bincount(ids.reshape(-1))), "labels"
+            ids = ids.reshape(-1).astype(np.int64)
+            b = torch.as_tensor(ids, device=dev)
+            h_y, b_mode = entropy_bits(np.bincount(ids)), "labels"
         else:
-            b = torch.as_tensor(_standardise(y_np), device=dev)
-            b_mode = "encode" if y_np.shape[1] > self.latent_dim else "keep"
-        hp = LatentHyper(self.latent_dim, self.hidden, self.max_epochs, self.patience, self.batch_size, self.lr,
+            red_b = reduce_columns(y_np, lat, self.seed)
+            b = torch.as_tensor(red_b.x, device=dev)
+            b_mode = "keep" if red_b.kept else "encode"
+        modes = ("keep" if red_a.kept else "encode", b_mode)
+        if "encode" in modes:
+            fit, (z_a, z_b), raw, record = self._learned(a, b, modes, lat, h_y, ids if labels else None)
+        else:  # both codes are lossless functions of the rows, fixed without looking at y: all rows estimate
+            fit, record = None, {}
+            z_a = red_a.x.astype(np.float64)
+            z_b = ids if labels else b.double().cpu().numpy()
+            raw = _knn(z_a, z_b, labels, self.k)
+        curve = _knn_curve(z_a, z_b, labels, self.k, self.seed, raw)
+        value = min(max(raw, 0.0), h_y) if labels else max(raw, 0.0)
+        clipped = None if value == raw else ("at 0" if raw < 0 else "at H(Y)")
+        return self._result(t_np, n, raw, value, clipped, fit, (red_a, red_b), (z_a, z_b), curve, h_y, record)
+
+    def _learned(self, a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], lat: int, h_y: float,
+                 ids: np.ndarray | None) -> tuple[Any, tuple[np.ndarray, np.ndarray], float, dict]:
+        """Train on one part of the rows; (fit, held-out codes, k-NN estimate, a record of the candidates).
+
+        For labels the larger of the autoencoder's and the linear discriminant code's estimates wins. The
+        record holds the same estimate with the codes trained on half the training rows (``I_TY_half_train``).
+        """
+        labels = ids is not None
+        hp = LatentHyper(lat, self.hidden, self.max_epochs, self.patience, self.batch_size, self.lr,
                          self.cross_weight, self.seed, self.progress)
         gen = torch.Generator().manual_seed(self.seed)
-        train, test = split_rows(n, b.cpu() if labels else None, self.holdout, gen)
-        shapes = (int(a.shape[1]), int(b.max()) + 1 if labels else int(b.shape[1]), b_mode)
-        chain = chain_split(state, order, y_in, shapes, "cpu") if self.warm_start else None
-        if chain is not None:  # a warm start: the chain's held-out rows stay held out
-            train, test = chain
-        warm = None if chain is None else state["weights"]
+        train, test = split_rows(int(a.shape[0]), b.cpu() if labels else None, self.holdout, gen)
+        half_train = _parts(int(train.numel()), ids[train.numpy()] if labels else None, self.seed, 2)[0]
+        record: dict = {"I_TY_half_train": None}
+        if half_train.size >= 2:
+            rows = train[torch.as_tensor(half_train)]
+            record["I_TY_half_train"] = self._train_once(a, b, modes, hp, h_y, ids, rows, test)[2]
+        fit, codes, raw, linear = self._train_once(a, b, modes, hp, h_y, ids, train, test)
+        if linear:
+            record["linear_code"] = linear
+        return fit, codes, raw, record
+
+    def _train_once(self, a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], hp: LatentHyper, h_y: float,
+                    ids: np.ndarray | None, train: torch.Tensor, test: torch.Tensor) -> tuple:
+        """(fit, held-out codes, k-NN estimate, linear-code record or None) with the codes trained on ``train``."""
+        labels = ids is not None
         # Small matrices: one CPU thread is faster than several on a shared machine (as for the critics).
-        with torch_threads(1 if dev.type == "cpu" else None):
-            fit, warm_info, weights = self._fit(a, b, b_mode, train.to(dev), test.to(dev), hp, h_y, warm)
-        new_state = chain_state(weights, test, order, y_in, shapes)
+        with torch_threads(1 if a.device.type == "cpu" else None):
+            fit = fit_latents(a, b, modes, train.to(a.device), test.to(a.device), hp, h_b=h_y)
         z_a = fit.z_a.double().cpu().numpy()
-        if labels:
-            raw = ross_mi(z_a, y_np[test.numpy()], self.k)
-            value = min(max(raw, 0.0), h_y)
-        else:
-            raw = ksg_mi(z_a, fit.z_b.double().cpu().numpy(), self.k)
-            value = max(raw, 0.0)
-        clipped = None if value == raw else ("at 0" if raw < 0 else "at H(Y)")
-        return self._result(t_np, n, raw, value, clipped, fit, b_mode, h_y, warm_info), new_state
+        z_b = ids[test.numpy()] if labels else fit.z_b.double().cpu().numpy()
+        raw = _knn(z_a, z_b, labels, self.k)
+        if not labels or modes[0] != "encode":
+            return fit, (z_a, z_b), raw, None
+        z_lin, skill = lda_code(a.cpu().numpy(), ids, train.numpy(), test.numpy(), hp.latent_dim, h_y)
+        raw_lin = _knn(z_lin, z_b, labels, self.k)
+        linear = {"I_TY_raw": raw_lin, "skill": skill, "code_dim": int(z_lin.shape[1]), "I_TY_raw_autoencoder": raw,
+                  "chosen": raw_lin > raw}
+        return (fit, (z_lin, z_b), raw_lin, linear) if raw_lin > raw else (fit, (z_a, z_b), raw, linear)
 
-    def _fit(self, a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tensor, test: torch.Tensor,
-             hp: LatentHyper, h_y: float, warm: Any) -> tuple[Any, dict, dict]:
-        """`fit_latents`, warm-started from the weights ``warm`` (`warm_or_cold`): (fit, info, weights reached)."""
+    def _code_dim(self, width: int) -> int:
+        return self.latent_dim if self.latent_dim is not None else min(_DEFAULT_LATENT, width)
 
-        def train_run(init: Any, budget: int) -> Run:
-            fit = fit_latents(a, b, b_mode, train, test, replace(hp, max_epochs=budget), h_b=h_y, init=init)
-            se = _skill_se(fit.model, a[test], b[test], h_y)
-            return Run(result=fit, state=fit.model.state_dict(), objective=max(fit.r2_ab, fit.r2_ba), se=se,
-                       epochs=fit.epochs, stopped_early=fit.epochs < budget)
-
-        run, info = warm_or_cold(train_run, warm, self.max_epochs)
-        return run.result, info, run.state
+    def _notes(self, fit: Any, n_est: int, curve: dict, raw: float, record: dict) -> list[str]:
+        """The reasons not to trust the estimate (empty when there are none)."""
+        notes = []
+        linear = record.get("linear_code")
+        if fit is not None:
+            skill = max(fit.r2_ab, fit.r2_ba, linear["skill"] if linear else -math.inf)
+            if not skill >= self.min_skill:
+                notes.append(
+                    f"no held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
+                    f"(best {skill:.3f}): the codes were not shaped by any dependence of the conditional mean, so a "
+                    "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)")
+            if not fit.stopped_early:
+                notes.append(f"training reached max_epochs={self.max_epochs} with the held-out loss still falling "
+                             f"(best at epoch {fit.best_epoch}): the codes may not be converged")
+            half_train = record["I_TY_half_train"]
+            if half_train is not None and raw - half_train > MAX_GAIN:
+                notes.append(f"the codes still improve with the training rows ({half_train:.3f} bits with codes trained "
+                             f"on half of them, {raw:.3f} on all; more than {MAX_GAIN} bits per doubling): not "
+                             "converged, likely below I(T;Y)")
+        gain = curve["knn_gain"]
+        if gain is not None and gain > MAX_GAIN:
+            notes.append(f"the k-NN estimate on the codes still rises with the rows (+{gain:.3f} bits per doubling, "
+                         f"more than {MAX_GAIN}, from {curve['knn_from_rows']:,} to {n_est:,} rows): not converged "
+                         "in N, likely below I(T;Y)")
+        return notes
 
     def _result(self, t_np: np.ndarray, n: int, raw: float, value: float, clipped: str | None, fit: Any,
-                b_mode: str, h_y: float, warm_info: dict) -> MIResult:
-        skill = max(fit.r2_ab, fit.r2_ba)
-        notes = [] if skill >= self.min_skill else [
-            f"neither held-out cross-prediction explains {self.min_skill:.0%} of the other side's code "
-            f"(best {skill:.3f}): the codes were not shaped by any dependence of the conditional mean, so a "
-            "symmetric dependence (E[T|Y] = E[T]) may be missed; the estimate may be far below I(T;Y)"]
-        from .sample_size import knn_dimension_rule
-
-        # the k-NN stage sees the codes: latent_dim (+ y's code or y itself for KSG) dimensions, n_test rows
-        dims = self.latent_dim + (0 if fit.z_b is None else int(fit.z_b.shape[1]))
-        rule = knn_dimension_rule(int(fit.z_a.shape[0]), dims, self.k)
-        notes += [rule] if rule else []
+                reds: tuple, codes: tuple, curve: dict, h_y: float, record: dict) -> MIResult:
+        (red_a, red_b), (z_a, _) = reds, codes
+        n_est = int(z_a.shape[0])
+        notes = self._notes(fit, n_est, curve, raw, record)
         reliable, note = not notes, ("; ".join(notes) if notes else None)
+        y_code = "labels" if red_b is None else ("kept" if red_b.kept else "encoded")
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t_np.shape[1]), units="bits", I_TY_raw=raw, clipped=clipped,
-                    reliable=reliable, reliability_note=note, cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba,
-                    y_code="labels" if b_mode == "labels" else ("encoded" if b_mode == "encode" else "kept"),
-                    epochs_run=fit.epochs, best_epoch=fit.best_epoch, held_out_loss=fit.held_out_loss,
-                    n_test=int(fit.z_a.shape[0]), n_train=n - int(fit.z_a.shape[0]), **warm_info)
-        if b_mode == "labels":
+                    reliable=reliable, reliability_note=note, code_dim=int(z_a.shape[1]),
+                    t_code="kept" if red_a.kept else "encoded", y_code=y_code, rank_t=red_a.rank,
+                    rotated_t=red_a.rotated, n_estimate=n_est,
+                    n_train=0 if fit is None else n - n_est)
+        if red_b is not None:
+            conv.update(rank_y=red_b.rank, rotated_y=red_b.rotated)
+        if fit is not None:
+            conv.update(cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba, epochs_run=fit.epochs,
+                        best_epoch=fit.best_epoch, held_out_loss=fit.held_out_loss, stopped_early=fit.stopped_early)
+        conv.update(record)
+        conv.update(curve)
+        if h_y:
             conv["H_Y_bits"] = h_y
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=json_safe(conv))
 
 
-def _skill_se(model: Any, a: torch.Tensor, b: torch.Tensor, h_b: float, parts: int = 8) -> float:
-    """Standard error of the held-out cross-prediction skill (the larger of ``cross_r2_ty`` and
-    ``cross_r2_yt``): its spread over ``parts`` interleaved slices of the held-out rows, / √parts."""
-    n = int(a.shape[0])
-    if n < 4 * parts:
-        return 0.0
-    skills = [max(_skill(model, a[k::parts], b[k::parts], h_b)) for k in range(parts)]  # a few vectorised passes
-    return float(np.std(skills, ddof=1) / math.sqrt(parts))
+def _parts(n: int, labels: np.ndarray | None, seed: int, m: int) -> list[np.ndarray]:
+    """``m`` disjoint parts of n rows of (nearly) equal size, at random with ``seed`` (within each class for
+    labels)."""
+    rng = np.random.default_rng([seed, 11])
+    if labels is None:
+        return np.array_split(rng.permutation(n), m)
+    split = [np.array_split(rng.permutation(np.flatnonzero(labels == c)), m) for c in np.unique(labels)]
+    return [np.concatenate([rows[i] for rows in split]) for i in range(m)]
+
+
+def _knn(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int) -> float:
+    """KSG between the codes, or Ross between A's code and the labels, in bits."""
+    return ross_mi(z_a, z_b, k) if labels else ksg_mi(z_a, z_b, k)
+
+
+def _knn_curve(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int, seed: int, full: float) -> dict:
+    """The k-NN estimate on halves and quarters of the rows (means over the disjoint parts, bits; None where a
+    part is too small) and its mean gain per doubling of the rows up to all of them (``knn_gain``).
+
+    The gain is (I(n) − I(n/4)) / 2 when the quarters can be estimated, else I(n) − I(n/2); ``I(n)`` is the
+    estimate on all rows (``full``, already computed). Cost: about 3/4 of one estimate on all rows (O(n²)).
+    """
+    out: dict = {"I_TY_half": None, "I_TY_quarter": None, "knn_gain": None, "knn_from_rows": None}
+    for key, m in (("I_TY_half", 2), ("I_TY_quarter", 4)):
+        parts = _parts(z_a.shape[0], z_b if labels else None, seed, m)
+        small = min(p.size for p in parts) < 2 * (k + 1) or (
+            labels and min(int(np.bincount(z_b[p], minlength=int(z_b.max()) + 1).min()) for p in parts) < k + 1)
+        if small:
+            break
+        out[key] = float(np.mean([_knn(z_a[p], z_b[p], labels, k) for p in parts]))
+    n = int(z_a.shape[0])
+    if out["I_TY_quarter"] is not None:
+        out.update(knn_gain=(full - out["I_TY_quarter"]) / 2.0, knn_from_rows=n // 4)
+    elif out["I_TY_half"] is not None:
+        out.update(knn_gain=full - out["I_TY_half"], knn_from_rows=n // 2)
+    return out
 
 
 def latent_mi(t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,

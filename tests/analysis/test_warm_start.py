@@ -73,7 +73,7 @@ def test_probe_warm_plane_serial_equals_parallel():
 @pytest.mark.parametrize("est", [CriticEstimator("infonce", epochs=60, patience=5, batch_size=32),
                                  LatentMIEstimator(latent_dim=2, max_epochs=40, patience=4, batch_size=32, k=2)],
                          ids=["critic", "latent"])
-def test_trained_estimators_warm_plane_serial_equals_parallel(est):
+def test_trained_estimators_plane_serial_equals_parallel(est):
     runs = {"r1": _store(), "r2": _store(seed=3)}
     serial = information_plane(runs, estimators={"e": est}, layers=["a"], n_jobs=1, progress=False)
     parallel = information_plane(runs, estimators={"e": est}, layers=["a"], n_jobs=2, backend="threading",

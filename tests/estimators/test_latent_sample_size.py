@@ -105,7 +105,7 @@ def test_latent_bad_input_named():
     with pytest.raises(ValueError, match=r"'latent_dim' parameter of LatentMIEstimator must be an int >= 1"):
         LatentMIEstimator(latent_dim=0)
     with pytest.raises(ValueError, match=r"'latent_dim' .* at most the width of t \(4 columns\). Got 8"):
-        LatentMIEstimator().estimate(t, y)
+        LatentMIEstimator(latent_dim=8).estimate(t, y)
     with pytest.raises(TypeError, match=r"y must hold integer class labels.*target='continuous'"):
         LatentMIEstimator(latent_dim=2).estimate(t, rng.standard_normal(200))
     with pytest.raises(TypeError, match=r"y holds integers .* target='labels'"):

@@ -1,4 +1,4 @@
-"""Warm starts of the trained estimators (critics, latent MI): the held-out check of `_kernels.warm`.
+"""Warm starts of the trained estimators (the critics): the held-out check of `_kernels.warm`.
 
 `warm_or_cold` is checked on scripted runs (which run it keeps, what it trains, what it records); the
 estimators on small seeded problems: a state from the previous "epoch" is used and kept (and its bound is
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from infoplane.estimators import CriticEstimator, LatentMIEstimator
+from infoplane.estimators import CriticEstimator
 from infoplane.estimators._kernels.warm import Run, warm_or_cold
 
 
@@ -74,7 +74,6 @@ def _zeroed(state):
 
 ESTIMATORS = {
     "critic": lambda **kw: CriticEstimator("infonce", epochs=80, patience=6, batch_size=64, **kw),
-    "latent": lambda **kw: LatentMIEstimator(latent_dim=3, max_epochs=60, patience=5, batch_size=64, **kw),
 }
 
 

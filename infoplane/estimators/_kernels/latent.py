@@ -1,13 +1,16 @@
 """The cross-predictive autoencoders of latent MI (Gowri et al. 2024): training and embedding of checked arrays.
 
-Internal: no validation (`infoplane.estimators.latent` checks its inputs first). Each continuous side A (and
-B, when it is wider than the latent) gets an encoder to ``latent_dim`` standardised coordinates (a
-batch-normalisation without affine parameters ends the encoder, so a latent cannot shrink to cheat the
-cross-prediction loss) and a decoder back. Two cross-predictors map each latent to the other side's latent;
-for class labels the A→B predictor is a softmax classifier (cross-entropy) and the B→A one a class embedding.
-The loss is the mean squared reconstruction error of each encoded side plus ``cross_weight`` times the two
-cross-prediction losses; Adam on mini-batches of the training rows, early stopping on the held-out rows'
-loss (best weights restored).
+Internal: no validation (`infoplane.estimators.latent` checks its inputs first). A continuous side that is
+wider than ``latent_dim`` after `reduce_columns` gets an encoder to ``latent_dim`` standardised coordinates (a
+batch normalisation without affine parameters ends the encoder, so a latent cannot shrink to cheat the
+cross-prediction loss) and a decoder back; a side no wider is kept as it is (its own code). Two
+cross-predictors map each code to the other side's; for class labels the A→B predictor is a softmax
+classifier (cross-entropy) and the B→A one a class embedding. The loss is the mean squared reconstruction
+error of each encoded side plus ``cross_weight`` times the two cross-prediction losses; Adam on mini-batches of
+the training rows, early stopping on the held-out rows' loss (best weights restored). Before every held-out
+evaluation the batch-normalisation statistics are set to those of all training rows (one pass), so the
+held-out codes are standardised exactly as the training codes are (running averages over a few mini-batches
+lag the encoder and made early stopping pick epochs at random).
 """
 from __future__ import annotations
 
@@ -42,10 +45,11 @@ class LatentHyper:
 class LatentFit:
     """The held-out latents and what training did.
 
-    ``z_a``: (n_test, latent_dim) latents of A on the held-out rows; ``z_b``: B's held-out latents, B itself
-    (standardised) when it was kept, or None for labels. ``r2_ab`` / ``r2_ba``: fraction of the held-out
-    variance of the other side's latent explained by each cross-predictor (labels: ``r2_ab`` is the held-out
-    Barber–Agakov bound H(Y) − CE as a fraction of H(Y)).
+    ``z_a``: (n_test, code dim) latents of A on the held-out rows; ``z_b``: B's held-out latents, B itself
+    when it was kept, or None for labels. ``r2_ab`` / ``r2_ba``: fraction of the held-out variance of the
+    other side's latent explained by each cross-predictor (labels: ``r2_ab`` is the held-out Barber–Agakov
+    bound H(Y) − CE as a fraction of H(Y)). ``stopped_early``: the held-out loss stopped improving before
+    ``max_epochs`` (False: training was cut while it still improved).
     """
 
     z_a: torch.Tensor
@@ -55,10 +59,13 @@ class LatentFit:
     epochs: int
     best_epoch: int
     held_out_loss: float
+    stopped_early: bool
     seconds: float
-    model: nn.Module | None = None  # the trained model (best weights), for a warm start at the next epoch
 
 
+# ---------------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------------
 def _mlp(width_in: int, hidden: int, width_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(width_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden), nn.LeakyReLU(),
                          nn.Linear(hidden, width_out))
@@ -69,33 +76,38 @@ class _Side(nn.Module):
 
     def __init__(self, width: int, latent: int, hidden: int) -> None:
         super().__init__()
-        self.enc = nn.Sequential(_mlp(width, hidden, latent), nn.BatchNorm1d(latent, affine=False))
+        self.enc = nn.Sequential(_mlp(width, hidden, latent), nn.BatchNorm1d(latent, affine=False, momentum=None))
         self.dec = _mlp(latent, hidden, width)
 
 
 class CrossPredictiveAE(nn.Module):
-    """A's autoencoder, B's (``b_mode="encode"``) or none (``"keep"``: B is its own latent; ``"labels"``),
-    and the two cross-predictors."""
+    """A's autoencoder (``a_mode="encode"``) or none (``"keep"``: A is its own code), B's likewise (or
+    ``"labels"``), and the two cross-predictors."""
 
-    def __init__(self, width_a: int, width_b: int, b_mode: str, hp: LatentHyper) -> None:
+    def __init__(self, width_a: int, width_b: int, a_mode: str, b_mode: str, hp: LatentHyper) -> None:
         super().__init__()
         lat, h = hp.latent_dim, hp.hidden
         self.b_mode = b_mode
-        self.a = _Side(width_a, lat, h)
+        self.a = _Side(width_a, lat, h) if a_mode == "encode" else None
         self.b = _Side(width_b, lat, h) if b_mode == "encode" else None
-        lat_b = lat if b_mode == "encode" else width_b
-        self.ab = _mlp(lat, h, lat_b)  # labels: width_b = number of classes (logits)
-        self.ba = nn.Embedding(width_b, lat) if b_mode == "labels" else _mlp(lat_b, h, lat)
+        lat_a = lat if self.a is not None else width_a
+        lat_b = lat if self.b is not None else width_b
+        self.ab = _mlp(lat_a, h, lat_b)  # labels: width_b = number of classes (logits)
+        self.ba = nn.Embedding(width_b, lat_a) if b_mode == "labels" else _mlp(lat_b, h, lat_a)
+        if b_mode == "labels":  # start from the mean (0) of the unit-variance code, not N(0, 1) guesses
+            nn.init.zeros_(self.ba.weight)
 
     def latents(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z_a = self.a.enc(a)
+        z_a = self.a.enc(a) if self.a is not None else a
         z_b = self.b.enc(b) if self.b is not None else b
         return z_a, z_b
 
     def losses(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(reconstruction, cross A→B, cross B→A), each a mean over rows (and columns)."""
         z_a, z_b = self.latents(a, b)
-        recon = ((self.a.dec(z_a) - a) ** 2).mean()
+        recon = torch.zeros((), device=a.device)
+        if self.a is not None:
+            recon = recon + ((self.a.dec(z_a) - a) ** 2).mean()
         if self.b is not None:
             recon = recon + ((self.b.dec(z_b) - b) ** 2).mean()
         if self.b_mode == "labels":
@@ -104,6 +116,16 @@ class CrossPredictiveAE(nn.Module):
             ab = ((self.ab(z_a) - z_b.detach()) ** 2).mean()
         ba = ((self.ba(z_b) - z_a.detach()) ** 2).mean()
         return recon, ab, ba
+
+    @torch.no_grad()
+    def fix_norms(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """Set every batch norm's statistics to those of the rows (a, b) (one pass), then evaluation mode."""
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm1d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.train()
+        self.latents(a, b)
+        self.eval()
 
 
 def split_rows(n: int, labels: torch.Tensor | None, holdout: float, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -137,14 +159,12 @@ def _r2(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 @torch.no_grad()
 def _held_out(model: CrossPredictiveAE, a: torch.Tensor, b: torch.Tensor, cross_weight: float) -> float:
-    model.eval()
     recon, ab, ba = model.losses(a, b)
     return float(recon + cross_weight * (ab + ba))
 
 
 @torch.no_grad()
 def _skill(model: CrossPredictiveAE, a: torch.Tensor, b: torch.Tensor, h_b: float) -> tuple[float, float]:
-    model.eval()
     z_a, z_b = model.latents(a, b)
     if model.b_mode == "labels":
         ce_bits = float(nn.functional.cross_entropy(model.ab(z_a), b)) / math.log(2.0)
@@ -154,24 +174,22 @@ def _skill(model: CrossPredictiveAE, a: torch.Tensor, b: torch.Tensor, h_b: floa
     return r2_ab, _r2(model.ba(z_b), z_a)
 
 
-def fit_latents(a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tensor, test: torch.Tensor,
-                hp: LatentHyper, h_b: float = 0.0, init: dict | None = None) -> LatentFit:
+def fit_latents(a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], train: torch.Tensor, test: torch.Tensor,
+                hp: LatentHyper, h_b: float = 0.0) -> LatentFit:
     """Train the cross-predictive autoencoders on rows ``train`` (early stopping on ``test``) and embed ``test``.
 
-    ``a``: (N, d_a) float32, standardised; ``b``: (N, d_b) float32 standardised, or (N,) int64 class ids
-    (``b_mode="labels"``; ``h_b`` their entropy in bits). Cost per epoch O(N (d_a + d_b) · hidden) multiply-adds
-    (plus O(N hidden²)); at most ``max_epochs`` epochs. ``init``: a state dict to start from (a warm start
-    from a previous fit) instead of the seeded initial weights.
+    ``a``: (N, d_a) float32 (`reduce_columns`); ``b``: (N, d_b) float32 likewise, or (N,) int64 class ids
+    (``modes[1] = "labels"``; ``h_b`` their entropy in bits). ``modes``: ("encode" | "keep",
+    "encode" | "keep" | "labels"), at least one "encode". Cost per epoch O(N (d_a + d_b) · hidden) multiply-adds
+    (plus O(N hidden²)); at most ``max_epochs`` epochs.
     """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(hp.seed)
-    width_b = int(b.max()) + 1 if b_mode == "labels" else int(b.shape[1])
+    width_b = int(b.max()) + 1 if modes[1] == "labels" else int(b.shape[1])
     with seeded_global_rng(hp.seed):  # the global generator, one thread at a time (parallel = serial)
-        model = CrossPredictiveAE(int(a.shape[1]), width_b, b_mode, hp).to(a.device)
-    if init is not None:
-        model.load_state_dict(init)
+        model = CrossPredictiveAE(int(a.shape[1]), width_b, modes[0], modes[1], hp).to(a.device)
     opt = torch.optim.Adam(model.parameters(), lr=hp.lr)
     a_tr, b_tr, a_te, b_te = a[train], b[train], a[test], b[test]
     best, best_state, best_epoch, epoch = math.inf, None, 0, 0
@@ -185,6 +203,7 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tens
             opt.zero_grad()
             loss.backward()
             opt.step()
+        model.fix_norms(a_tr, b_tr)
         value = _held_out(model, a_te, b_te, hp.cross_weight)
         bar.set_postfix(held_out_loss=f"{value:.4f}")
         if value < best:
@@ -193,12 +212,13 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, b_mode: str, train: torch.Tens
         elif epoch - best_epoch >= hp.patience:
             break
     bar.close()
+    stopped_early = epoch - best_epoch >= hp.patience
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.eval()
     r2_ab, r2_ba = _skill(model, a_te, b_te, h_b)
     with torch.no_grad():
-        model.eval()
         z_a, z_b = model.latents(a_te, b_te)
-    return LatentFit(z_a=z_a.detach(), z_b=None if b_mode == "labels" else z_b.detach(), r2_ab=r2_ab, r2_ba=r2_ba,
-                     epochs=epoch + 1, best_epoch=best_epoch + 1, held_out_loss=best,
-                     seconds=time.perf_counter() - start, model=model)
+    return LatentFit(z_a=z_a.detach(), z_b=None if modes[1] == "labels" else z_b.detach(), r2_ab=r2_ab,
+                     r2_ba=r2_ba, epochs=epoch + 1, best_epoch=best_epoch + 1, held_out_loss=best,
+                     stopped_early=stopped_early, seconds=time.perf_counter() - start)
