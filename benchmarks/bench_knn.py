@@ -16,7 +16,7 @@ Every line carries the 1-minute load average: timings under load are not compara
 ratios, measured side by side, are more robust). numba's compilation happens before the clock starts.
 
     python benchmarks/bench_knn.py                   # N = 20,000, d = 10, 100, 1,000 (several minutes)
-    python benchmarks/bench_knn.py --sizes 4000      # quick
+    python benchmarks/bench_knn.py --quick           # N = 4,000, one run
 """
 from __future__ import annotations
 
@@ -150,7 +150,10 @@ def main() -> None:
     parser.add_argument("--old-max-work", type=float, default=4e10,
                         help="run the old float64 max-norm searches (Ross, KSG) only where N*N*d is below this")
     parser.add_argument("--old-euclid-work", type=float, default=float("inf"))
+    parser.add_argument("--quick", action="store_true", help="N = 4,000, one run (a smoke test)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeat = [4000], 1
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
 
     ref = _reference()
