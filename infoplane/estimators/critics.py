@@ -294,7 +294,7 @@ class CriticEstimator(BaseEstimator):
     rose by more than 2 SE over the last ``patience`` epochs (``converged``, ``still_rising_bits``); SMILE
     also when its critic is not self-normalised: SMILE reports E_p[f] − ln Z, Z the (clipped) mean of e^f over
     the product of the marginals, which is 1 for the critic its JS training aims at (the log density ratio);
-    |ln Z| above the tolerance (``log_partition_bits``) means the critic is not that ratio and E_p[f] and
+    abs(ln Z) above the tolerance (``log_partition_bits``) means the critic is not that ratio and E_p[f] and
     the reported value, two readings of the same critic, disagree by that much. Costs one more pass over the
     held-out rows.
 

@@ -90,7 +90,7 @@ class ProbeEstimator(BaseEstimator):
     the inner held-out cross-entropy rises, then a half-decade step towards the better neighbour; the
     chosen values in ``conventions["C_chosen"]``). Each fit stops when its held-out mean log-likelihood has
     settled (two successive steps within 1e-4 nats): within 0.0002 bits of a float64 solve to
-    max |gradient| <= 1e-9 (benchmarks/bench_probe.py). Warm starts (``warm_start=True``): in
+    max abs(gradient) <= 1e-9 (benchmarks/bench_probe.py). Warm starts (``warm_start=True``): in
     `information_plane` each fold's final fit starts from the weights reached at the previous recorded epoch
     of the same run and layer when the same C is chosen again (the C path itself starts afresh, so warm and
     cold choose the same Cs); the objective is convex, so a warm start reaches the same optimum to the
