@@ -63,7 +63,8 @@ def one(kind: str, n: int, d: int) -> dict:
     c = res.conventions
     return {"kind": kind, "n": n, "d": d, "seconds": sec,
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "bits": res.I_TY,
-            "error": res.I_TY - truth, "epochs": c.get("epochs_run", 0), "code": f"{c['t_code']}/{c['rank_t']}",
+            "error": res.I_TY - truth, "epochs": c.get("epochs_run", 0),
+            "code": f"{c.get('t_code', 'encoded')}/{c.get('rank_t', '?')}",
             "reliable": c["reliable"]}
 
 

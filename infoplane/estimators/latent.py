@@ -3,7 +3,8 @@
 Each continuous side is first reduced, losslessly, to its numerical rank (a layer that spans r < d directions is
 rotated onto them); a side of rank at most ``latent_dim`` is its own code. A wider side is compressed by a
 cross-predictive autoencoder to ``latent_dim`` coordinates (class labels stay labels), trained on one part of
-the rows with early stopping on the other; for labels a shrinkage linear discriminant code competes with it.
+the rows with early stopping on the other; its cross-predictions (continuous y) or a shrinkage linear
+discriminant code (labels) compete with its codes.
 Then KSG (continuous y) or Ross (labels) is run on the held-out codes (on all rows when no code was learned).
 As the encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the
 data-processing inequality, with equality when the codes keep everything the two sides share.
@@ -75,11 +76,14 @@ class LatentMIEstimator(BaseEstimator):
        loss = reconstruction MSE + ``cross_weight`` × (MSE of predicting each side's code from the other's; for
        labels the T→Y predictor is a softmax classifier, cross-entropy)), stopping after ``patience`` epochs
        without improvement of the held-out loss (best weights restored; the codes' batch-norm statistics are
-       those of all training rows). Wide sides get ``latent_dim`` unit-variance coordinates. For labels a
-       second code competes: shrinkage linear discriminant analysis (min(K − 1, ``latent_dim``) coordinates;
-       the autoencoder overfits when the training rows are few against the width); the larger held-out Ross
+       those of all training rows). Wide sides get ``latent_dim`` unit-variance coordinates. For a continuous
+       y the cross-predictions compete as codes (T's code's prediction of y's code, and y's code's prediction
+       of T's, or y itself when it is kept: functions of T and of y alone, concentrated on what the two
+       share). For labels a second code competes: shrinkage linear discriminant analysis (min(K − 1, ``latent_dim``) coordinates;
+       the autoencoder overfits when the training rows are few against the width). The larger held-out k-NN
        estimate wins (a choice between two estimates on the same rows: it can add about one standard deviation
-       of the k-NN estimate, some 0.03 bits on 1,000 rows). The same is done with codes trained on half the
+       of the k-NN estimate, some 0.03 bits on 1,000 rows; ``conventions["prediction_code"]`` or
+       ``["linear_code"]`` record both). The same is done with codes trained on half the
        training rows (``conventions["I_TY_half_train"]``), for the convergence check.
     3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels),
        clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``). The same estimate on disjoint
@@ -267,14 +271,16 @@ class LatentMIEstimator(BaseEstimator):
         if half_train.size >= 2:
             rows = train[torch.as_tensor(half_train)]
             record["I_TY_half_train"] = self._train_once(a, b, modes, hp, h_y, ids, rows, test)[2]
-        fit, codes, raw, linear = self._train_once(a, b, modes, hp, h_y, ids, train, test)
-        if linear:
-            record["linear_code"] = linear
+        fit, codes, raw, other = self._train_once(a, b, modes, hp, h_y, ids, train, test)
+        if other:
+            record["linear_code" if labels else "prediction_code"] = other
         return fit, codes, raw, record
 
     def _train_once(self, a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], hp: LatentHyper, h_y: float,
                     ids: np.ndarray | None, train: torch.Tensor, test: torch.Tensor) -> tuple:
-        """(fit, held-out codes, k-NN estimate, linear-code record or None) with the codes trained on ``train``."""
+        """(fit, held-out codes, k-NN estimate, record of the competing code or None) with the codes trained on
+        ``train``: the larger estimate of the autoencoder's codes and of the cross-predictions (continuous y) or
+        of the shrinkage LDA code (labels, T encoded)."""
         labels = ids is not None
         # Small matrices: one CPU thread is faster than several on a shared machine (as for the critics).
         with torch_threads(1 if a.device.type == "cpu" else None):
@@ -282,7 +288,13 @@ class LatentMIEstimator(BaseEstimator):
         z_a = fit.z_a.double().cpu().numpy()
         z_b = ids[test.numpy()] if labels else fit.z_b.double().cpu().numpy()
         raw = _knn(z_a, z_b, labels, self.k)
-        if not labels or modes[0] != "encode":
+        if not labels:  # the cross-predictions as codes (y's own values when y is kept): keep the larger
+            p_a = fit.p_a.double().cpu().numpy()
+            p_b = fit.p_b.double().cpu().numpy() if modes[1] == "encode" else z_b
+            raw_p = _knn(p_a, p_b, labels, self.k)
+            pred = {"I_TY_raw": raw_p, "I_TY_raw_autoencoder": raw, "chosen": raw_p > raw}
+            return (fit, (p_a, p_b), raw_p, pred) if raw_p > raw else (fit, (z_a, z_b), raw, pred)
+        if modes[0] != "encode":
             return fit, (z_a, z_b), raw, None
         z_lin, skill = lda_code(a.cpu().numpy(), ids, train.numpy(), test.numpy(), hp.latent_dim, h_y)
         raw_lin = _knn(z_lin, z_b, labels, self.k)

@@ -71,8 +71,9 @@ ESTIMATOR_PRESETS: dict[str, tuple[str, Callable[..., Any]]] = {
         _Preset("NoisyEstimator"),
     ),
     "latent": (
-        "LatentMIEstimator(latent_dim=8): k-NN (Ross) on 8-dimensional codes of the layer learned by "
-        "cross-predictive autoencoders, held-out rows (Gowri et al. 2024); I(T;Y) only",
+        "LatentMIEstimator(): k-NN (Ross) on a code of the layer: the layer itself when its numerical rank is at "
+        "most 8, else 8-dimensional codes learned by cross-predictive autoencoders (or shrinkage LDA) on "
+        "held-out rows (Gowri et al. 2024); I(T;Y) only, reliable=False when not converged",
         _Preset("LatentMIEstimator"),
     ),
 }

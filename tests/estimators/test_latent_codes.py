@@ -136,6 +136,21 @@ def test_latent_independent_wide_layer_reads_near_zero_and_says_it_saw_nothing(s
     assert res.conventions["reliable"] is False and "no held-out cross-prediction" in res.conventions["reliability_note"]
 
 
+def test_latent_learned_codes_keep_the_larger_of_the_two_candidate_estimates():
+    """A 2-dimensional signal through tanh into 48 columns with 14 nuisance coordinates (I = 1.47 bits): the
+    autoencoder's codes and the cross-predictions are both estimated; the larger is the result, and both are
+    lower than the truth plus the k-NN noise."""
+    z, w, truth, rng = _pairs(1500, 2, 0.8, 13)
+    s = np.hstack([z, rng.standard_normal((1500, 14))])
+    t = np.tanh(s @ rng.standard_normal((16, 48)) / 4.0)
+    res = LatentMIEstimator(target="continuous").estimate(t, w)
+    pc = res.conventions["prediction_code"]
+    assert res.conventions["I_TY_raw"] == max(pc["I_TY_raw"], pc["I_TY_raw_autoencoder"])
+    assert pc["chosen"] == (pc["I_TY_raw"] > pc["I_TY_raw_autoencoder"])
+    assert max(pc["I_TY_raw"], pc["I_TY_raw_autoencoder"]) < truth + 0.1
+    assert res.conventions["code_dim"] == (2 if pc["chosen"] else 8)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Flags
 # ---------------------------------------------------------------------------------------------------

@@ -54,9 +54,10 @@ def test_latent_recovers_a_gaussian_pair_embedded_in_64_columns():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("embed,width", [("isometry", 512), ("tanh", 512), ("tanh", 4096)])
+@pytest.mark.parametrize("embed,width", [("isometry", 512), ("isometry", 4096), ("tanh", 512), ("tanh", 4096)])
 def test_latent_within_a_tenth_of_a_bit_on_embedded_wide_tasks(embed, width):
-    """(isometry, 4096) also passes (206 s on a loaded machine); left out to keep CI under its budget."""
+    """N = 4,000. The isometries are reduced to the 2-dimensional signal (no training); tanh of a 2-dimensional
+    signal has a numerical rank of about 50, so the codes train on that many principal axes."""
     z, w, truth, rng = _pairs(4000, 2, 0.8, 1)
     if embed == "isometry":
         t = _isometry(z, width, rng)

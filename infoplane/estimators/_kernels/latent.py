@@ -48,12 +48,16 @@ class LatentFit:
     ``z_a``: (n_test, code dim) latents of A on the held-out rows; ``z_b``: B's held-out latents, B itself
     when it was kept, or None for labels. ``r2_ab`` / ``r2_ba``: fraction of the held-out variance of the
     other side's latent explained by each cross-predictor (labels: ``r2_ab`` is the held-out Barber–Agakov
-    bound H(Y) − CE as a fraction of H(Y)). ``stopped_early``: the held-out loss stopped improving before
+    bound H(Y) − CE as a fraction of H(Y)). ``p_a`` / ``p_b``: the cross-predictions on the held-out rows, A's
+    code's prediction of B's code and B's code's prediction of A's (functions of A and of B alone; None for
+    labels). ``stopped_early``: the held-out loss stopped improving before
     ``max_epochs`` (False: training was cut while it still improved).
     """
 
     z_a: torch.Tensor
     z_b: torch.Tensor | None
+    p_a: torch.Tensor | None
+    p_b: torch.Tensor | None
     r2_ab: float
     r2_ba: float
     epochs: int
@@ -219,6 +223,8 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], train:
     r2_ab, r2_ba = _skill(model, a_te, b_te, h_b)
     with torch.no_grad():
         z_a, z_b = model.latents(a_te, b_te)
-    return LatentFit(z_a=z_a.detach(), z_b=None if modes[1] == "labels" else z_b.detach(), r2_ab=r2_ab,
+        labels = modes[1] == "labels"
+        p_a, p_b = (None, None) if labels else (model.ab(z_a), model.ba(z_b))
+    return LatentFit(z_a=z_a.detach(), z_b=None if labels else z_b.detach(), p_a=p_a, p_b=p_b, r2_ab=r2_ab,
                      r2_ba=r2_ba, epochs=epoch + 1, best_epoch=best_epoch + 1, held_out_loss=best,
                      stopped_early=stopped_early, seconds=time.perf_counter() - start)

@@ -81,9 +81,10 @@ def reduce_columns(a: np.ndarray, latent_dim: int, seed: int) -> Reduced:
     randomised sketch of `SKETCH` columns that resolves ranks below `SKETCH` (above, nothing is rotated).
     Cost O(N d min(N, d, SKETCH)).
     """
-    x = np.asarray(a, dtype=np.float64)
-    sd = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    x = np.array(a, dtype=np.float64)  # a copy, standardised in place (one N x d float64 array at a time)
+    x -= x.mean(axis=0)
+    sd = np.sqrt(np.einsum("ij,ij->j", x, x) / x.shape[0])
+    x /= np.where(sd > 0, sd, 1.0)
     n, d = x.shape
     s, coords = (_spectrum_exact(x) if min(n, d) <= SKETCH else _spectrum_sketch(x, seed))
     tol = max(n, d) * float(np.finfo(np.float32).eps) * (float(s[0]) if s.size else 0.0)
