@@ -12,29 +12,10 @@ import math
 
 import numpy as np
 import pytest
+from _latent_tasks import _isometry, _pairs, _two_class_bits
 
 from infoplane.estimators import LatentMIEstimator
 from infoplane.estimators._kernels.latent_linear import SKETCH, lda_code, reduce_columns
-
-
-def _pairs(n, k, rho, seed):
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, k))
-    w = rho * z + math.sqrt(1 - rho**2) * rng.standard_normal((n, k))
-    return z, w, -0.5 * k * math.log2(1 - rho**2), rng
-
-
-def _isometry(z, width, rng):
-    q, _ = np.linalg.qr(rng.standard_normal((width, z.shape[1])))
-    return z @ q.T
-
-
-def _two_class_bits(sep):
-    u = np.linspace(-12, 12, 20001)
-    p0, p1 = np.exp(-0.5 * (u - sep / 2) ** 2), np.exp(-0.5 * (u + sep / 2) ** 2)
-    post = np.clip(p0 / (p0 + p1), 1e-300, 1 - 1e-16)
-    h = -(post * np.log2(post) + (1 - post) * np.log2(1 - post))
-    return 1.0 - float(np.sum(h * 0.5 * (p0 + p1) / math.sqrt(2 * math.pi)) * (u[1] - u[0]))
 
 
 # ---------------------------------------------------------------------------------------------------
