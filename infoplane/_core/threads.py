@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["torch_threads", "seeded_global_rng"]
+__all__ = ["torch_threads", "outer_threads", "seeded_global_rng"]
 
 _THREADS_LOCK = threading.Lock()
 _THREADS_USERS = 0
@@ -54,6 +54,14 @@ def torch_threads(n: int | None) -> Iterator[None]:
                 torch.set_num_threads(_THREADS_SAVED)
             elif stack:
                 torch.set_num_threads(stack[-1])
+
+
+def outer_threads() -> int:
+    """torch's intra-op thread count as the caller set it, outside every `torch_threads` block (inside one,
+    the count saved when the first block began): what an estimator that uses all of the user's threads asks
+    for, whatever other Python threads have set meanwhile."""
+    with _THREADS_LOCK:
+        return _THREADS_SAVED if _THREADS_USERS else torch.get_num_threads()
 
 
 @contextlib.contextmanager

@@ -59,7 +59,7 @@ def probe_mi(t: TensorLike, y: ArrayLike, *, n_folds: int = 5, seed: int | None 
 
 
 def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, owner: str, C: Any = "auto",
-                device: Any = None, state: dict | None = None) -> tuple[float, dict]:
+                device: Any = None, state: dict | None = None, threads: int | None = None) -> tuple[float, dict]:
     check_class_sizes(y, 2, owner, "a class with one row cannot be both fitted and scored")
     if n_folds > len(y):
         raise param_error(owner, "n_folds", f"an int in 2..{len(y):,} (no more folds than the {len(y):,} rows)", n_folds)
@@ -68,7 +68,8 @@ def _probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, ow
     _, y_ids = np.unique(y, return_inverse=True)
     y_ids = y_ids.reshape(-1)
     k = int(y_ids.max()) + 1
-    log_q, info = classification_log_q(t[:, None, :], y_ids, n_folds, seed, k, C=C, device=device, state=state)
+    log_q, info = classification_log_q(t[:, None, :], y_ids, n_folds, seed, k, C=C, device=device, state=state,
+                                     threads=threads)
     log2_q = log_q[:, 0] / LN2
     info["se_bits"] = float(log2_q.std(ddof=1) / np.sqrt(len(log2_q))) if len(log2_q) > 1 else 0.0
     h_y = entropy_bits(np.bincount(y_ids))
@@ -110,8 +111,9 @@ class ProbeEstimator(BaseEstimator):
 
     Cost: each batched evaluation is two products of the N × d rows with the (n_folds · classes) × d
     weights; about 40 evaluations on nearly separable classes and 100 on an ill-conditioned ReLU layer
-    (N = 10,000, d = 1,024, 10 classes: 2.0 and 3.8 CPU seconds on a shared 2-core machine at load 7.5;
-    docs/notes/performance.md).
+    (N = 10,000, d = 1,024, 10 classes, 2 idle cores: 1.9 and 3.5 s on one thread, about 2.3 s for the
+    ReLU layer on two; docs/notes/performance.md). On a busy machine one thread is faster (``threads=1``:
+    thread hand-offs slow the elementwise passes 5–10× there).
 
     Parameters
     ----------
@@ -125,6 +127,10 @@ class ProbeEstimator(BaseEstimator):
         Where the probe is fitted (None: the CPU).
     warm_start : bool
         Accept a warm start from the previous epoch in `information_plane` (default True).
+    threads : int >= 1 or None
+        torch threads of the fit on the CPU (None: torch's count as the caller set it, e.g. one per core).
+        The float32 reductions' order depends on it: the bits change in the sixth decimal with the count,
+        so compare runs at the same count (``threads=1`` gives the same table in every joblib backend).
     """
 
     name = "probe"
@@ -132,8 +138,9 @@ class ProbeEstimator(BaseEstimator):
     supports_warm_start = True
 
     def __init__(self, *, n_folds: int = 5, seed: int | None = 0, C: Any = "auto", device: Any = None,
-                 warm_start: bool = True) -> None:
+                 warm_start: bool = True, threads: int | None = None) -> None:
         self.n_folds = check_int_param(n_folds, "n_folds", "ProbeEstimator", minimum=2)
+        self.threads = None if threads is None else check_int_param(threads, "threads", "ProbeEstimator", minimum=1)
         self.seed = None if seed is None else check_int_param(seed, "seed", "ProbeEstimator", minimum=0)
         if self.seed is not None and self.seed >= 2**32:
             raise param_error("ProbeEstimator", "seed", "an int in 0..2**32 - 1 (a NumPy seed) or None", seed)
@@ -154,6 +161,7 @@ class ProbeEstimator(BaseEstimator):
             "decoder": f"logistic probe (torch L-BFGS, folds batched), {self.n_folds}-fold cross-fitted",
             "I_TY_method": "Barber-Agakov",
             "I_XT_note": NO_I_XT,
+            "threads": self.threads,
         }
 
     def estimate(self, t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None,
@@ -171,7 +179,8 @@ class ProbeEstimator(BaseEstimator):
         # x is unused, but a malformed x is still an error
         t, y_np, _, n = check_estimate_inputs(t, y, x, layer=layer, epoch=epoch, allow_torch=False)
         warm = state if self.warm_start else None
-        raw, info = _probe_bits(t, y_np, self.n_folds, self.seed, "ProbeEstimator", self.C, self.device, warm)
+        raw, info = _probe_bits(t, y_np, self.n_folds, self.seed, "ProbeEstimator", self.C, self.device, warm,
+                                self.threads)
         conv = self.conventions()
         conv.update(n_samples=n, n_units=int(t.shape[1]), units="bits", I_TY_raw=raw, I_TY_se=info["se_bits"],
                     C_chosen=info["C"], lbfgs_evaluations=info["evaluations"], warm_start=info["warm_start"],

@@ -9,7 +9,7 @@ fixed affine map: nothing changes), each fold's own standardisation is folded in
 (W/σ_f and b − (W/σ_f)·μ_f), and one product of the stacked weights (folds × classes, d) with the matrix
 evaluates every fold, reading the matrix once (`Blocks`): 2–3× faster on the CPU than a product per fold.
 The folds stay independent problems (`minimise_blocks`: each its own L-BFGS history, steps and stopping),
-in float32 on one thread (on a busy machine thread hand-offs make the elementwise passes 5–10× slower);
+in float32 on the caller's thread count (`probe.classification_log_q`);
 the reported log-probabilities are taken in float64 from the float32 logits.
 
 C is chosen per outer training fold by inner validation on a stratified quarter of it (no fold's C or

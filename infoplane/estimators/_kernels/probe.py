@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._core.threads import torch_threads
+from ..._core.threads import outer_threads, torch_threads
 from ..._core.units import LN2
 from ..._core.validation import check_int_param
 from .gaussian import gaussian_log_q
@@ -48,7 +48,7 @@ def probe_folds(n: int, n_folds: int, seed: int | None, y_cls: np.ndarray | None
 
 def classification_log_q(
     z: np.ndarray, y: np.ndarray, n_folds: int, seed: int | None, n_classes: int, *, C: Any = "auto",
-    device: Any = None, state: dict | None = None,
+    device: Any = None, state: dict | None = None, threads: int | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Cross-fitted log q(y_i | z_im) (nats, (N, M)) of the torch logistic probe, and an info dict:
     ``C`` (per fold), ``evaluations`` (batched L-BFGS evaluations, every fold at once), ``state`` (the
@@ -58,16 +58,18 @@ def classification_log_q(
 
     The M samples of one input share its fold; every fold's probe is fitted at once (`logreg.cross_fit`),
     whose last product already scores every fold's probe on every row: the held-out and the in-sample
-    values are both read from it (no further product)."""
+    values are both read from it (no further product). On the CPU the fit runs on ``threads`` torch threads
+    (None: the caller's count, `outer_threads`)."""
     import torch
 
     n, m, d = z.shape
     folds = probe_folds(n, n_folds, seed, y.ravel().astype(np.int64))
     dev = torch.device("cpu" if device is None else device)
     y_rows = np.repeat(y, m)
-    # One thread on the CPU: on a busy machine thread hand-offs make the elementwise passes 5-10x slower
-    # (measured); other devices are left as they are.
-    with torch_threads(1 if dev.type == "cpu" else None):
+    # A fixed count on the CPU (the float32 reductions' order, hence the last bits, depend on it); other
+    # devices are left as they are.
+    cpu_threads = (threads or outer_threads()) if dev.type == "cpu" else None
+    with torch_threads(cpu_threads):
         design = Design.build(z.reshape(-1, d), y_rows, n_classes, dev)
         folds_rows = np.repeat(folds, m)
         log_p, info = cross_fit(design, folds_rows, C, 0 if seed is None else int(seed), state)
