@@ -49,7 +49,8 @@ from ._base import BaseEstimator
 from ._kernels.latent import LatentHyper, fit_latents, split_rows
 from ._kernels.latent_linear import lda_code, reduce_columns
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
-from .knn import ksg_mi, ross_mi
+from ._kernels import reliability as R
+from .knn import _ksg_nats, _ross_nats, ksg_mi, ross_mi
 
 __all__ = ["LatentMIEstimator", "latent_mi"]
 
@@ -101,12 +102,16 @@ class LatentMIEstimator(BaseEstimator):
       toward 0 in many dimensions: KSG on the exact 5 + 5 coordinates of 5 Gaussian pairs, 3.68 bits, reads
       2.50 on 1,000 rows and 2.65 on 2,000), or codes trained on all training rows beat those trained on half
       of them by more than `MAX_GAIN` bits: not converged, likely below I(T;Y);
+    - the k-NN estimate on the codes moves from k to 2k neighbours so that, extrapolated to radius 0, it would
+      move by more than ``reliability_tol`` (within one standard error of that extrapolation) (`KNNEstimator`'s resolution check on the codes,
+      ``conventions["resolution_bias_bits"]``: a curved density, e.g. a spiral, seen at too coarse a scale);
     - training reached ``max_epochs`` with the held-out loss still falling.
 
     Cost: the rank search, O(N d min(N, d, 512)); when codes are learned, two trainings (all and half of the
     training rows) of at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in
     float32 (on ``device``, default the device of ``t``), for labels a d × d covariance (O(N d² + d³)); then
-    the k-NN estimate on the held-out (or all) rows and on their halves and quarters, about 1.75 times
+    the k-NN estimate on the held-out (or all) rows and on their halves and quarters, and at k and 2k
+    neighbours for the resolution check, about 3.75 times
     O(n² (code dims)). Memory O(N d) for the standardised copies plus the network (O(d · hidden) weights),
     O(d²) for labels. Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
 
@@ -324,6 +329,8 @@ class LatentMIEstimator(BaseEstimator):
                 notes.append(f"the codes still improve with the training rows ({half_train:.3f} bits with codes trained "
                              f"on half of them, {raw:.3f} on all; more than {MAX_GAIN} bits per doubling): not "
                              "converged, likely below I(T;Y)")
+        if curve["resolution"]:  # one standard error of margin: the codes are scored on the held-out rows only
+            notes += R.resolution_notes(curve["resolution"], self.k, self.reliability_tol, margin_se=1.0)
         gain = curve["knn_gain"]
         if gain is not None and gain > MAX_GAIN:
             notes.append(f"the k-NN estimate on the codes still rises with the rows (+{gain:.3f} bits per doubling, "
@@ -350,7 +357,9 @@ class LatentMIEstimator(BaseEstimator):
             conv.update(cross_r2_ty=fit.r2_ab, cross_r2_yt=fit.r2_ba, epochs_run=fit.epochs,
                         best_epoch=fit.best_epoch, held_out_loss=fit.held_out_loss, stopped_early=fit.stopped_early)
         conv.update(record)
-        conv.update(curve)
+        res = curve.pop("resolution")
+        conv.update(curve, resolution_bias_bits=res["bias"] if res else math.nan,
+                    resolution_bias_se=res["bias_se"] if res else math.nan)
         if h_y:
             conv["H_Y_bits"] = h_y
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
@@ -372,14 +381,32 @@ def _knn(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int) -> float:
     return ross_mi(z_a, z_b, k) if labels else ksg_mi(z_a, z_b, k)
 
 
+def _resolution(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int) -> dict | None:
+    """`reliability.knn_resolution` of the final k-NN step on the codes (the estimate at k and 2k
+    neighbours, extrapolated to radius 0), as `KNNEstimator`'s own check; None where too few rows."""
+    import warnings
+
+    a = torch.as_tensor(np.ascontiguousarray(z_a, dtype=np.float64))
+    with warnings.catch_warnings():  # ties and radius-0 rows were already reported by the estimate itself
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if labels:
+            info = _ross_nats(a, np.asarray(z_b), k, "max", 128.0, owner="LatentMIEstimator", check=True)[1]
+        else:
+            b = torch.as_tensor(np.ascontiguousarray(np.asarray(z_b, dtype=np.float64).reshape(len(z_b), -1)))
+            info = _ksg_nats(a, b, k, "max", 128.0, owner="LatentMIEstimator", check=True)[1]
+    return info.get("resolution")
+
+
 def _knn_curve(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int, seed: int, full: float) -> dict:
     """The k-NN estimate on halves and quarters of the rows (means over the disjoint parts, bits; None where a
-    part is too small) and its mean gain per doubling of the rows up to all of them (``knn_gain``).
+    part is too small), its mean gain per doubling of the rows up to all of them (``knn_gain``) and the
+    resolution check of the estimate on all rows (``resolution``, `_resolution`).
 
     The gain is (I(n) − I(n/4)) / 2 when the quarters can be estimated, else I(n) − I(n/2); ``I(n)`` is the
     estimate on all rows (``full``, already computed). Cost: about 3/4 of one estimate on all rows (O(n²)).
     """
-    out: dict = {"I_TY_half": None, "I_TY_quarter": None, "knn_gain": None, "knn_from_rows": None}
+    out: dict = {"I_TY_half": None, "I_TY_quarter": None, "knn_gain": None, "knn_from_rows": None,
+                 "resolution": _resolution(z_a, z_b, labels, k)}
     for key, m in (("I_TY_half", 2), ("I_TY_quarter", 4)):
         parts = _parts(z_a.shape[0], z_b if labels else None, seed, m)
         small = min(p.size for p in parts) < 2 * (k + 1) or (

@@ -156,6 +156,26 @@ def test_latent_flags_a_k_nn_stage_that_has_not_converged():
     assert res.conventions["reliable"] is False and res.conventions["knn_gain"] > 0.05
 
 
+def test_latent_flags_the_resolution_bias_of_its_k_nn_stage_on_a_spiral():
+    """The spiral of 3 Gaussian pairs (rho = 0.75, 0.966 bits; Czyż et al. 2023) on 2,000 rows: 3 columns are
+    their own code and KSG reads about a third of a bit low while converging slowly in N; the k-to-2k
+    resolution check on the codes extrapolates −0.23 ± 0.06 bits and, within one standard error of the
+    tolerance, says so. On the Gaussian pairs themselves (no spiral) it stays quiet."""
+    from infoplane.groundtruth import get_task
+
+    task = get_task("spiral-3x3")
+    t, y = task.sample(2000, 0)
+    res = LatentMIEstimator(target="continuous").estimate(t, y)
+    assert res.I_TY < task.true_bits - 0.25
+    assert res.conventions["reliable"] is False and "resolution bias" in res.conventions["reliability_note"]
+    c = res.conventions
+    assert c["resolution_bias_bits"] - c["resolution_bias_se"] < -0.25 < c["resolution_bias_bits"] + c["resolution_bias_se"]
+    z, w, truth, _ = _pairs(2000, 1, 0.8, 3)
+    plain = LatentMIEstimator(target="continuous").estimate(z, w)
+    assert abs(plain.I_TY - truth) < 0.1 and plain.conventions["reliable"] is True
+    assert abs(plain.conventions["resolution_bias_bits"]) < 0.1
+
+
 @pytest.mark.parametrize("seed", [0, 2])
 def test_latent_flags_codes_still_improving_with_training_rows(seed):
     """4 Gaussian classes differing in 2 directions of 300 (the suite's wide-classes-K4-d300-s2, rotated at

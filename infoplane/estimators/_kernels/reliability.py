@@ -184,12 +184,15 @@ def knn_resolution(rows_k: Any, radius_k: Any, rows_2k: Any, radius_2k: Any) -> 
             "radius_ratio": rho}
 
 
-def resolution_notes(res: dict[str, float], k: int, tol: float) -> list[str]:
-    """The reason not to trust a k-NN estimate from `knn_resolution`: the extrapolated bias exceeds ``tol``
-    and the change from k to 2k is more than twice its standard error (so noise alone does not flag)."""
+def resolution_notes(res: dict[str, float], k: int, tol: float, *, margin_se: float = 0.0) -> list[str]:
+    """The reason not to trust a k-NN estimate from `knn_resolution`: the extrapolated bias, widened by
+    ``margin_se`` of its standard errors, exceeds ``tol``, and the change from k to 2k is more than twice its
+    standard error (so noise alone does not flag)."""
     bias, delta, delta_se = res["bias"], res["delta"], res["delta_se"]
-    if math.isfinite(bias) and abs(bias) > tol and abs(delta) > 2.0 * delta_se:
+    reach = abs(bias) + margin_se * (res["bias_se"] if math.isfinite(res["bias_se"]) else 0.0)
+    if math.isfinite(bias) and reach > tol and abs(delta) > 2.0 * delta_se:
+        spread = f" ± {res['bias_se']:.3f}" if margin_se else ""
         return [f"resolution bias: the estimate moves by {-delta:+.3f} bits from k = {k} to {2 * k} neighbours; "
-                f"extrapolated to radius 0 (linear in the squared radius) the value moves by {-bias:+.3f} bits "
-                f"(> {tol:g}); too few rows for the local shape of the density"]
+                f"extrapolated to radius 0 (linear in the squared radius) the value moves by {-bias:+.3f}{spread} "
+                f"bits (> {tol:g}); too few rows for the local shape of the density"]
     return []
