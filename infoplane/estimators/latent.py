@@ -46,10 +46,10 @@ from .._core.validation import (
     where,
 )
 from ._base import BaseEstimator
+from ._kernels import reliability as R
 from ._kernels.latent import LatentHyper, fit_latents, split_rows
 from ._kernels.latent_linear import lda_code, reduce_columns
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
-from ._kernels import reliability as R
 from .knn import _ksg_nats, _ross_nats, ksg_mi, ross_mi
 
 __all__ = ["LatentMIEstimator", "latent_mi"]

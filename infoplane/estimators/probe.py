@@ -87,9 +87,10 @@ class ProbeEstimator(BaseEstimator):
 
     The probe is a standardised multinomial logistic regression (scikit-learn's objective per fold) fitted
     by full-batch L-BFGS in torch (float32, on ``device``), every fold at once (`_kernels.logreg`), its C
-    chosen per training fold by inner validation (``C="auto"``: the decade path 0.001 … 100 walked up until
-    the inner held-out cross-entropy rises, then a half-decade step towards the better neighbour; the
-    chosen values in ``conventions["C_chosen"]``). Each fit stops when its held-out mean log-likelihood has
+    chosen per training fold by inner validation (``C="auto"``: the decade path 0.001 … 100 walked up, each
+    inner fit run to convergence, until the inner held-out cross-entropy stops improving by more than 1e-3
+    nats, then a half-decade step towards the better neighbour; the chosen values in
+    ``conventions["C_chosen"]``). Each fit stops when its held-out mean log-likelihood has
     settled (two successive steps within 1e-4 nats): within 0.0002 bits of a float64 solve to
     max abs(gradient) <= 1e-9 (benchmarks/bench_probe.py). Warm starts (``warm_start=True``): in
     `information_plane` each fold's final fit starts from the weights reached at the previous recorded epoch
@@ -110,9 +111,9 @@ class ProbeEstimator(BaseEstimator):
     ``conventions["clipped"]`` is "at 0" when the raw value was negative.
 
     Cost: each batched evaluation is two products of the N × d rows with the (n_folds · classes) × d
-    weights; about 40 evaluations on nearly separable classes and 100 on an ill-conditioned ReLU layer
-    (N = 10,000, d = 1,024, 10 classes, 2 idle cores: 1.9 and 3.5 s on one thread, about 2.3 s for the
-    ReLU layer on two; docs/notes/performance.md). On a busy machine one thread is faster (``threads=1``:
+    weights; about 55 evaluations on nearly separable classes and 150 on an ill-conditioned ReLU layer
+    (N = 10,000, d = 1,024, 10 classes, 2 cores: 1.4 and 3.7 s on two threads, 2.2 and 4.6 s on one;
+    docs/notes/performance.md). On a busy machine one thread is faster (``threads=1``:
     thread hand-offs slow the elementwise passes 5–10× there).
 
     Parameters
