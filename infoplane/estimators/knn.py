@@ -189,7 +189,10 @@ def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: f
     labels = torch.as_tensor(y_ids.reshape(-1), device=t.device)
     t, tied = _untie(t, "t", owner, ties, seed)
     backend = K.choose_backend(metric, t.shape[1], t.device)
-    radius, m = K.ross_counts(t, labels, k, metric, memory_mb=memory_mb, backend=backend)
+    checked = check and int(counts.min()) > 2 * k  # the resolution check at 2k neighbours, same distance pass
+    found = K.ross_counts_multi(t, labels, [k, 2 * k] if checked else [k], metric, memory_mb=memory_mb,
+                                backend=backend)
+    radius, m = found[0]
     zero = _warn_zero_radius(radius, owner)
     n_c = torch.as_tensor(counts[y_ids.reshape(-1)], dtype=torch.float64)
     value = _psi(float(n)) - K.digamma_mean(n_c) + _psi(float(k)) - K.digamma_mean(m)
@@ -200,8 +203,8 @@ def _ross_nats(t: torch.Tensor, y: np.ndarray, k: int, metric: str, memory_mb: f
             "I(T;Y) for discrete Y (k-NN bias: too few rows per class for this dimension); KNNEstimator "
             "reports H(Y) with conventions['I_TY_capped'] = True.", RuntimeWarning, stacklevel=3)
     info: dict[str, Any] = {"zero_radius_rows": zero, "tied_rows": tied, "backend": backend, "H_Y_bits": h_y}
-    if check and int(counts.min()) > 2 * k:  # the resolution check at 2k neighbours (one more pass)
-        radius2, m2 = K.ross_counts(t, labels, 2 * k, metric, memory_mb=memory_mb, backend=backend)
+    if checked:
+        radius2, m2 = found[1]
         dg = torch.special.digamma
         info["resolution"] = R.knn_resolution((_psi(float(k)) - dg(m.to(torch.float64))) / LN2, radius,
                                               (_psi(2.0 * k) - dg(m2.to(torch.float64))) / LN2, radius2)

@@ -184,3 +184,30 @@ def test_exact_pairs_do_not_depend_on_chunking(monkeypatch, metric):
         monkeypatch.setattr(knn_space, "exact_pairs_chunk", chunk)
         assert torch.equal(sp.exact_pairs(i, j), ref)
         assert torch.equal(sp.exact_pairs(i[:1], j[:1]), ref[:1])
+
+
+@pytest.mark.parametrize("metric,path", [("max", "numba"), ("euclidean", "numba"), ("max", "torch"),
+                                         ("euclidean", "torch"), ("max", "kd-tree")])
+def test_ross_counts_for_k_and_2k_from_one_distance_pass_equal_separate_calls(monkeypatch, metric, path):
+    """The resolution check's two searches (k and 2k) share each distance block: the same radii and counts
+    as two separate calls, bit for bit, with bands resolved per block (group of 1 pair) or together, on the
+    numba scans, the torch passes and the KD-tree; and each block is computed once, not twice."""
+    rng = np.random.default_rng(9)
+    t = torch.as_tensor(np.round(rng.normal(size=(500, 3 if path == "kd-tree" else 12)), 1))  # ties too
+    lab = torch.as_tensor(rng.integers(0, 4, 500))
+    backend = "kd-tree" if path == "kd-tree" else "blocked"
+    if path == "torch":
+        monkeypatch.setattr(knn_numba, "available", lambda: False)
+    for group in (1, K._GROUP_PAIRS):
+        monkeypatch.setattr(K, "_GROUP_PAIRS", group)
+        separate = [K.ross_counts(t, lab, k, metric, memory_mb=0.2, backend=backend) for k in (3, 6)]
+        blocks = []
+        orig = knn_space.Space.approx_block if path == "numba" else knn_space.Space.block
+        monkeypatch.setattr(knn_space.Space, "approx_block" if path == "numba" else "block",
+                            lambda self, *a: blocks.append(a[:2]) or orig(self, *a))
+        shared = K.ross_counts_multi(t, lab, [3, 6], metric, memory_mb=0.2, backend=backend)
+        monkeypatch.setattr(knn_space.Space, "approx_block" if path == "numba" else "block", orig)
+        for (r1, m1), (r2, m2) in zip(separate, shared):
+            assert torch.equal(r1, r2) and torch.equal(m1, m2)
+        if path != "kd-tree":
+            assert blocks and len(blocks) == len(set(blocks))  # one computation per block of rows

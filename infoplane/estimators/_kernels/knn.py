@@ -32,7 +32,7 @@ import torch
 from . import knn_numba, knn_tree
 from .knn_space import Space
 
-__all__ = ["block_rows", "choose_backend", "kth_radius", "ross_counts", "ksg_counts", "count_1d",
+__all__ = ["block_rows", "choose_backend", "kth_radius", "ross_counts", "ross_counts_multi", "ksg_counts", "count_1d",
            "log_unit_ball", "digamma_mean", "TREE_MAX_DIM"]
 
 # Max-norm KD-trees beat the blocked kernel up to this many dimensions (N = 20,000: at d = 5 the tree took
@@ -108,9 +108,8 @@ def _resolve_ross(sp: Space, labels: torch.Tensor, k: int, s: int, e: int, n_lo:
     m[s:e] = n_lo + _count_band(i, ex, r, e - s) + 1
 
 
-def _torch_ross_scan(sp: Space, labels: torch.Tensor, k: int, s: int, e: int):
-    """Torch passes over the block of rows s..e: (n_lo, n_same, i, j) as `knn_numba.ross_scan` gives them."""
-    d = sp.block(s, e)
+def _torch_ross_scan(sp: Space, labels: torch.Tensor, k: int, s: int, e: int, d: torch.Tensor):
+    """Torch passes over the block ``d`` of rows s..e: (n_lo, n_same, i, j) as `knn_numba.ross_scan` gives them."""
     same_class = d.masked_fill(labels[s:e, None] != labels[None, :], math.inf)
     r_apx = sp.to_dist(_kth(same_class, k))
     lo, hi = (x[:, None] for x in _bounds(sp, r_apx, sp.tau(r_apx)))
@@ -122,16 +121,24 @@ def _grouped(n: int, step: int, scan, resolve) -> None:
     """Blocks of ``step`` rows: ``scan(s, e)`` gives (row arrays, i, pair arrays) as numpy; consecutive
     blocks are resolved together, ``resolve(s0, e, *row arrays, i, *pair arrays)`` as torch tensors with i
     counted from s0, once their bands hold `_GROUP_PAIRS` pairs (few exact recomputations, bounded memory)."""
-    parts: list = []
-    s0 = 0
+    _grouped_shared(n, step, lambda s, e: None, [lambda _, s, e: scan(s, e)], [resolve])
+
+
+def _grouped_shared(n: int, step: int, block, scans: list, resolves: list) -> None:
+    """`_grouped` for several scans of the same blocks: ``block(s, e)`` is computed once per block of rows
+    and handed to every ``scans[q](blk, s, e)``; each scan's bands are grouped and resolved on their own."""
+    parts: list[list] = [[] for _ in scans]
+    s0 = [0] * len(scans)
     for s in range(0, n, step):  # loop over blocks of rows, each scanned row by row by numba
         e = min(s + step, n)
-        per_row, i, per_pair = scan(s, e)
-        parts.append((per_row, i + (s - s0), per_pair))
-        if e == n or sum(len(p[1]) for p in parts) >= _GROUP_PAIRS:
-            cat = [torch.from_numpy(np.concatenate(x)) for x in zip(*(p[0] + (p[1],) + p[2] for p in parts))]
-            resolve(s0, e, *cat)
-            parts, s0 = [], e
+        blk = block(s, e)
+        for q, (scan, resolve) in enumerate(zip(scans, resolves)):
+            per_row, i, per_pair = scan(blk, s, e)
+            parts[q].append((per_row, i + (s - s0[q]), per_pair))
+            if e == n or sum(len(p[1]) for p in parts[q]) >= _GROUP_PAIRS:
+                cat = [torch.from_numpy(np.concatenate(x)) for x in zip(*(p[0] + (p[1],) + p[2] for p in parts[q]))]
+                resolve(s0[q], e, *cat)
+                parts[q], s0[q] = [], e
 
 
 def ross_counts(
@@ -143,19 +150,31 @@ def ross_counts(
     m_i counts the row itself (scikit-learn's convention, so m_i = k when no other class is nearer).
     Returns ``(radius, m)``, float64 and int64 tensors of shape (N,).
     """
+    return ross_counts_multi(t, labels, [k], metric, memory_mb=memory_mb, backend=backend)[0]
+
+
+def ross_counts_multi(
+    t: torch.Tensor, labels: torch.Tensor, ks: list[int], metric: str, *, memory_mb: float = 128.0,
+    backend: str | None = None,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`ross_counts` for each k of ``ks`` from one pass over the distance blocks (each block computed once,
+    then scanned per k): the resolution check's k and 2k for the price of one distance computation. The
+    same values as separate calls (the same blocks, scans and exact recomputations)."""
     if (backend or choose_backend(metric, t.shape[1], t.device)) == "kd-tree":
-        return knn_tree.tree_ross(t, labels, k)
+        return [knn_tree.tree_ross(t, labels, k) for k in ks]
     n = t.shape[0]
     perm = None if bool((labels[1:] >= labels[:-1]).all()) else torch.argsort(labels, stable=True)
     if perm is not None:  # rows sorted by class: each class's columns of a block are one contiguous range
         t, labels = t[perm], labels[perm]
     sp = Space(t, metric)
-    radius = torch.empty(n, dtype=torch.float64, device=t.device)
-    m = torch.empty(n, dtype=torch.int64, device=t.device)
+    out = [(torch.empty(n, dtype=torch.float64, device=t.device), torch.empty(n, dtype=torch.int64, device=t.device))
+           for _ in ks]
     step = block_rows(n, memory_mb, 3)
 
-    def resolve(s: int, e: int, n_lo: torch.Tensor, n_same: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
-        _resolve_ross(sp, labels, k, s, e, n_lo, n_same, i, j, radius, m)
+    def resolver(q: int):
+        def resolve(s: int, e: int, n_lo: torch.Tensor, n_same: torch.Tensor, i: torch.Tensor, j: torch.Tensor):
+            _resolve_ross(sp, labels, ks[q], s, e, n_lo, n_same, i, j, *out[q])
+        return resolve
 
     if sp.fused:
         _, size = torch.unique_consecutive(labels, return_counts=True)
@@ -163,20 +182,25 @@ def ross_counts(
         start, stop = (stop - torch.repeat_interleave(size, size)).numpy(), stop.numpy()
         sq, buf = sp.sq.numpy(), torch.empty((step, n), dtype=torch.float32)
 
-        def scan(s: int, e: int):
-            d = sp.approx_block(s, e, buf[: e - s])
-            n_lo, n_same, i, j = knn_numba.ross_scan(d, np.arange(s, e), sq, sp.squared, start, stop, k,
-                                                     sp.bound())
-            return (n_lo, n_same), i, (j,)
+        def scanner(k: int):
+            def scan(d: np.ndarray, s: int, e: int):
+                n_lo, n_same, i, j = knn_numba.ross_scan(d, np.arange(s, e), sq, sp.squared, start, stop, k,
+                                                         sp.bound())
+                return (n_lo, n_same), i, (j,)
+            return scan
 
         with knn_numba.threads(torch.get_num_threads()):
-            _grouped(n, step, scan, resolve)
+            _grouped_shared(n, step, lambda s, e: sp.approx_block(s, e, buf[: e - s]), [scanner(k) for k in ks],
+                            [resolver(q) for q in range(len(ks))])
     else:
         for s in range(0, n, step):  # loop over blocks of rows, each a vectorised (c, N) computation
-            resolve(s, min(s + step, n), *_torch_ross_scan(sp, labels, k, s, min(s + step, n)))
+            e = min(s + step, n)
+            d = sp.block(s, e)
+            for q, k in enumerate(ks):
+                resolver(q)(s, e, *_torch_ross_scan(sp, labels, k, s, e, d))
     if perm is None:
-        return radius, m
-    return radius.scatter(0, perm, radius), m.scatter(0, perm, m)
+        return out
+    return [(radius.scatter(0, perm, radius), m.scatter(0, perm, m)) for radius, m in out]
 
 
 def kth_radius(z: torch.Tensor, k: int, metric: str, *, memory_mb: float = 128.0,
