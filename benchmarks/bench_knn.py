@@ -5,7 +5,10 @@ The floor is the unavoidable work of a brute-force k-NN search: a chunked float3
 and ``topk`` of each row, in the same blocks as the estimator. For each N and d (a 10-class layer) it times
 
 - ``ross-euc`` / ``ross-max``: `KNNEstimator` (Ross 2014), Euclidean / max norm (backend chosen
-  automatically: KD-tree at low d, the blocked kernel elsewhere; printed);
+  automatically: KD-tree at low d, the blocked kernel elsewhere; printed), the search alone
+  (``resolution_check=False``): what the floor and the targets are about;
+- ``ross-euc+chk`` / ``ross-max+chk``: the default estimator, with its self-check (the same counts at 2k
+  neighbours, from the same pass over the distance blocks); the same bits;
 - ``ksg-max``: `ksg_mi` between the layer and a 1-D continuous target (the KSG one-dimensional path);
 - ``old-*``: the direct float64 search of before (tests/estimators/_knn_reference.py), where affordable
   (``--old-max-work``, also for KSG; ``--old-euclid-work``), with the difference in bits (must be exactly 0).
@@ -75,12 +78,12 @@ def _row(n, d, name, backend, sec, floor, bits=None, diff=""):
           f"{os.getloadavg()[0]:>5.1f}{verdict}", flush=True)
 
 
-def _ross(t, y, metric):
+def _ross(t, y, metric, check=False):
     from infoplane.estimators import KNNEstimator
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the Ross estimate of these separable layers may exceed H(Y)
-        return KNNEstimator(metric=metric).estimate(t, y)
+        return KNNEstimator(metric=metric, resolution_check=check).estimate(t, y)
 
 
 def _ksg(t, target):
@@ -93,7 +96,8 @@ def _one_size(ref, n, d, args):
     t, y, target = _problem(n, d)
     _ross(t[:400], y[:400], "euclidean"), _ross(t[:400], y[:400], "max"), _ksg(t[:400], target[:400])  # compile
     jobs = {"floor": lambda: _floor(t), "ross-euc": lambda: _ross(t, y, "euclidean"),
-            "ross-max": lambda: _ross(t, y, "max"), "ksg-max": lambda: _ksg(t, target)}
+            "ross-max": lambda: _ross(t, y, "max"), "ksg-max": lambda: _ksg(t, target),
+            "ross-euc+chk": lambda: _ross(t, y, "euclidean", True), "ross-max+chk": lambda: _ross(t, y, "max", True)}
     best: dict[str, float] = {}
     out: dict[str, object] = {}
     for _ in range(args.repeat):  # interleaved: every method sees the same bursts of load
@@ -112,6 +116,9 @@ def _one_size(ref, n, d, args):
             diff = "0 (same)" if old == new else f"{old - new:.1e}"
             _row(n, d, f"old-ross-{metric[:3]}", "float64", old_sec, floor, old)
         _row(n, d, name, res.conventions["backend"], best[name], floor, new, diff)
+        checked = out[name + "+chk"].conventions  # type: ignore[attr-defined]
+        _row(n, d, name + "+chk", checked["backend"], best[name + "+chk"], floor, checked["I_TY_raw"],
+             "0 (same)" if checked["I_TY_raw"] == new else f"{checked['I_TY_raw'] - new:.1e}")
     diff = ""
     if float(n) * n * d <= args.old_max_work:
         old, old_sec = _timed(_old_ksg, ref, t, target)

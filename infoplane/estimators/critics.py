@@ -230,7 +230,7 @@ def _train_loop(a: torch.Tensor, b: torch.Tensor, hp: _Hyper, init: dict | None,
         critic = SeparableCritic(a.shape[1], b.shape[1], hp.hidden, hp.embed).to(a.device)
     if init is not None:  # a warm start: the previous epoch's critic (the seeded draw above keeps the RNG in step)
         critic.load_state_dict(init)
-    opt = torch.optim.Adam(critic.parameters(), lr=hp.lr)
+    opt = torch.optim.Adam(critic.parameters(), lr=hp.lr, foreach=True)  # one kernel per step: same bits
     best, best_value, best_state, best_epoch, epoch = -math.inf, -math.inf, None, 0, 0
     history: list[float] = []  # held-out value per epoch (nats)
     bar = tqdm(range(hp.epochs), desc=f"critic {hp.objective}", disable=not hp.progress, leave=False)
