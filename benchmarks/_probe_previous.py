@@ -42,6 +42,15 @@ def canonical_order(t: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.lexsort([y, *[t[:, j] for j in range(t.shape[1])][::-1]])
 
 
+def ordered_problem(t: np.ndarray, y: np.ndarray, n_folds: int, seed: int):
+    """(rows in canonical order as float64, class ids 0..k−1, k, fold of each row): the probe's set-up, shared
+    by the previous solver and bench_probe's float64 reference."""
+    order = canonical_order(t, y)
+    t, y = np.asarray(t, dtype=np.float64)[order], y[order]
+    _, y = np.unique(y, return_inverse=True)
+    return t, y, int(y.max()) + 1, probe_folds(len(y), n_folds, seed, y)
+
+
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 INNER_MAX_ITER = 60  # the inner path only ranks the Cs: short fits; the chosen C is refitted to convergence
 
@@ -142,11 +151,7 @@ def select_and_fit(x: torch.Tensor, y: torch.Tensor, n_classes: int, C: Any, see
 
 def previous_probe_bits(t: np.ndarray, y: np.ndarray, n_folds: int = 5, seed: int = 0) -> tuple[float, list, int]:
     """(bits, C per fold, L-BFGS evaluations) of the previous ProbeEstimator (C="auto"), one thread."""
-    order = canonical_order(t, y)
-    t, y = np.asarray(t, dtype=np.float64)[order], y[order]
-    _, y = np.unique(y, return_inverse=True)
-    k = int(y.max()) + 1
-    folds = probe_folds(len(y), n_folds, seed, y)
+    t, y, k, folds = ordered_problem(t, y, n_folds, seed)
     log_q = np.empty(len(y))
     init, chosen, evals = None, [], 0
     previous = torch.get_num_threads()

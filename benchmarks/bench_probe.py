@@ -79,13 +79,9 @@ def _fit_fold64(x, y, k: int, c: float):
 def reference_bits(t: np.ndarray, y: np.ndarray, cs: list, n_folds: int = 5, seed: int = 0) -> float:
     """The bound with each fold solved separately in float64 to max |gradient| <= 1e-9 (module docstring)."""
     import torch
-    from _probe_previous import LN2, PROBE_SMOOTHING, canonical_order, entropy_bits, probe_folds
+    from _probe_previous import LN2, PROBE_SMOOTHING, entropy_bits, ordered_problem
 
-    order = canonical_order(t, y)
-    t, y = np.asarray(t, dtype=np.float64)[order], y[order]
-    _, y = np.unique(y, return_inverse=True)
-    k = int(y.max()) + 1
-    folds = probe_folds(len(y), n_folds, seed, y)
+    t, y, k, folds = ordered_problem(t, y, n_folds, seed)
     log_q = np.empty(len(y))
     for f in range(n_folds):  # one fold at a time: the reference shares nothing between folds
         tr, te = folds != f, folds == f

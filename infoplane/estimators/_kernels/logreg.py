@@ -56,10 +56,10 @@ __all__ = ["C_GRID", "PTOL", "GTOL", "Design", "Blocks", "fit_blocks", "cross_fi
 
 #: The decade path of inverse penalties walked by the inner validation (a half-decade step refines it).
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
-INNER_MAX_ITER = 500  # the inner fits rank the Cs as the refit will be: converged too (module docstring)
 MAX_ITER = 500
 PTOL = 1e-4
-INNER_PTOL = 1e-4
+# The inner fits rank the Cs as the refit will be: run to the same convergence (module docstring).
+INNER_MAX_ITER, INNER_PTOL = MAX_ITER, PTOL
 #: A path ends where the inner cross-entropy improves on the best so far by at most this (nats, ~0.0014 bits).
 PATH_TOL = 1e-3
 GTOL = 0.0
