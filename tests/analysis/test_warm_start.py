@@ -1,6 +1,6 @@
-"""Warm starts in information_plane: each (run, layer) chained in epoch order, serial = parallel (the probe,
-the critics and the latent estimator), and a warm start never worse than a cold one by more than the
-estimate's standard error."""
+"""Warm starts in information_plane: each (run, layer) chained in epoch order, serial = parallel (the probe
+and the critics warm-start; the latent estimator, which does not, is checked beside them), and a warm start
+never worse than a cold one by more than the estimate's standard error."""
 from __future__ import annotations
 
 import math
