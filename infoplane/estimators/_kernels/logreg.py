@@ -221,15 +221,18 @@ def fit_blocks(blocks: Blocks, theta0: torch.Tensor, max_iter: int, ptol: float 
     return replace(res, x=scaled.from_solver(res.x))
 
 
-def _inner_split(y: np.ndarray, seed: int) -> np.ndarray:
-    """Boolean mask of an inner validation part (1/4 of every class, at least one row), seeded."""
+def _inner_split(y: np.ndarray, seed: int, draws: int = 1) -> np.ndarray:
+    """Boolean mask of an inner validation part (1/4 of every class, at least one input), seeded. The rows
+    come in runs of ``draws`` consecutive rows per input (noise draws of one input): a run is kept whole,
+    so no input is on both sides (a draw of a training input would make weak penalties look good)."""
     rng = np.random.default_rng(seed)
-    val = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
+    y_in = y[::draws]
+    val = np.zeros(len(y_in), dtype=bool)
+    for c in np.unique(y_in):
+        idx = np.flatnonzero(y_in == c)
         if len(idx) >= 2:
             val[rng.choice(idx, max(1, len(idx) // 4), replace=False)] = True
-    return val
+    return np.repeat(val, draws)
 
 
 def _cold_start(design: Design, n_blocks: int) -> torch.Tensor:
@@ -293,12 +296,15 @@ def _inner_path(design: Design, masks: torch.Tensor, val: torch.Tensor, mu: torc
     return _Path(best_c=best_c, best_theta=best_theta, best_ce=best_ce, evaluations=evals)
 
 
-def cross_fit(design: Design, folds: np.ndarray, C: Any, seed: int, state: dict | None = None) -> tuple[torch.Tensor, dict]:
+def cross_fit(design: Design, folds: np.ndarray, C: Any, seed: int, state: dict | None = None,
+              draws: int = 1) -> tuple[torch.Tensor, dict]:
     """(log-probabilities (folds, classes, n) float64 of each fold's probe on every row, info).
 
     ``folds``: the fold of each row (0..F − 1); fold f's probe is fitted on the rows of the other folds.
     ``C``: ``"auto"`` (inner validation per fold, module docstring) or a number. ``seed``: seeds the inner
     splits (fold f uses ``seed + f``). ``state``: a previous call's ``info["state"]`` (a warm start).
+    ``draws``: the rows come in runs of this many consecutive rows per input (noise draws), each run in one
+    fold; the inner splits keep runs whole too.
     info: ``C`` (per fold), ``evaluations`` (batched objective evaluations), ``state``, ``warm_start``
     (whether ``state`` fitted these data and was used).
     """
@@ -316,7 +322,7 @@ def cross_fit(design: Design, folds: np.ndarray, C: Any, seed: int, state: dict 
         val_np = np.zeros((n_folds, len(folds)), dtype=bool)
         for f in range(n_folds):
             rows = np.flatnonzero(folds != f)
-            val_np[f, rows[_inner_split(y_np[rows], seed + f)]] = True
+            val_np[f, rows[_inner_split(y_np[rows], seed + f, draws)]] = True
         path = _inner_path(design, masks, torch.as_tensor(val_np, device=dev), mu, sd, start)
         c_fold, init, evals = path.best_c, path.best_theta, path.evaluations
     else:

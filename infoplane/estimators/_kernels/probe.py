@@ -72,7 +72,7 @@ def classification_log_q(
     with torch_threads(cpu_threads):
         design = Design.build(z.reshape(-1, d), y_rows, n_classes, dev)
         folds_rows = np.repeat(folds, m)
-        log_p, info = cross_fit(design, folds_rows, C, 0 if seed is None else int(seed), state)
+        log_p, info = cross_fit(design, folds_rows, C, 0 if seed is None else int(seed), state, draws=m)
         # every fold's probe on every row, the true class's probability: (folds, rows)
         rows = torch.arange(len(y_rows), device=dev)
         p = log_p[:, torch.as_tensor(y_rows, device=dev), rows].exp().cpu().numpy()
