@@ -50,6 +50,7 @@ from ._kernels.gaussian import (
     mixture_log_terms,
     vib_loss,
 )
+from ._kernels.rows import canonical_order
 
 __all__ = [
     "MixtureBounds",
@@ -147,6 +148,10 @@ def mixture_mi_bounds(
     n = mu_t.shape[0]
     if n < 2:
         raise ValueError(f"mu must have at least 2 rows for the leave-one-out bound. Got {n}.")
+    # Rows in a canonical order before drawing: the bounds are means over rows, and the same rows in another
+    # order then give the same numbers (each row's draws depend on the seed and the data only).
+    order = torch.as_tensor(canonical_order(mu_t.cpu().numpy(), lv_t.cpu().numpy()), device=mu_t.device)
+    mu_t, lv_t = mu_t[order], lv_t[order]
     eps = torch.randn((n, n_samples, mu_t.shape[1]), generator=generator(seed), dtype=torch.float64)
     own, lse_all, lse_loo = mixture_log_terms(mu_t, lv_t, eps, memory_mb=memory_mb)
     terms = own - (lse_all - math.log(n))

@@ -42,7 +42,10 @@ def closed_forms(a: float, s: float, v: float) -> dict[str, float]:
 
 
 def dense_reference(mu, log_var, n_samples, seed):
-    """Independent numpy reference: the full (N·M, N) log-density matrix by broadcasting (small N only)."""
+    """Independent numpy reference: the full (N·M, N) log-density matrix by broadcasting (small N only), the
+    rows drawn in the estimator's canonical order (np.lexsort over every column, the first column first)."""
+    order = np.lexsort(np.column_stack([mu, log_var]).T[::-1])
+    mu, log_var = mu[order], log_var[order]
     n, d = mu.shape
     g = torch.Generator().manual_seed(seed)
     eps = torch.randn((n, n_samples, d), generator=g, dtype=torch.float64).numpy()
