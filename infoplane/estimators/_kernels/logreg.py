@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..._core.threads import seeded_global_rng
 from .lbfgs import BlockLBFGS, minimise_blocks
 
 __all__ = ["C_GRID", "PTOL", "GTOL", "Design", "Blocks", "Scaled", "fit_blocks", "cross_fit"]
@@ -71,14 +72,21 @@ GTOL = 0.0
 #: scaling assumes (`Scaled`): p(1 − p) for a class probability near 1/10. Only the speed depends on it
 #: (0.02–0.1 alike on bench_plane's layers; 1 took 1.5x the evaluations).
 CURVATURE = 0.1
+#: Layers up to this width get every principal axis (a d × d eigendecomposition: 0.1 s at 1,024, 4.4 s at
+#: 4,096); wider ones the leading `AXES_RANK` axes (a randomised SVD, about 1 s at N = 10,000, d = 4,096)
+#: and one scale for the rest (`Scaled`).
+FULL_AXES = 1024
+AXES_RANK = 256
 
 
 @dataclass
 class Design:
     """The data every fold shares: ``x`` (n, d) standardised over all rows, float32, its transpose ``xt``
     (contiguous: the product with the stacked weights is faster with the small matrix on the left), the
-    one-hot labels ``onehot`` (classes, n), ``n_classes``, and the principal axes of ``x`` (``q``, (d, d)
-    orthogonal) with the variances along them (``eig``, (d,), float64): the solver's scaling (`Scaled`)."""
+    one-hot labels ``onehot`` (classes, n), ``n_classes``, and the principal axes of ``x`` (``q``, (d, r)
+    orthonormal columns: all d axes, or the leading `AXES_RANK` of a layer wider than `FULL_AXES`) with the
+    variances along them (``eig``, (r,), float64) and the mean variance along the other d − r (``rest``,
+    0 when r = d): the solver's scaling (`Scaled`)."""
 
     x: torch.Tensor
     xt: torch.Tensor
@@ -86,6 +94,7 @@ class Design:
     n_classes: int
     q: torch.Tensor
     eig: torch.Tensor
+    rest: float
 
     @classmethod
     def build(cls, z: np.ndarray, y: np.ndarray, n_classes: int, device: Any) -> Design:
@@ -97,9 +106,16 @@ class Design:
         sd[sd == 0] = 1.0
         x = ((x - mean) / sd).float()
         onehot = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), n_classes).float().T.contiguous()
-        eig, q = torch.linalg.eigh(x.T @ x / x.shape[0])
+        n, d = x.shape
+        if d <= FULL_AXES:
+            eig, q, rest = *torch.linalg.eigh(x.T @ x / n), 0.0
+        else:  # the leading axes; seeded, and the caller's global generator left as it was
+            with seeded_global_rng(0):
+                _, sv, q = torch.svd_lowrank(x, q=AXES_RANK, niter=2)
+            eig = sv.double() ** 2 / n
+            rest = max((float((x * x).sum(dtype=torch.float64)) / n - float(eig.sum())) / (d - AXES_RANK), 0.0)
         return cls(x=x, xt=x.T.contiguous(), onehot=onehot, n_classes=n_classes, q=q,
-                   eig=eig.double().clamp_min(0.0))
+                   eig=eig.double().clamp_min(0.0), rest=rest)
 
     def fold_stats(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and standard deviation (ddof 0; 1 for a column constant on these rows, as StandardScaler)
@@ -175,35 +191,53 @@ class Scaled:
     layers at C = 10 … 100: 0.03–0.07 bits short of the optimum). A linear change of variables: the same
     minimiser, in fewer iterations, for two (blocks × classes, d) × (d, d) products per evaluation.
     Biases are not rescaled.
+
+    A layer wider than `FULL_AXES` has only its leading r = `AXES_RANK` axes (q is d × r): there V stays on
+    the features and W = P_j(V) ⊙ sd_j with P_j(V) = o_j V + ((V q) ⊙ (s_j − o_j)) qᵀ, o_j = 1 / sqrt(rest +
+    λ_j / `CURVATURE`) the scale of the d − r other directions (P_j symmetric positive definite: again a linear
+    change of variables, same minimiser), for two (blocks × classes, d) × (d, r) products per evaluation.
     """
 
     def __init__(self, blocks: Blocks) -> None:
-        self.blocks, self.q, self.sd = blocks, blocks.design.q, blocks.sd
-        scale = 1.0 / (blocks.design.eig[None, :] + blocks.lam.double()[:, None] / CURVATURE).sqrt()
-        self.scale = scale.to(blocks.design.x.dtype)  # (blocks, d)
+        design = blocks.design
+        self.blocks, self.q, self.sd = blocks, design.q, blocks.sd
+        self.full = design.q.shape[1] == design.q.shape[0]
+        lam = blocks.lam.double()[:, None] / CURVATURE
+        self.scale = (1.0 / (design.eig[None, :] + lam).sqrt()).to(design.x.dtype)  # (blocks, r)
+        self.other = (1.0 / (design.rest + lam).sqrt()).to(design.x.dtype)  # (blocks, 1): the d − r others
 
     def _parts(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k, d = self.blocks.design.n_classes, self.q.shape[0]
         return theta[:, : k * d].reshape(-1, k, d), theta[:, k * d:]
 
+    def _low_rank(self, v: torch.Tensor, idx: torch.Tensor, power: int) -> torch.Tensor:
+        """P(v) (power 1) or P⁻¹(v) (power −1) of the low-rank form (class docstring), v (b, classes, d)."""
+        o, s = self.other[idx, None, :] ** power, self.scale[idx, None, :] ** power
+        return o * v + ((v @ self.q) * (s - o)) @ self.q.T
+
     def to_solver(self, theta: torch.Tensor) -> torch.Tensor:
         """(W, b) of every block -> (V, b)."""
         w, b = self._parts(theta)
-        v = ((w / self.sd[:, None, :]) @ self.q) / self.scale[:, None, :]
+        a = w / self.sd[:, None, :]
+        if self.full:
+            v = (a @ self.q) / self.scale[:, None, :]
+        else:
+            v = self._low_rank(a, torch.arange(len(theta), device=theta.device), -1)
         return torch.cat([v.reshape(len(theta), -1), b], dim=1)
 
     def from_solver(self, theta: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """(V, b) of the blocks ``idx`` (default all) -> (W, b)."""
         idx = torch.arange(len(theta), device=theta.device) if idx is None else idx
         v, b = self._parts(theta)
-        w = ((v * self.scale[idx, None, :]) @ self.q.T) * self.sd[idx, None, :]
-        return torch.cat([w.reshape(len(theta), -1), b], dim=1)
+        a = (v * self.scale[idx, None, :]) @ self.q.T if self.full else self._low_rank(v, idx, 1)
+        return torch.cat([(a * self.sd[idx, None, :]).reshape(len(theta), -1), b], dim=1)
 
     def __call__(self, theta: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`Blocks.__call__` at (V, b): the objective, its gradient in (V, b), the watched log-probabilities."""
         f, g, aux = self.blocks(self.from_solver(theta, idx), idx)
         g_w, g_b = self._parts(g)
-        g_v = ((g_w * self.sd[idx, None, :]) @ self.q) * self.scale[idx, None, :]
+        g_a = g_w * self.sd[idx, None, :]
+        g_v = (g_a @ self.q) * self.scale[idx, None, :] if self.full else self._low_rank(g_a, idx, 1)
         return f, torch.cat([g_v.reshape(len(idx), -1), g_b], dim=1), aux
 
 
