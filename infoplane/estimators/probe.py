@@ -111,9 +111,10 @@ class ProbeEstimator(BaseEstimator):
     ``conventions["clipped"]`` is "at 0" when the raw value was negative.
 
     Cost: each batched evaluation is two products of the N × d rows with the (n_folds · classes) × d
-    weights; about 55 evaluations on nearly separable classes and 150 on an ill-conditioned ReLU layer
-    (N = 10,000, d = 1,024, 10 classes, 2 cores: 1.4 and 3.7 s on two threads, 2.2 and 4.6 s on one;
-    docs/notes/performance.md). On a busy machine one thread is faster (``threads=1``:
+    weights (the solver works along the layer's principal axes, `_kernels.logreg.Scaled`, one d × d
+    eigendecomposition per estimate, or the leading 256 axes above 1,024 units); about 50 evaluations on
+    nearly separable classes and 110 on an ill-conditioned ReLU layer (N = 10,000, d = 1,024, 10 classes,
+    2 cores: 1.6 and 3.1 s on two threads, 2.6 and 4.8 s on one; docs/notes/performance.md). On a busy machine one thread is faster (``threads=1``:
     thread hand-offs slow the elementwise passes 5–10× there).
 
     Parameters

@@ -103,6 +103,7 @@ class Design:
         x = torch.as_tensor(np.asarray(z), device=device)
         x = x if x.dtype == torch.float64 else x.float()  # the statistics in the input's precision: any affine
         mean, sd = x.mean(dim=0), x.std(dim=0, unbiased=False)  # map will do, each fold's is exact (fold_stats)
+        live = int((sd > 0).sum())  # non-constant columns: each has variance 1 once standardised
         sd[sd == 0] = 1.0
         x = ((x - mean) / sd).float()
         onehot = torch.nn.functional.one_hot(torch.as_tensor(y, device=device), n_classes).float().T.contiguous()
@@ -113,7 +114,7 @@ class Design:
             with seeded_global_rng(0):
                 _, sv, q = torch.svd_lowrank(x, q=AXES_RANK, niter=2)
             eig = sv.double() ** 2 / n
-            rest = max((float((x * x).sum(dtype=torch.float64)) / n - float(eig.sum())) / (d - AXES_RANK), 0.0)
+            rest = max((live - float(eig.sum())) / (d - AXES_RANK), 0.0)  # the trace is `live`
         return cls(x=x, xt=x.T.contiguous(), onehot=onehot, n_classes=n_classes, q=q,
                    eig=eig.double().clamp_min(0.0), rest=rest)
 
