@@ -5,7 +5,11 @@ rotated onto them); a side of rank at most ``latent_dim`` is its own code. A wid
 cross-predictive autoencoder to ``latent_dim`` coordinates (class labels stay labels), trained on one part of
 the rows with early stopping on the other; its cross-predictions (continuous y) or a shrinkage linear
 discriminant code (labels) compete with its codes.
-Then KSG (continuous y) or Ross (labels) is run on the held-out codes (on all rows when no code was learned).
+Then KSG (continuous y) or Ross (labels) is run on the held-out codes (on all rows when no code was learned),
+and two bounds that need no neighbour counts compete with it: for a continuous y the residual bound
+h(B) − h_G(Cov(B − f(A))) of either side's code given a least-squares prediction from the other's
+(`_kernels.residual_bound`: exact for additive Gaussian noise, where KSG undershoots strong dependence), for
+labels the held-out Barber–Agakov bound H(Y) − CE of each code's classifier. The largest wins.
 As the encoders are fixed functions of T (and Y) on the held-out rows, I(Z_T; Z_Y) <= I(T;Y) by the
 data-processing inequality, with equality when the codes keep everything the two sides share.
 
@@ -49,8 +53,9 @@ from ._base import BaseEstimator
 from ._kernels import reliability as R
 from ._kernels.latent import LatentHyper, fit_latents, split_rows
 from ._kernels.latent_linear import lda_code, reduce_columns
+from ._kernels.residual_bound import residual_bound, residual_gap
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
-from .knn import _ksg_nats, _ross_nats, ksg_mi, ross_mi
+from ._latent_candidates import Choice, convergence_curve, knn_bits, parts, pick
 
 __all__ = ["LatentMIEstimator", "latent_mi"]
 
@@ -61,6 +66,10 @@ _DEFAULT_LATENT = 8  # the paper's
 #: their limit slowly, as n^-a with a of about 0.2 to 0.5, so the shortfall left after a doubling that gained g is
 #: about 1.4 g to 6 g: 0.05 bits keeps it near or below 0.25 bits.
 MAX_GAIN = 0.05
+#: The same for the residual bound (`residual_bound`), in either direction: its shortfall from a finite sample
+#: (least-squares and covariance estimates) decays as 1/n, so what is left after a doubling that gained g is
+#: about g; a bound that falls with the rows has an entropy term biased upward.
+RESIDUAL_GAIN = 0.1
 
 
 class LatentMIEstimator(BaseEstimator):
@@ -81,17 +90,31 @@ class LatentMIEstimator(BaseEstimator):
        y the cross-predictions compete as codes (T's code's prediction of y's code, and y's code's prediction
        of T's, or y itself when it is kept: functions of T and of y alone, concentrated on what the two
        share). For labels a second code competes: shrinkage linear discriminant analysis (min(K − 1, ``latent_dim``) coordinates;
-       the autoencoder overfits when the training rows are few against the width). The larger held-out k-NN
-       estimate wins (a choice between two estimates on the same rows: it can add about one standard deviation
-       of the k-NN estimate, some 0.03 bits on 1,000 rows; ``conventions["prediction_code"]`` or
-       ``["linear_code"]`` record both). The same is done with codes trained on half the
-       training rows (``conventions["I_TY_half_train"]``), for the convergence check.
-    3. ``I_TY`` = KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``) or Ross(Z_T, y) (`ross_mi`, labels),
-       clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``). The same estimate on disjoint
-       halves and quarters of these rows gives its gain per doubling of the rows (``knn_gain``).
+       the autoencoder overfits when the training rows are few against the width). The same is done with
+       codes trained on half the training rows (``conventions["I_TY_half_train"]``), for the convergence check.
+    3. Candidates on the held-out (or all) rows, the largest wins (``conventions["candidates"]``, bits, and
+       ``["chosen"]``; a choice between estimates on the same rows can add about one standard deviation, some
+       0.03 bits on 1,000 rows):
 
-    ``bound_TY="estimate"``: I(Z_T;Z_Y) <= I(T;Y) by the data-processing inequality, but its k-NN estimate has its
-    own bias. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the
+       - k-NN: KSG(Z_T, Z_Y) (`ksg_mi`, ``target="continuous"``; ``"knn"`` or ``"autoencoder"``, and
+         ``"prediction"`` between the cross-predictions) or Ross(Z_T, y) (`ross_mi`, labels; ``"autoencoder"``
+         and ``"linear"``, the LDA code);
+       - continuous y, ``"residual_ty"`` / ``"residual_yt"``: I >= h(B') − h_G(Cov(B' − f(F))) for one side's
+         code B given features F of the other (its code, and its cross-prediction when learned), both sides
+         rank-gaussianized per coordinate, f least squares cross-fitted on two halves of the rows, h(B') =
+         h_G − negentropy, the negentropy by k-NN entropies against Gaussian surrogates (`residual_bound`;
+         parts in ``conventions["residual"]``). Exact for additive Gaussian noise on a regression, where KSG in
+         several dimensions undershoots (5 Gaussian pairs at 3.68 bits: KSG 2.69, this bound 3.63 on 2,000
+         rows); a bound, however loose, otherwise;
+       - labels, ``"ba_autoencoder"`` / ``"ba_linear"``: the held-out Barber–Agakov bound H(Y) − CE (bits) of
+         the autoencoder's softmax head and of the LDA posterior.
+
+       ``I_TY`` is the winner, clipped to [0, H(Y)] for labels (raw value in ``conventions["I_TY_raw"]``). A
+       k-NN or residual winner is estimated again on disjoint halves and quarters of these rows for its gain per
+       doubling of the rows (``knn_gain``).
+
+    ``bound_TY="estimate"``: I(Z_T;Z_Y) <= I(T;Y) by the data-processing inequality, but its k-NN, residual
+    (negentropy) and Barber–Agakov (held-out mean) estimates have their own errors. ``I_XT`` is NaN (``conventions["I_XT_note"]``). ``conventions["reliable"]`` is False, with the
     reasons in ``conventions["reliability_note"]``, when
 
     - no held-out cross-prediction explains at least ``min_skill`` of the other side's code (``cross_r2_ty``,
@@ -102,6 +125,10 @@ class LatentMIEstimator(BaseEstimator):
       toward 0 in many dimensions: KSG on the exact 5 + 5 coordinates of 5 Gaussian pairs, 3.68 bits, reads
       2.50 on 1,000 rows and 2.65 on 2,000), or codes trained on all training rows beat those trained on half
       of them by more than `MAX_GAIN` bits: not converged, likely below I(T;Y);
+    - the residual bound won and may be loose by more than ``reliability_tol``: its gap to I(F;B'), which is
+      exactly the residual's negentropy plus what the residual still shares with the prediction, estimated by
+      k-NN (``conventions["residual"]["gap_bits"]``: heteroscedastic or bounded noise); or it still rises by
+      more than `RESIDUAL_GAIN` (0.1) bits per doubling of the rows, or falls by more;
     - the k-NN estimate on the codes moves from k to 2k neighbours so that, extrapolated to radius 0, it would
       move by more than ``reliability_tol`` (within one standard error of that extrapolation) (`KNNEstimator`'s resolution check on the codes,
       ``conventions["resolution_bias_bits"]``: a curved density, e.g. a spiral, seen at too coarse a scale);
@@ -112,7 +139,8 @@ class LatentMIEstimator(BaseEstimator):
     float32 (on ``device``, default the device of ``t``), for labels a d × d covariance (O(N d² + d³)); then
     the k-NN estimate on the held-out (or all) rows and on their halves and quarters, and at k and 2k
     neighbours for the resolution check, about 3.75 times
-    O(n² (code dims)). Memory O(N d) for the standardised copies plus the network (O(d · hidden) weights),
+    O(n² (code dims)); for a continuous y the residual bounds, about ten k-NN entropies of n rows each
+    (Gaussian surrogates included). Memory O(N d) for the standardised copies plus the network (O(d · hidden) weights),
     O(d²) for labels. Measured in benchmarks/bench_latent.py (docs/notes/wide_layers.md).
 
     Parameters
@@ -248,13 +276,20 @@ class LatentMIEstimator(BaseEstimator):
             b_mode = "keep" if red_b.kept else "encode"
         modes = ("keep" if red_a.kept else "encode", b_mode)
         if "encode" in modes:
-            fit, (z_a, z_b), raw, record = self._learned(a, b, modes, lat, h_y, ids if labels else None)
+            fit, choice, record = self._learned(a, b, modes, lat, h_y, ids if labels else None)
         else:  # both codes are lossless functions of the rows, fixed without looking at y: all rows estimate
             fit, record = None, {}
             z_a = red_a.x.astype(np.float64)
             z_b = ids if labels else b.double().cpu().numpy()
-            raw = _knn(z_a, z_b, labels, self.k)
-        curve = _knn_curve(z_a, z_b, labels, self.k, self.seed, raw)
+            choice = Choice("knn", knn_bits(z_a, z_b, labels, self.k), (z_a, z_b))
+            if not labels:  # cross-fitted least squares in each direction: the residual bounds compete
+                choice = self._best_continuous([choice], z_a, z_b, z_a, z_b, record)
+        raw, (z_a, z_b) = choice.bits, choice.codes
+        if choice.kind == "residual":  # how loose the chosen bound may be (the reliability check)
+            target, features = choice.codes
+            record["residual"]["gap_bits"] = residual_gap(target, features, self.k, self.seed,
+                                                          lambda e, p: knn_bits(e, p, False, self.k))
+        curve = convergence_curve(choice, labels, self.k, self.seed)
         value = min(max(raw, 0.0), h_y) if labels else max(raw, 0.0)
         clipped = None if value == raw else ("at 0" if raw < 0 else "at H(Y)")
         return self._result(t_np, n, raw, value, clipped, fit, (red_a, red_b), (z_a, z_b), curve, h_y, record)
@@ -271,41 +306,53 @@ class LatentMIEstimator(BaseEstimator):
                          self.cross_weight, self.seed, self.progress)
         gen = torch.Generator().manual_seed(self.seed)
         train, test = split_rows(int(a.shape[0]), b.cpu() if labels else None, self.holdout, gen)
-        half_train = _parts(int(train.numel()), ids[train.numpy()] if labels else None, self.seed, 2)[0]
+        half_train = parts(int(train.numel()), ids[train.numpy()] if labels else None, self.seed, 2)[0]
         record: dict = {"I_TY_half_train": None}
         if half_train.size >= 2:
             rows = train[torch.as_tensor(half_train)]
-            record["I_TY_half_train"] = self._train_once(a, b, modes, hp, h_y, ids, rows, test)[2]
-        fit, codes, raw, other = self._train_once(a, b, modes, hp, h_y, ids, train, test)
-        if other:
-            record["linear_code" if labels else "prediction_code"] = other
-        return fit, codes, raw, record
+            record["I_TY_half_train"] = self._train_once(a, b, modes, hp, h_y, ids, rows, test, {})[1].bits
+        fit, choice = self._train_once(a, b, modes, hp, h_y, ids, train, test, record)
+        return fit, choice, record
 
     def _train_once(self, a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], hp: LatentHyper, h_y: float,
-                    ids: np.ndarray | None, train: torch.Tensor, test: torch.Tensor) -> tuple:
-        """(fit, held-out codes, k-NN estimate, record of the competing code or None) with the codes trained on
-        ``train``: the larger estimate of the autoencoder's codes and of the cross-predictions (continuous y) or
-        of the shrinkage LDA code (labels, T encoded)."""
+                    ids: np.ndarray | None, train: torch.Tensor, test: torch.Tensor, record: dict) -> tuple:
+        """(fit, the chosen `Choice`) with the codes trained on ``train``: the largest held-out estimate of the
+        autoencoder's codes, the cross-predictions and the residual bounds (continuous y), or of the autoencoder's
+        and the shrinkage LDA code (labels, T encoded). The candidates go into ``record``."""
         labels = ids is not None
         # Small matrices: one CPU thread is faster than several on a shared machine (as for the critics).
         with torch_threads(1 if a.device.type == "cpu" else None):
             fit = fit_latents(a, b, modes, train.to(a.device), test.to(a.device), hp, h_b=h_y)
         z_a = fit.z_a.double().cpu().numpy()
         z_b = ids[test.numpy()] if labels else fit.z_b.double().cpu().numpy()
-        raw = _knn(z_a, z_b, labels, self.k)
-        if not labels:  # the cross-predictions as codes (y's own values when y is kept): keep the larger
-            p_a = fit.p_a.double().cpu().numpy()
-            p_b = fit.p_b.double().cpu().numpy() if modes[1] == "encode" else z_b
-            raw_p = _knn(p_a, p_b, labels, self.k)
-            pred = {"I_TY_raw": raw_p, "I_TY_raw_autoencoder": raw, "chosen": raw_p > raw}
-            return (fit, (p_a, p_b), raw_p, pred) if raw_p > raw else (fit, (z_a, z_b), raw, pred)
-        if modes[0] != "encode":
-            return fit, (z_a, z_b), raw, None
+        codes = Choice("autoencoder", knn_bits(z_a, z_b, labels, self.k), (z_a, z_b))
+        if not labels:  # the cross-predictions as codes (y's own values when y is kept), and as predictors
+            p_a = fit.p_a.double().cpu().numpy()  # A's code's prediction of B's code
+            p_b = fit.p_b.double().cpu().numpy()  # B's code's prediction of A's
+            pair = (p_a, p_b if modes[1] == "encode" else z_b)
+            pred = Choice("prediction", knn_bits(*pair, labels, self.k), pair)
+            return fit, self._best_continuous([codes, pred], z_a, z_b, np.hstack([z_a, p_a]), np.hstack([z_b, p_b]),
+                                              record)
+        # Labels (T encoded: a kept T learns nothing): Ross on each code, and the held-out Barber-Agakov bound
+        # H(Y) - CE of each code's classifier (the autoencoder's softmax head, the shrinkage LDA's posterior).
         z_lin, skill = lda_code(a.cpu().numpy(), ids, train.numpy(), test.numpy(), hp.latent_dim, h_y)
-        raw_lin = _knn(z_lin, z_b, labels, self.k)
-        linear = {"I_TY_raw": raw_lin, "skill": skill, "code_dim": int(z_lin.shape[1]), "I_TY_raw_autoencoder": raw,
-                  "chosen": raw_lin > raw}
-        return (fit, (z_lin, z_b), raw_lin, linear) if raw_lin > raw else (fit, (z_a, z_b), raw, linear)
+        record["linear_code"] = {"skill": skill, "code_dim": int(z_lin.shape[1])}
+        out = [codes, Choice("ba_autoencoder", fit.r2_ab * h_y, (z_a, z_b), "bound"),
+               Choice("linear", knn_bits(z_lin, z_b, labels, self.k), (z_lin, z_b)),
+               Choice("ba_linear", skill * h_y, (z_lin, z_b), "bound")]
+        return fit, pick(out, record)
+
+    def _best_continuous(self, knn: list[Choice], z_a: np.ndarray, z_b: np.ndarray, f_a: np.ndarray,
+                         f_b: np.ndarray, record: dict) -> Choice:
+        """The largest of the k-NN estimates ``knn`` and the residual bounds (`residual_bound`) of B's code given
+        features of A (``f_a``: its code, and its prediction of B's code when one was learned) and of A's code
+        given features of B (``f_b``); every candidate's bits go into ``record``."""
+        out = list(knn)
+        for name, target, features in (("residual_ty", z_b, f_a), ("residual_yt", z_a, f_b)):
+            bound = residual_bound(target, features, self.k, self.seed)
+            if bound is not None:
+                out.append(Choice(name, bound["bits"], (target, features), "residual", bound))
+        return pick(out, record)
 
     def _code_dim(self, width: int) -> int:
         return self.latent_dim if self.latent_dim is not None else min(_DEFAULT_LATENT, width)
@@ -332,9 +379,20 @@ class LatentMIEstimator(BaseEstimator):
         if curve["resolution"]:  # one standard error of margin: the codes are scored on the held-out rows only
             notes += R.resolution_notes(curve["resolution"], self.k, self.reliability_tol, margin_se=1.0)
         gain = curve["knn_gain"]
-        if gain is not None and gain > MAX_GAIN:
-            notes.append(f"the k-NN estimate on the codes still rises with the rows (+{gain:.3f} bits per doubling, "
-                         f"more than {MAX_GAIN}, from {curve['knn_from_rows']:,} to {n_est:,} rows): not converged "
+        residual = record.get("chosen", "").startswith("residual")
+        gap = record["residual"]["gap_bits"] if residual else 0.0
+        if not gap <= self.reliability_tol:  # NaN (not computed) flags too
+            notes.append(f"the residual bound may be loose by about {gap:.2f} bits (more than {self.reliability_tol}): "
+                         "its residual is not Gaussian noise independent of the prediction (estimated negentropy plus "
+                         "k-NN dependence), so I(T;Y) is likely higher")
+        if residual and gain is not None and gain < -RESIDUAL_GAIN:
+            notes.append(f"the residual bound falls with the rows ({gain:.3f} bits per doubling, from "
+                         f"{curve['knn_from_rows']:,} to {n_est:,} rows): its entropy term may be biased upward, the "
+                         "value may be above I(T;Y)")
+        if gain is not None and gain > (RESIDUAL_GAIN if residual else MAX_GAIN):
+            what = "residual bound" if residual else "k-NN estimate on the codes"
+            notes.append(f"the {what} still rises with the rows (+{gain:.3f} bits per doubling, "
+                         f"more than {RESIDUAL_GAIN if residual else MAX_GAIN}, from {curve['knn_from_rows']:,} to {n_est:,} rows): not converged "
                          "in N, likely below I(T;Y)")
         return notes
 
@@ -364,62 +422,6 @@ class LatentMIEstimator(BaseEstimator):
             conv["H_Y_bits"] = h_y
         return MIResult(I_XT=math.nan, I_TY=value, bound_XT="estimate", bound_TY="estimate", estimator=self.name,
                         n_samples=n, conventions=json_safe(conv))
-
-
-def _parts(n: int, labels: np.ndarray | None, seed: int, m: int) -> list[np.ndarray]:
-    """``m`` disjoint parts of n rows of (nearly) equal size, at random with ``seed`` (within each class for
-    labels)."""
-    rng = np.random.default_rng([seed, 11])
-    if labels is None:
-        return np.array_split(rng.permutation(n), m)
-    split = [np.array_split(rng.permutation(np.flatnonzero(labels == c)), m) for c in np.unique(labels)]
-    return [np.concatenate([rows[i] for rows in split]) for i in range(m)]
-
-
-def _knn(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int) -> float:
-    """KSG between the codes, or Ross between A's code and the labels, in bits."""
-    return ross_mi(z_a, z_b, k) if labels else ksg_mi(z_a, z_b, k)
-
-
-def _resolution(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int) -> dict | None:
-    """`reliability.knn_resolution` of the final k-NN step on the codes (the estimate at k and 2k
-    neighbours, extrapolated to radius 0), as `KNNEstimator`'s own check; None where too few rows."""
-    import warnings
-
-    a = torch.as_tensor(np.ascontiguousarray(z_a, dtype=np.float64))
-    with warnings.catch_warnings():  # ties and radius-0 rows were already reported by the estimate itself
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if labels:
-            info = _ross_nats(a, np.asarray(z_b), k, "max", 128.0, owner="LatentMIEstimator", check=True)[1]
-        else:
-            b = torch.as_tensor(np.ascontiguousarray(np.asarray(z_b, dtype=np.float64).reshape(len(z_b), -1)))
-            info = _ksg_nats(a, b, k, "max", 128.0, owner="LatentMIEstimator", check=True)[1]
-    return info.get("resolution")
-
-
-def _knn_curve(z_a: np.ndarray, z_b: np.ndarray, labels: bool, k: int, seed: int, full: float) -> dict:
-    """The k-NN estimate on halves and quarters of the rows (means over the disjoint parts, bits; None where a
-    part is too small), its mean gain per doubling of the rows up to all of them (``knn_gain``) and the
-    resolution check of the estimate on all rows (``resolution``, `_resolution`).
-
-    The gain is (I(n) − I(n/4)) / 2 when the quarters can be estimated, else I(n) − I(n/2); ``I(n)`` is the
-    estimate on all rows (``full``, already computed). Cost: about 3/4 of one estimate on all rows (O(n²)).
-    """
-    out: dict = {"I_TY_half": None, "I_TY_quarter": None, "knn_gain": None, "knn_from_rows": None,
-                 "resolution": _resolution(z_a, z_b, labels, k)}
-    for key, m in (("I_TY_half", 2), ("I_TY_quarter", 4)):
-        parts = _parts(z_a.shape[0], z_b if labels else None, seed, m)
-        small = min(p.size for p in parts) < 2 * (k + 1) or (
-            labels and min(int(np.bincount(z_b[p], minlength=int(z_b.max()) + 1).min()) for p in parts) < k + 1)
-        if small:
-            break
-        out[key] = float(np.mean([_knn(z_a[p], z_b[p], labels, k) for p in parts]))
-    n = int(z_a.shape[0])
-    if out["I_TY_quarter"] is not None:
-        out.update(knn_gain=(full - out["I_TY_quarter"]) / 2.0, knn_from_rows=n // 4)
-    elif out["I_TY_half"] is not None:
-        out.update(knn_gain=full - out["I_TY_half"], knn_from_rows=n // 2)
-    return out
 
 
 def latent_mi(t: TensorLike, y: ArrayLike, x: ArrayLike | None = None, *, layer: str | None = None, epoch: int | None = None,

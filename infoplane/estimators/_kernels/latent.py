@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..._core.threads import seeded_global_rng
+from .optim import adam
 
 __all__ = ["LatentHyper", "LatentFit", "fit_latents", "split_rows"]
 
@@ -194,7 +195,7 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], train:
     width_b = int(b.max()) + 1 if modes[1] == "labels" else int(b.shape[1])
     with seeded_global_rng(hp.seed):  # the global generator, one thread at a time (parallel = serial)
         model = CrossPredictiveAE(int(a.shape[1]), width_b, modes[0], modes[1], hp).to(a.device)
-    opt = torch.optim.Adam(model.parameters(), lr=hp.lr, foreach=True)  # one kernel per step: same bits
+    opt = adam(model.parameters(), hp.lr, a.device)
     a_tr, b_tr, a_te, b_te = a[train], b[train], a[test], b[test]
     best, best_state, best_epoch, epoch = math.inf, None, 0, 0
     bar = tqdm(range(hp.max_epochs), desc="latent MI", unit="epoch", disable=not hp.progress, leave=False)
