@@ -128,8 +128,9 @@ def lda_code(x: np.ndarray, ids: np.ndarray, train: np.ndarray, test: np.ndarray
     c = min(K − 1, ``dim``) canonical discriminant coordinates (whitened by that covariance). Every quantity
     lives in the span of the training rows (the class means and the within-class scatter do, and the shrinkage
     target is the identity there after scaling), so when the width exceeds the training rows the work is done
-    in that span, exactly. The skill is the held-out Barber–Agakov bound of the Gaussian posterior in the
-    code, H(Y) − CE, as a fraction of ``h_y`` (bits). Cost O(n d min(n, d) + min(n, d)³), memory
+    in that span, exactly. The skill is the held-out Barber–Agakov bound H(Y) − CE, as a fraction of ``h_y``
+    (bits), of the Gaussian posterior in all min(K − 1, rank) discriminant coordinates (the code may keep fewer:
+    9 for 10 classes against the default 8). Cost O(n d min(n, d) + min(n, d)³), memory
     O(min(n, d)² + n d) for n training rows.
     """
     from scipy.linalg import cho_factor, solve_triangular
@@ -161,12 +162,13 @@ def lda_code(x: np.ndarray, ids: np.ndarray, train: np.ndarray, test: np.ndarray
     chol = np.tril(cho_factor(cov, lower=True)[0])
     white = solve_triangular(chol, centred.T, lower=True).T  # class means in the whitened space, (K, m)
     _, sv, vt = np.linalg.svd(np.sqrt(priors)[:, None] * white, full_matrices=False)
-    c = max(1, min(k - 1, dim, int(np.sum(sv > 1e-12 * max(float(sv[0]), 1e-300)))))
-    w = solve_triangular(chol.T, vt[:c].T, lower=False)  # (m, c): canonical discriminant directions
+    full = max(1, min(k - 1, int(np.sum(sv > 1e-12 * max(float(sv[0]), 1e-300)))))
+    w = solve_triangular(chol.T, vt[:full].T, lower=False)  # (m, full): canonical discriminant directions
     xs = np.asarray(x[test], dtype=np.float64) / scale - grand
     z, zm = (xs if basis is None else xs @ basis) @ w, centred @ w
+    # the posterior of all the discriminant directions (the code keeps the leading min(full, dim))
     logits = -0.5 * ((z[:, None, :] - zm[None, :, :]) ** 2).sum(axis=2) + np.log(np.maximum(priors, 1e-300))
     logits -= logits.max(axis=1, keepdims=True)
     log_post = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     ce_bits = -float(np.mean(log_post[np.arange(z.shape[0]), ids[test]])) / math.log(2.0)
-    return z, ((h_y - ce_bits) / h_y if h_y > 0 else 0.0)
+    return z[:, :min(full, dim)], ((h_y - ce_bits) / h_y if h_y > 0 else 0.0)
