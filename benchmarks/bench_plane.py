@@ -15,6 +15,7 @@ the latent estimator.
     python benchmarks/bench_plane.py --n 2000 --epochs 2    # a dry run (about a minute)
     python benchmarks/bench_plane.py --device cuda          # estimators that take device= use the GPU
     python benchmarks/bench_plane.py --latent-jobs 2        # two latent estimates at once (one core each)
+    python benchmarks/bench_plane.py --latent-jobs 2 --latent-backend loky   # ... in two processes
 """
 from __future__ import annotations
 
@@ -79,7 +80,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip", nargs="*", default=[], help="estimator families to leave out (e.g. latent)")
     parser.add_argument("--latent-jobs", type=int, default=1,
-                        help="joblib threads for the latent estimator, whose training runs on one core (e.g. 2)")
+                        help="joblib workers for the latent estimator, whose training runs on one core (e.g. 2)")
+    parser.add_argument("--latent-backend", default="threading", choices=["threading", "loky"],
+                        help="joblib backend of those workers: threads share the interpreter lock, loky "
+                             "processes do not (default threading)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     from infoplane import information_plane
@@ -100,7 +104,7 @@ def main() -> None:
         t0 = time.perf_counter()
         jobs = args.latent_jobs if name == "latent" else 1
         df = information_plane(store, y, estimators={name: make()}, progress=False, n_jobs=jobs,
-                               backend="threading" if jobs > 1 else None)
+                               backend=args.latent_backend if jobs > 1 else None)
         totals[name] = time.perf_counter() - t0
         note = f"I_TY range {df.I_TY.min():.2f}..{df.I_TY.max():.2f} bits"
         print(f"{name:<10} {totals[name]:>9.1f} {totals[name] / (len(epochs) * len(LAYERS)):>16.2f} "

@@ -132,7 +132,11 @@ class LatentMIEstimator(BaseEstimator):
     - the k-NN estimate on the codes moves from k to 2k neighbours so that, extrapolated to radius 0, it would
       move by more than ``reliability_tol`` (within one standard error of that extrapolation) (`KNNEstimator`'s resolution check on the codes,
       ``conventions["resolution_bias_bits"]``: a curved density, e.g. a spiral, seen at too coarse a scale);
-    - training reached ``max_epochs`` with the held-out loss still falling.
+    - training reached ``max_epochs`` with the held-out loss still falling;
+    - a code was learned from no more training rows than its side has dimensions (its numerical rank, or its
+      width when that was not resolved): so under-determined an encoder can lose part of the shared
+      information while every convergence check passes (10 tanh-embedded classes in 1,024 columns on 2,000
+      rows read 0.11 to 0.26 bits low, converged by both checks).
 
     Cost: the rank search, O(N d min(N, d, 512)); when codes are learned, two trainings (all and half of the
     training rows) of at most ``max_epochs`` epochs, each O(N (d + d_y) · hidden + N hidden²) multiply-adds in
@@ -357,11 +361,20 @@ class LatentMIEstimator(BaseEstimator):
     def _code_dim(self, width: int) -> int:
         return self.latent_dim if self.latent_dim is not None else min(_DEFAULT_LATENT, width)
 
-    def _notes(self, fit: Any, n_est: int, curve: dict, raw: float, record: dict) -> list[str]:
+    def _notes(self, fit: Any, n_est: int, curve: dict, raw: float, record: dict, reds: tuple,
+               n_train: int) -> list[str]:
         """The reasons not to trust the estimate (empty when there are none)."""
         notes = []
         linear = record.get("linear_code")
         if fit is not None:
+            for side, red in zip(("t", "y"), reds):
+                dims = None if red is None or red.kept else (red.rank or int(red.x.shape[1]))
+                if dims is not None and n_train <= dims:
+                    notes.append(
+                        f"the code of {side} was learned from {n_train:,} training rows, no more than its {dims:,} "
+                        "dimensions: so under-determined an encoder can drop part of what the two sides share "
+                        "while every convergence check passes (10 tanh-embedded classes in 1,024 columns, 2,000 "
+                        "rows: -0.11 to -0.26 bits); more rows, or a layer of lower rank")
             skill = max(fit.r2_ab, fit.r2_ba, linear["skill"] if linear else -math.inf)
             if not skill >= self.min_skill:
                 notes.append(
@@ -400,7 +413,7 @@ class LatentMIEstimator(BaseEstimator):
                 reds: tuple, codes: tuple, curve: dict, h_y: float, record: dict) -> MIResult:
         (red_a, red_b), (z_a, _) = reds, codes
         n_est = int(z_a.shape[0])
-        notes = self._notes(fit, n_est, curve, raw, record)
+        notes = self._notes(fit, n_est, curve, raw, record, reds, n - n_est)
         reliable, note = not notes, ("; ".join(notes) if notes else None)
         y_code = "labels" if red_b is None else ("kept" if red_b.kept else "encoded")
         conv = self.conventions()

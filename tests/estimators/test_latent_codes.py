@@ -233,3 +233,16 @@ def test_latent_too_few_rows_and_classes_named():
     y = np.r_[np.zeros(37, dtype=np.int64), np.ones(3, dtype=np.int64)]
     with pytest.raises(ValueError, match=r"every class needs k \+ 1 = 4 held-out rows"):
         LatentMIEstimator().estimate(t, y)
+
+
+def test_latent_flags_codes_learned_from_fewer_rows_than_the_layer_has_dimensions():
+    """A full-rank tanh layer of 256 units on 400 rows (200 to train the encoder): the code is under-determined,
+    and the result says so whatever it reads; with 64 units (rank 64 < 200 rows) that reason is absent."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 400)
+    signal = np.eye(3)[y] * 2.0 + rng.standard_normal((400, 3))
+    for width, flagged in ((256, True), (64, False)):
+        t = np.tanh(np.hstack([signal, rng.standard_normal((400, width - 3))]) @ rng.standard_normal((width, width))
+                    / math.sqrt(width))
+        note = LatentMIEstimator(max_epochs=30).estimate(t, y).conventions["reliability_note"] or ""
+        assert ("training rows, no more than its" in note) is flagged, note
