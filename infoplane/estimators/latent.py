@@ -53,7 +53,7 @@ from ._base import BaseEstimator
 from ._kernels import reliability as R
 from ._kernels.latent import LatentHyper, fit_latents, split_rows
 from ._kernels.latent_linear import lda_code, reduce_columns
-from ._kernels.residual_bound import residual_bound, residual_gap
+from ._kernels.residual_bound import residual_bound, residual_gap, ridge_predictions
 from ._kernels.rows import NO_I_XT, as_numpy, canonical_order
 from ._latent_candidates import Choice, convergence_curve, knn_bits, parts, pick
 
@@ -335,8 +335,16 @@ class LatentMIEstimator(BaseEstimator):
             p_b = fit.p_b.double().cpu().numpy()  # B's code's prediction of A's
             pair = (p_a, p_b if modes[1] == "encode" else z_b)
             pred = Choice("prediction", knn_bits(*pair, labels, self.k), pair)
-            return fit, self._best_continuous([codes, pred], z_a, z_b, np.hstack([z_a, p_a]), np.hstack([z_b, p_b]),
-                                              record)
+            f_a, f_b = [z_a, p_a], [z_b, p_b]
+            # a linear prediction of the other side's code from all columns of an encoded side, fitted on the
+            # training rows: catches what a code lost when the shared part is linear in the columns
+            tr_a, tr_b = (c.double().cpu().numpy() for c in fit.train_codes)
+            rows_tr, rows_te = train.numpy(), test.numpy()
+            for side, feats, target in ((0, f_a, tr_b), (1, f_b, tr_a)):
+                if modes[side] == "encode":
+                    full = (a if side == 0 else b).double().cpu().numpy()
+                    feats.append(ridge_predictions(full[rows_tr], target, full[rows_te]))
+            return fit, self._best_continuous([codes, pred], z_a, z_b, np.hstack(f_a), np.hstack(f_b), record)
         # Labels (T encoded: a kept T learns nothing): Ross on each code, and the held-out Barber-Agakov bound
         # H(Y) - CE of each code's classifier (the autoencoder's softmax head, the shrinkage LDA's posterior).
         z_lin, skill = lda_code(a.cpu().numpy(), ids, train.numpy(), test.numpy(), hp.latent_dim, h_y)

@@ -52,7 +52,8 @@ class LatentFit:
     bound H(Y) − CE as a fraction of H(Y)). ``p_a`` / ``p_b``: the cross-predictions on the held-out rows, A's
     code's prediction of B's code and B's code's prediction of A's (functions of A and of B alone; None for
     labels). ``stopped_early``: the held-out loss stopped improving before
-    ``max_epochs`` (False: training was cut while it still improved).
+    ``max_epochs`` (False: training was cut while it still improved). ``train_codes``: (A's, B's) codes of the
+    training rows (None for labels).
     """
 
     z_a: torch.Tensor
@@ -66,6 +67,7 @@ class LatentFit:
     held_out_loss: float
     stopped_early: bool
     seconds: float
+    train_codes: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -226,6 +228,7 @@ def fit_latents(a: torch.Tensor, b: torch.Tensor, modes: tuple[str, str], train:
         z_a, z_b = model.latents(a_te, b_te)
         labels = modes[1] == "labels"
         p_a, p_b = (None, None) if labels else (model.ab(z_a), model.ba(z_b))
+        train_codes = None if labels else model.latents(a_tr, b_tr)
     return LatentFit(z_a=z_a.detach(), z_b=None if labels else z_b.detach(), p_a=p_a, p_b=p_b, r2_ab=r2_ab,
                      r2_ba=r2_ba, epochs=epoch + 1, best_epoch=best_epoch + 1, held_out_loss=best,
-                     stopped_early=stopped_early, seconds=time.perf_counter() - start)
+                     stopped_early=stopped_early, seconds=time.perf_counter() - start, train_codes=train_codes)

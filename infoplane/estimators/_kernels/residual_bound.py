@@ -33,7 +33,8 @@ import torch
 
 from . import knn as K
 
-__all__ = ["negentropy_bits", "gaussianized", "residual_bound", "residual_gap", "cross_fitted_predictions"]
+__all__ = ["negentropy_bits", "gaussianized", "residual_bound", "residual_gap", "cross_fitted_predictions",
+           "ridge_predictions"]
 
 #: Standard-normal surrogates averaged for the k-NN entropy estimator's bias.
 SURROGATES = 4
@@ -143,3 +144,26 @@ def cross_fitted_predictions(a: np.ndarray, b: np.ndarray, seed: int, folds: int
         coef = np.linalg.lstsq(design[train], target[train], rcond=None)[0]
         out[rows] = design[rows] @ coef
     return out
+
+
+#: Ridge penalties (relative to the mean squared singular value of the training rows) searched by `ridge_predictions`.
+RIDGE_GRID = np.logspace(-4, 2, 13)
+
+
+def ridge_predictions(x_train: np.ndarray, z_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """Ridge regression of ``z_train`` (n, k) on all columns of ``x_train`` (n, d), its penalty chosen by
+    generalised cross-validation over `RIDGE_GRID` (one SVD of the centred training rows), applied to
+    ``x_test``: a linear function of A fitted on the training rows only, so on held-out rows it is a fixed
+    function of A. Cost O(n d min(n, d)). A learned code that lost part of what A shares with B is caught by
+    it when the loss is linear (a few signal directions among many noise columns)."""
+    mu_x, mu_z = x_train.mean(axis=0), z_train.mean(axis=0)
+    u, sv, vt = np.linalg.svd(x_train - mu_x, full_matrices=False)
+    uz = u.T @ (z_train - mu_z)  # (r, k)
+    n = x_train.shape[0]
+    lams = RIDGE_GRID * float(np.mean(sv**2))
+    shrink = sv[None, :] ** 2 / (sv[None, :] ** 2 + lams[:, None])  # (grid, r)
+    resid = float(np.sum((z_train - mu_z) ** 2)) - np.einsum("gr,rk->g", shrink * (2 - shrink), uz**2)
+    gcv = n * resid / np.maximum(n - shrink.sum(axis=1), 1.0) ** 2
+    lam = lams[int(np.argmin(gcv))]
+    coef = vt.T @ ((sv / (sv**2 + lam))[:, None] * uz)  # (d, k)
+    return (x_test - mu_x) @ coef + mu_z
