@@ -342,7 +342,7 @@ class LatentMIEstimator(BaseEstimator):
             rows_tr, rows_te = train.numpy(), test.numpy()
             for side, feats, target in ((0, f_a, tr_b), (1, f_b, tr_a)):
                 if modes[side] == "encode":
-                    full = (a if side == 0 else b).double().cpu().numpy()
+                    full = (a if side == 0 else b).cpu().numpy()  # float32: the SVD's memory stays O(n d)
                     feats.append(ridge_predictions(full[rows_tr], target, full[rows_te]))
             return fit, self._best_continuous([codes, pred], z_a, z_b, np.hstack(f_a), np.hstack(f_b), record)
         # Labels (T encoded: a kept T learns nothing): Ross on each code, and the held-out Barber-Agakov bound
