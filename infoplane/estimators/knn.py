@@ -275,8 +275,7 @@ def kl_entropy(t: TensorLike, k: int = 3, *, metric: str = "euclidean", memory_m
             f"t has {n_zero:,} of {n:,} rows with k={k} or more identical rows (k-th neighbour at distance 0): "
             "its differential entropy estimate is -inf. Remove duplicates, add noise, or raise k."
         )
-    value = _psi(float(n)) - _psi(float(k)) + K.log_unit_ball(d, metric) + d * float(torch.log(r).mean())
-    return value / LN2
+    return K.kl_entropy_nats(r, d, k, metric) / LN2
 
 
 class KNNEstimator(BaseEstimator):

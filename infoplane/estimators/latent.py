@@ -410,11 +410,10 @@ class LatentMIEstimator(BaseEstimator):
             notes.append(f"the residual bound falls with the rows ({gain:.3f} bits per doubling, from "
                          f"{curve['knn_from_rows']:,} to {n_est:,} rows): its entropy term may be biased upward, the "
                          "value may be above I(T;Y)")
-        if gain is not None and gain > (RESIDUAL_GAIN if residual else MAX_GAIN):
-            what = "residual bound" if residual else "k-NN estimate on the codes"
-            notes.append(f"the {what} still rises with the rows (+{gain:.3f} bits per doubling, "
-                         f"more than {RESIDUAL_GAIN if residual else MAX_GAIN}, from {curve['knn_from_rows']:,} to {n_est:,} rows): not converged "
-                         "in N, likely below I(T;Y)")
+        limit, what = (RESIDUAL_GAIN, "residual bound") if residual else (MAX_GAIN, "k-NN estimate on the codes")
+        if gain is not None and gain > limit:
+            notes.append(f"the {what} still rises with the rows (+{gain:.3f} bits per doubling, more than {limit}, "
+                         f"from {curve['knn_from_rows']:,} to {n_est:,} rows): not converged in N, likely below I(T;Y)")
         return notes
 
     def _result(self, t_np: np.ndarray, n: int, raw: float, value: float, clipped: str | None, fit: Any,

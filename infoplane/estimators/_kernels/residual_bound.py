@@ -47,19 +47,14 @@ def _kl_entropy_nats(z: np.ndarray, k: int) -> float | None:
     """Kozachenko-Leonenko entropy in nats, with the max norm (a KD-tree in up to 5 dimensions: 10x faster than
     the Euclidean search at 10,000 rows; the surrogates carry the same estimator's bias); None when a row has k
     identical neighbours."""
-    n, d = z.shape
     r = K.kth_radius(torch.as_tensor(np.ascontiguousarray(z)), k, "max")
-    if bool((r <= 0).any()):
-        return None
-    psi = torch.special.digamma(torch.tensor([float(n), float(k)], dtype=torch.float64))
-    return float(psi[0] - psi[1]) + K.log_unit_ball(d, "max") + d * float(torch.log(r).mean())
+    return None if bool((r <= 0).any()) else K.kl_entropy_nats(r, z.shape[1], k, "max")
 
 
 def _whiten(z: np.ndarray) -> np.ndarray | None:
     """Rows centred and whitened by the inverse Cholesky factor of their covariance; None if it is singular."""
     cov = np.atleast_2d(np.cov(z, rowvar=False))
-    eig = np.linalg.eigvalsh(cov)
-    if not eig[0] > _RCOND * eig[-1]:
+    if _log2_det(cov) is None:
         return None
     chol = np.linalg.cholesky(cov)
     return np.linalg.solve(chol, (z - z.mean(axis=0)).T).T
