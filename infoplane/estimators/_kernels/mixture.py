@@ -17,7 +17,12 @@ import math
 
 import torch
 
-__all__ = ["grouped_mixture_log_sums"]
+__all__ = ["EXP_FLOOR", "grouped_mixture_log_sums"]
+
+#: Exponents below −this are raised to it before exp: e^−708 (3.3e-308) is still a normal float64, and
+#: below it the exponential runs 8–20x slower (subnormal results; measured 22 ns against 1 ns per entry),
+#: while such a term changes no sum that holds a term e^0 = 1. A class sum that small is recomputed exactly.
+EXP_FLOOR = 708.0
 
 
 def _block_log_density(z, c, w, cw, const):
@@ -68,8 +73,9 @@ def grouped_mixture_log_sums(
     dict with ``"all"``, ``"class"`` and, with ``members``, ``"input"``.
 
     The class sums come from one exponential of each block and a (P, R) @ (R, C) product with the
-    one-hot classes (sums relative to the block's row maximum); a class sum that underflows there is
-    recomputed by a masked log-sum-exp, so no term is lost.
+    one-hot classes (sums relative to the block's row maximum; exponents below −`EXP_FLOOR` raised to it, out
+    of slow subnormal arithmetic); a class sum that underflows there, or is small enough to be made of raised
+    terms, is recomputed by a masked log-sum-exp, so no term is lost or gained.
     """
     r, d = centres.shape
     shift = centres.mean(dim=0, keepdim=True)  # a shift of z and C together leaves every density unchanged
@@ -89,18 +95,19 @@ def grouped_mixture_log_sums(
     if members is not None:
         out["input"] = torch.empty(n_points, dtype=torch.float64, device=c.device)
     rows = max(1, min(n_points, int(memory_mb * 2**20 // (8 * 2 * r))))
+    tiny = max(1e-300, 4.0 * r * math.exp(-EXP_FLOOR))  # below: possibly made of raised terms, so recomputed
     for s in range(0, n_points, rows):  # loop over blocks of points; each block is (rows, R)
         e = min(s + rows, n_points)
         own = owner[s:e]
         block = _block_log_density(z_all[s:e], c, w, cw, const)
         block[torch.arange(e - s, device=c.device), own] = own_log[s:e]
         top = block.max(dim=1, keepdim=True).values
-        block.sub_(top).exp_()
+        block.sub_(top).clamp_(min=-EXP_FLOOR).exp_()
         per_class = block @ onehot  # (rows, C) sums relative to the row maximum
         out["all"][s:e] = torch.log(per_class.sum(dim=1)) + top[:, 0]
         mine = per_class[torch.arange(e - s, device=c.device), classes[own]]
         out["class"][s:e] = torch.log(mine) + top[:, 0]
-        lost = torch.nonzero(mine <= 1e-300).reshape(-1)
+        lost = torch.nonzero(mine <= tiny).reshape(-1)
         if lost.numel():  # the owner's class far below another class's nearest row: exactly, by masking
             again = _block_log_density(z_all[s:e][lost], c, w, cw, const)
             again[torch.arange(lost.numel(), device=c.device), own[lost]] = own_log[s:e][lost]
