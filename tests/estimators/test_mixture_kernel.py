@@ -12,7 +12,8 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from infoplane.estimators._kernels.mixture import EXP_FLOOR, grouped_mixture_log_sums
+from infoplane.estimators._kernels.fast_exp import EXP_FLOOR, logsumexp_rows
+from infoplane.estimators._kernels.mixture import grouped_mixture_log_sums
 
 
 def _reference(centres, scales, points, owner, classes):
@@ -72,3 +73,12 @@ def test_per_unit_scales_of_gaussian_dropout_match():
     out, ref_all, ref_class = _run(centres, scales, points, owner, classes)
     np.testing.assert_allclose(out["all"].numpy(), ref_all, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(out["class"].numpy(), ref_class, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e3, 1e6])
+def test_fast_logsumexp_rows_matches_scipy(spread):
+    rng = np.random.default_rng(2)
+    x = -spread * rng.random((50, 300))
+    x[np.arange(50), rng.integers(0, 300, 50)] += rng.normal(size=50) * spread  # the maximum anywhere
+    got = logsumexp_rows(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, logsumexp(x, axis=1), rtol=1e-14, atol=1e-14)
