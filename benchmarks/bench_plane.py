@@ -17,6 +17,7 @@ the latent estimator.
     python benchmarks/bench_plane.py --device cuda          # estimators that take device= use the GPU
     python benchmarks/bench_plane.py --latent-jobs 2        # two latent estimates at once (one core each)
     python benchmarks/bench_plane.py --latent-jobs 2 --latent-backend loky   # ... in two processes
+    python benchmarks/bench_plane.py --jobs 2 --latent-jobs 2 --latent-backend loky  # every family on 2 workers
 """
 from __future__ import annotations
 
@@ -80,6 +81,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip", nargs="*", default=[], help="estimator families to leave out (e.g. latent)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="joblib workers (loky processes, one torch thread each) for KDE, k-NN, the probe and "
+                             "the noisy estimator (default 1: one process on torch's threads; binning always 1)")
     parser.add_argument("--latent-jobs", type=int, default=1,
                         help="joblib workers for the latent estimator, whose training runs on one core (e.g. 2)")
     parser.add_argument("--latent-backend", default="threading", choices=["threading", "loky"],
@@ -103,9 +107,10 @@ def main() -> None:
         if name in args.skip:
             continue
         t0 = time.perf_counter()
-        jobs = args.latent_jobs if name == "latent" else 1
-        df = information_plane(store, y, estimators={name: make()}, progress=False, n_jobs=jobs,
-                               backend=args.latent_backend if jobs > 1 else None)
+        # binning stays in this process: at 0.02 s a task, shipping arrays to workers costs more than the work
+        jobs = args.latent_jobs if name == "latent" else (1 if name == "binning" else args.jobs)
+        backend = (args.latent_backend if name == "latent" else "loky") if jobs > 1 else None
+        df = information_plane(store, y, estimators={name: make()}, progress=False, n_jobs=jobs, backend=backend)
         totals[name] = time.perf_counter() - t0
         note = f"I_TY range {df.I_TY.min():.2f}..{df.I_TY.max():.2f} bits"
         print(f"{name:<10} {totals[name]:>9.1f} {totals[name] / (len(epochs) * len(LAYERS)):>16.2f} "
