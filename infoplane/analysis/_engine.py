@@ -428,7 +428,9 @@ def run_tasks(
         # (epoch, layer) at a time; in this process a task carries its store and reads when it runs.
         ships = not in_process and any(_store_path(store) is None for store, _ in tasks)
         if warm_starting(estimators):  # one (run, layer)'s epochs in one batch, whatever the workers
-            chunks = _layer_batches(tasks, workers, 1 if ships else 4)
+            # shipped: each (run, layer) its own batch, so workers take the next chain as they free up (two
+            # batches of 3 and 2 layers kept the three wide ones on one worker: 1.1x on two workers)
+            chunks = _layer_batches(tasks, workers, len(tasks) if ships else 4)
         else:
             chunks = _parallel.split_batches(tasks, workers, per_worker=len(tasks) if ships else 4)
 

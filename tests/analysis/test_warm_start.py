@@ -79,3 +79,24 @@ def test_trained_estimators_plane_serial_equals_parallel(est):
     parallel = information_plane(runs, estimators={"e": est}, layers=["a"], n_jobs=2, backend="threading",
                                  progress=False)
     assert serial.I_TY.tolist() == parallel.I_TY.tolist()
+
+
+def test_shipped_chains_go_one_per_batch(monkeypatch):
+    # In-memory stores on two workers: the arrays travel with the tasks, and each (run, layer) chain is its own
+    # batch, so a free worker takes the next chain (two fixed halves kept the wide layers on one worker).
+    import infoplane.analysis._engine as engine
+
+    seen = []
+    real = engine._estimate_batch
+
+    def spy(batch, *args):
+        seen.append([(task.run, task.layer, task.epoch) for task in batch])
+        return real(batch, *args)
+
+    monkeypatch.setattr(engine, "_estimate_batch", spy)
+    runs = {"r1": _store(), "r2": _store(seed=1)}
+    information_plane(runs, estimators={"chain": Chain()}, n_jobs=2, backend="threading", progress=False)
+    assert len(seen) == 4
+    for batch in seen:
+        assert len({(run, layer) for run, layer, _ in batch}) == 1
+        assert [epoch for *_, epoch in batch] == [0, 2, 5, 9]
