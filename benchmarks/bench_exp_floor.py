@@ -59,14 +59,19 @@ def _line(name: str, block: torch.Tensor, repeat: int) -> None:
           f"{os.getloadavg()[0]:>5.1f}", flush=True)
 
 
+def _log_density_block(z: torch.Tensor, c: torch.Tensor, std: float) -> torch.Tensor:
+    """−‖z_p − c_j‖² / (2 std²) for every point and centre (float64): ln φ_j(z_p) up to a constant."""
+    sq = (z * z).sum(dim=1, keepdim=True) + (c * c).sum(dim=1)[None, :]
+    return torch.addmm(sq, z, c.T, alpha=-2.0).mul_(-0.5 / std**2)
+
+
 def _noisy_block(t: np.ndarray, std: float, points: int, gen: torch.Generator) -> torch.Tensor:
-    """ln φ_j(z_p) + const for ``points`` rows' draws z = t + std ε against every row (float64, mean-centred)."""
+    """The block of ``points`` rows' draws z = t + std ε against every row (mean-centred)."""
     c = torch.tensor(t, dtype=torch.float64)
     c = c - c.mean(dim=0, keepdim=True)
     rows = torch.randperm(len(c), generator=gen)[:points]
     z = c[rows] + std * torch.randn((len(rows), c.shape[1]), generator=gen, dtype=torch.float64)
-    sq = (z * z).sum(dim=1, keepdim=True) + (c * c).sum(dim=1)[None, :]
-    return torch.addmm(sq, z, c.T, alpha=-2.0).mul_(-0.5 / std**2)
+    return _log_density_block(z, c, std)
 
 
 def main() -> None:
@@ -90,9 +95,7 @@ def main() -> None:
     mu = torch.randn(5_000, 16, generator=gen, dtype=torch.float64)
     z = mu + torch.randn(mu.shape, generator=gen, dtype=torch.float64)
     for sigma in (1.0, 0.1, 0.01):
-        zs = mu + sigma * (z - mu)
-        sq = (zs * zs).sum(dim=1, keepdim=True) + (mu * mu).sum(dim=1)[None, :]
-        block = torch.addmm(sq, zs, mu.T, alpha=-2.0).mul_(-0.5 / sigma**2)
+        block = _log_density_block(mu + sigma * (z - mu), mu, sigma)
         _line(f"aggregate p(z), sigma {sigma}", block, args.repeat)
     print(f"\n{'NoisyEstimator(noise_std=0.1)':<30} {'seconds':>8}  load")
     for (epoch, layer), t in layers.items():

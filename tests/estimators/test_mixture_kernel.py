@@ -63,7 +63,6 @@ def test_class_sum_made_only_of_floored_terms_is_exact():
     np.testing.assert_allclose(out["all"].numpy(), ref_all, rtol=1e-12, atol=1e-12)
 
 
-
 def test_small_class_sum_with_many_floored_terms_is_exact():
     # The owner's class sum is about e^-690 relative to the point's nearest row (of another class): one
     # normal term, plus 3,000 terms near e^-800 that the floor raises to e^-708. Taken from the product, those
@@ -76,6 +75,7 @@ def test_small_class_sum_with_many_floored_terms_is_exact():
     assert 680 < ref_all[0] - ref_class[0] < EXP_FLOOR
     np.testing.assert_allclose(out["class"].numpy(), ref_class, rtol=1e-13)
     np.testing.assert_allclose(out["all"].numpy(), ref_all, rtol=1e-13)
+
 
 def test_per_unit_scales_of_gaussian_dropout_match():
     rng = np.random.default_rng(1)

@@ -93,8 +93,9 @@ def grouped_mixture_log_sums(
         out["input"] = torch.empty(n_points, dtype=torch.float64, device=c.device)
     rows = max(1, min(n_points, int(memory_mb * 2**20 // (8 * 2 * r))))
     # a class sum at most this may hold raised terms above 2^-52 of itself (r of them, e^-EXP_FLOOR each):
-    # recomputed, so every sum kept is the unraised one to float64's resolution
-    tiny = max(1e-300, r * math.exp(-EXP_FLOOR) * 2.0**52)
+    # recomputed, so every sum kept is the unraised one to float64's resolution (above 1e-292: an
+    # underflowed sum is among them)
+    tiny = r * math.exp(-EXP_FLOOR) * 2.0**52
     for s in range(0, n_points, rows):  # loop over blocks of points; each block is (rows, R)
         e = min(s + rows, n_points)
         own = owner[s:e]
